@@ -1,0 +1,3 @@
+"""migrate: safe, reversible speed-up migrations for marketsim backtests."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,133 @@
+"""Command line: parses arguments, calls one module per concern, prints.
+
+No logic lives here beyond turning arguments into calls and results into text
+or JSON. Heavy modules (libcst, torch) are imported inside the commands that
+need them so `migrate --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from migrator import __version__
+from migrator.errors import EXIT_BAD_INPUT, MigrateError
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  done, or nothing to do
+  1  --check: changes are pending
+  2  bad input or usage (nothing written)
+  3  refused for safety (lock held, files changed since the
+     migration, an unfinished migration needs attention)
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The options every subcommand takes."""
+
+    root: Path
+    hyperparams: Path
+    dry_run: bool
+    check: bool
+    json: bool
+    quiet: bool
+    argv: tuple[str, ...]
+
+
+def _resolve_settings(root: str, hyperparams: str | None, dry_run: bool, check: bool,
+                      as_json: bool, quiet: bool) -> Settings:
+    root_path = Path(root).resolve()
+    if not root_path.is_dir():
+        raise click.BadParameter(f"{root}: not a directory", param_hint="--root")
+    if hyperparams is None:
+        # Same resolution as the backtest: $HYPERPARAM_ROOT, else ROOT/hyperparams.
+        env_root = os.environ.get("HYPERPARAM_ROOT")
+        hp = Path(env_root) if env_root else Path("hyperparams")
+        hp_path = hp if hp.is_absolute() else root_path / hp
+    else:
+        hp_path = Path(hyperparams)
+        hp_path = hp_path if hp_path.is_absolute() else Path.cwd() / hp_path
+    return Settings(
+        root=root_path,
+        hyperparams=hp_path.resolve(),
+        dry_run=dry_run,
+        check=check,
+        json=as_json,
+        quiet=quiet,
+        argv=tuple(["migrate", *sys.argv[1:]]),
+    )
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --root/--hyperparams/--dry-run/--check/--json/-q and pass a Settings."""
+
+    @click.option("--root", default=".", show_default=True, metavar="DIR",
+                  help="The project root (where backtest_test3_inline.py and .migrate/ live).")
+    @click.option("--hyperparams", default=None, metavar="DIR",
+                  help="Hyperparams folder [default: $HYPERPARAM_ROOT, else ROOT/hyperparams].")
+    @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+    @click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings.")
+    @functools.wraps(func)
+    def wrapper(root: str, hyperparams: str | None, dry_run: bool, check: bool,
+                as_json: bool, quiet: bool, **kwargs: Any) -> Any:
+        settings = _resolve_settings(root, hyperparams, dry_run, check, as_json, quiet)
+        return func(settings, **kwargs)
+
+    return wrapper
+
+
+class MigrateGroup(click.Group):
+    """Turns MigrateError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MigrateError as exc:
+            click.echo(f"migrate: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def emit_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+@click.group(cls=MigrateGroup, epilog=EXIT_CODES_HELP,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migrate")
+def main() -> None:
+    """Safe, reversible speed-ups for marketsim backtests.
+
+    Config migrations (toto, kronos), a code patch (apply), a journal
+    (history, revert) and a benchmarked forecast core (profile).
+    """
+
+
+# --- config migrations (migrator.configs) ---------------------------------
+# TODO(configs): toto, kronos
+
+
+# --- code patches (migrator.codemod) ----------------------------------------
+# TODO(codemod): apply, rules
+
+
+# --- journal (migrator.journal) ---------------------------------------------
+# TODO(journal): history, revert
+
+
+# --- forecast core (migrator.forecast) --------------------------------------
+# TODO(forecast): profile
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

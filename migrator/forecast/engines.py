@@ -1,0 +1,294 @@
+"""The backtest's forecast schedule, run two ways: as the guide runs it, and exactly but fast.
+
+The schedule (shared/UPSTREAM.md section 4): simulation s uses the history minus its last s+1
+rows; for each key and each walk-forward origin pred_idx in reversed(range(1, horizon + 1)) one
+model call forecasts the next percent change from context = that simulation's series[:-pred_idx]
+(prediction_length 1), drawing `samples` values in batches of `batch`, reduced by the aggregate
+to a point and a 40%-60% quantile band. 50 x 4 x 7 = 1,400 calls, but a context depends only on
+(key, s + pred_idx): 224 distinct contexts.
+
+- `baseline_engine`: every call copies its context into `batch` rows and runs samples / batch
+  full forward passes, sampling each row from its predicted mixture (Toto's forecaster).
+  `cache=True` forecasts each distinct context once (the backtest's disk cache), same per call.
+- `optimized_engine`: each distinct context once, one forward pass (prediction_length 1 <= 64:
+  every row of the baseline's passes gets the same mixture, so one pass and `samples` draws
+  from it is the same distribution), contexts batched and grouped by padded length so none
+  gets more padding than alone, only the last token through the last layer and only the first
+  step through the head, then all draws in one vectorised mixture sample.
+
+Both run under torch.inference_mode (the baseline too, so it is not charged for autograd) and
+leave the global RNG and thread settings as they were.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from migrator.errors import BadInputError
+from migrator.forecast.aggregates import aggregate, parse_spec, quantile_band
+from migrator.forecast.model import MixtureParams, TotoModel, left_pad
+
+PHASES = ("forward", "sampling", "aggregation", "grouping_padding", "overhead")
+# Rows x tokens per batched forward: bounds activation memory (base: ~0.4 GB at this size).
+_MAX_TOKENS_PER_FORWARD = 8192
+
+
+@dataclass(frozen=True)
+class Workload:
+    sims: int = 50
+    horizon: int = 7  # walk-forward origins per (simulation, key)
+    samples: int = 128  # num_samples per call
+    batch: int = 32  # samples_per_batch
+    aggregate: str = "mean"
+    keys: tuple[str, ...] = ("Close", "Low", "High", "Open")
+
+    def __post_init__(self) -> None:
+        for name in ("sims", "horizon", "samples", "batch"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise BadInputError(f"--{name} must be a positive integer, got {value!r}")
+        if self.samples % self.batch:
+            raise BadInputError(
+                f"--samples {self.samples} is not a multiple of --batch {self.batch} "
+                "(Toto requires num_samples % samples_per_batch == 0)"
+            )
+        if not self.keys:
+            raise BadInputError("the workload needs at least one key")
+        parse_spec(self.aggregate)  # unknown spec: BadInputError now, not mid-run
+
+    @property
+    def calls(self) -> int:
+        return self.sims * len(self.keys) * self.horizon
+
+
+@dataclass(frozen=True)
+class Forecast:
+    point: float
+    band_low: float
+    band_high: float
+
+
+@dataclass
+class EngineResult:
+    """forecasts: (sim, key, pred_idx) -> forecast of the next percent change.
+
+    model_calls: forecasts the engine made (baseline: calls, or distinct contexts with cache;
+    optimized: distinct contexts). forward_passes: model forward invocations. When extrapolated,
+    seconds, breakdown and both counts are for the whole workload, scaled from the measured calls
+    (calls cost the same), and forecasts holds only the measured calls.
+    breakdown: seconds per phase (PHASES); overhead is whatever the other phases do not cover.
+    """
+
+    forecasts: dict[tuple[int, str, int], Forecast]
+    model_calls: int
+    forward_passes: int
+    seconds: float
+    extrapolated: bool
+    breakdown: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    sim: int
+    key: str
+    pred_idx: int
+    context_length: int  # the context is series[key][:context_length]
+
+    @property
+    def context(self) -> tuple[str, int]:
+        return self.key, self.context_length
+
+
+def schedule(series: dict[str, np.ndarray], workload: Workload) -> list[Call]:
+    """The guide's calls in its order: per simulation, per key, per origin (farthest first)."""
+    for key in workload.keys:
+        if key not in series:
+            raise BadInputError(f"no series for key {key!r} (have: {', '.join(series) or 'none'})")
+        values = np.asarray(series[key])
+        if values.ndim != 1 or not np.all(np.isfinite(values)):
+            raise BadInputError(f"series {key!r} must be 1-D and finite")
+        needed = workload.sims + workload.horizon + 1
+        if len(values) < needed:
+            raise BadInputError(
+                f"series {key!r} has {len(values)} points; {workload.sims} simulations x "
+                f"{workload.horizon} origins need at least {needed}"
+            )
+    return [
+        Call(sim, key, pred_idx, len(series[key]) - (sim + 1) - pred_idx)
+        for sim in range(workload.sims)
+        for key in workload.keys
+        for pred_idx in reversed(range(1, workload.horizon + 1))
+    ]
+
+
+class _Clock:
+    """Wall time per phase; overhead is the rest of the total."""
+
+    def __init__(self) -> None:
+        self.spent = dict.fromkeys(PHASES, 0.0)
+        self.started = time.perf_counter()
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.perf_counter() - start
+
+    def finish(self, scale: float = 1.0) -> tuple[float, dict[str, float]]:
+        total = time.perf_counter() - self.started
+        self.spent["overhead"] = max(0.0, total - sum(self.spent.values()))
+        return total * scale, {name: seconds * scale for name, seconds in self.spent.items()}
+
+
+@contextmanager
+def _seeded_inference(seed: int) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(seed)
+        yield
+
+
+def _contexts(series: dict[str, np.ndarray], keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    return {key: torch.as_tensor(np.asarray(series[key]), dtype=torch.float32) for key in keys}
+
+
+def baseline_call_draws(
+    model: TotoModel, context: torch.Tensor, workload: Workload, clock: _Clock | None = None
+) -> torch.Tensor:
+    """One call as Toto's forecaster makes it: `batch` copies of the context, samples / batch
+    full forward passes, each row sampled from its mixture for the patch after the context
+    (the first step kept: prediction_length 1). Returns `samples` draws."""
+    clock = clock or _Clock()
+    patch = model.config.patch_size
+    with clock.phase("grouping_padding"):
+        inputs, mask = left_pad([context], patch)
+        inputs = inputs.expand(workload.batch, -1).contiguous()
+        mask = mask.expand(workload.batch, -1).contiguous()
+    draws = []
+    for _ in range(workload.samples // workload.batch):
+        with clock.phase("forward"):
+            params = model(inputs, mask)
+        with clock.phase("sampling"):
+            next_patch = params.select((slice(None), slice(-patch, None)))
+            draws.append(next_patch.distribution().sample()[:, 0])
+    return torch.cat(draws)
+
+
+def _forecast(draws: np.ndarray, spec: str) -> Forecast:
+    low, high = quantile_band(draws)
+    return Forecast(aggregate(draws, spec), low, high)
+
+
+def _evenly_spaced(count: int, chosen: int | None) -> list[int]:
+    if chosen is None or chosen >= count:
+        return list(range(count))
+    if chosen < 1:
+        raise BadInputError(f"--baseline-calls must be at least 1, got {chosen}")
+    return sorted(set(np.linspace(0, count - 1, chosen).round().astype(int).tolist()))
+
+
+def baseline_engine(
+    model: TotoModel,
+    series: dict[str, np.ndarray],
+    workload: Workload,
+    *,
+    seed: int = 0,
+    max_calls: int | None = None,
+    cache: bool = False,
+) -> EngineResult:
+    """The guide's schedule call by call. max_calls=K times K calls spread evenly over the
+    schedule (contexts of every length, so the mean is the schedule's) and scales to all."""
+    calls = schedule(series, workload)
+    clock = _Clock()
+    contexts = _contexts(series, workload.keys)
+    units = list(dict.fromkeys(call.context for call in calls)) if cache else calls
+    measured = [units[i] for i in _evenly_spaced(len(units), max_calls)]
+    made: dict[object, Forecast] = {}
+    with _seeded_inference(seed):
+        for unit in measured:
+            key, length = unit if cache else unit.context
+            draws = baseline_call_draws(model, contexts[key][:length], workload, clock)
+            with clock.phase("aggregation"):
+                made[unit] = _forecast(draws.double().numpy(), workload.aggregate)
+    forecasts = {
+        (call.sim, call.key, call.pred_idx): made[call.context if cache else call]
+        for call in calls
+        if (call.context if cache else call) in made
+    }
+    scale = len(units) / len(measured)
+    seconds, breakdown = clock.finish(scale)
+    return EngineResult(
+        forecasts=forecasts,
+        model_calls=len(units),
+        forward_passes=len(units) * (workload.samples // workload.batch),
+        seconds=seconds,
+        extrapolated=len(measured) < len(units),
+        breakdown=breakdown,
+    )
+
+
+def next_step_distributions(
+    model: TotoModel, contexts: list[torch.Tensor], clock: _Clock | None = None
+) -> tuple[MixtureParams, int]:
+    """Mixture parameters [C, K] of the step after each context (in input order), from batched
+    forwards over contexts of the same padded length. Returns (params, forward passes)."""
+    clock = clock or _Clock()
+    patch = model.config.patch_size
+    with clock.phase("grouping_padding"):
+        by_padded: dict[int, list[int]] = {}
+        for index, context in enumerate(contexts):
+            by_padded.setdefault(-(-len(context) // patch) * patch, []).append(index)
+        chunks = []
+        for padded, members in sorted(by_padded.items()):
+            rows = max(1, _MAX_TOKENS_PER_FORWARD // (padded // patch))
+            chunks += [members[start : start + rows] for start in range(0, len(members), rows)]
+    parts = []
+    for members in chunks:
+        with clock.phase("grouping_padding"):
+            inputs, mask = left_pad([contexts[i] for i in members], patch)
+        with clock.phase("forward"):
+            parts.append(model.next_step_params(inputs, mask))
+    with clock.phase("grouping_padding"):
+        order = torch.as_tensor([i for members in chunks for i in members])
+        params = MixtureParams.cat(parts).select(torch.argsort(order))
+    return params, len(chunks)
+
+
+def optimized_engine(
+    model: TotoModel, series: dict[str, np.ndarray], workload: Workload, *, seed: int = 0
+) -> EngineResult:
+    """The same forecast distribution for every call, each distinct context forecast once."""
+    calls = schedule(series, workload)
+    clock = _Clock()
+    contexts = _contexts(series, workload.keys)
+    distinct = list(dict.fromkeys(call.context for call in calls))
+    with _seeded_inference(seed):
+        params, passes = next_step_distributions(
+            model, [contexts[key][:length] for key, length in distinct], clock
+        )
+        with clock.phase("sampling"):
+            draws = params.sample(workload.samples).T.double().numpy()
+    with clock.phase("aggregation"):
+        points = aggregate(draws, workload.aggregate)
+        lows, highs = quantile_band(draws)
+        made = {
+            context: Forecast(float(points[i]), float(lows[i]), float(highs[i]))
+            for i, context in enumerate(distinct)
+        }
+    forecasts = {(call.sim, call.key, call.pred_idx): made[call.context] for call in calls}
+    seconds, breakdown = clock.finish()
+    return EngineResult(
+        forecasts=forecasts,
+        model_calls=len(distinct),
+        forward_passes=passes,
+        seconds=seconds,
+        extrapolated=False,
+        breakdown=breakdown,
+    )

@@ -114,7 +114,93 @@ def main() -> None:
 
 
 # --- config migrations (migrator.configs) ---------------------------------
-# TODO(configs): toto, kronos
+
+_SYMBOL_OPTION = click.option(
+    "--symbol", "symbols", multiple=True, metavar="SYMBOL",
+    help="Only this symbol's files (repeatable).")
+_SKIP_INVALID_OPTION = click.option(
+    "--skip-invalid", is_flag=True,
+    help="Migrate the valid files and report the invalid ones (default: any invalid file stops "
+         "everything, nothing written).")
+
+
+@main.command("toto", epilog=EXIT_CODES_HELP)
+@click.option("--samples", type=int, required=True, metavar="N", help="New config.num_samples.")
+@click.option("--batch", type=int, required=True, metavar="M",
+              help="New config.samples_per_batch (divides N).")
+@_SYMBOL_OPTION
+@_SKIP_INVALID_OPTION
+@common_options
+def toto(settings: Settings, samples: int, batch: int, symbols: tuple[str, ...],
+         skip_invalid: bool) -> None:
+    """Set Toto's num_samples and samples_per_batch in HYPERPARAMS/toto/*.json
+    and in HYPERPARAMS/best/*.json selections whose model is toto.
+
+    Only the changed values' bytes differ (config.name is updated when it spells
+    the old values). The backtest clamps these values at run time (see
+    MARKETSIM_TOTO_MIN_NUM_SAMPLES, MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH); a
+    warning gives the exports that make a lower value take effect.
+    """
+    from migrator.configs.clamp import toto_clamp
+    from migrator.configs.migrations import toto_spec
+
+    spec = toto_spec(samples, batch)
+    _run_config_migration(settings, spec, symbols, skip_invalid,
+                          toto_clamp(samples, batch, os.environ))
+
+
+@main.command("kronos", epilog=EXIT_CODES_HELP)
+@click.option("--samples", type=int, required=True, metavar="N", help="New config.sample_count.")
+@_SYMBOL_OPTION
+@_SKIP_INVALID_OPTION
+@common_options
+def kronos(settings: Settings, samples: int, symbols: tuple[str, ...], skip_invalid: bool) -> None:
+    """Set Kronos's sample_count in HYPERPARAMS/kronos/*.json and in
+    HYPERPARAMS/best/*.json selections whose model is kronos.
+
+    Only the changed values' bytes differ (config.name's s<count> part is
+    updated when it spells the old value).
+    """
+    from migrator.configs.migrations import kronos_spec
+
+    _run_config_migration(settings, kronos_spec(samples), symbols, skip_invalid, None)
+
+
+def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...],
+                          skip_invalid: bool, clamp: Any) -> None:
+    from migrator.configs import report
+    from migrator.configs.migrations import apply_plan, plan_migration
+    from migrator.errors import EXIT_PENDING, BadInputError
+
+    plan = plan_migration(settings.root, settings.hyperparams, spec, symbols)
+    mode = "check" if settings.check else "dry-run" if settings.dry_run else "apply"
+    refused = bool(plan.invalid) and not skip_invalid
+    warnings = list(plan.warnings)
+    if clamp is not None and clamp.warning():
+        warnings.append(clamp.warning())
+    if skip_invalid:
+        warnings += [f"skipped invalid file {line}" for line in plan.invalid]
+    for warning in warnings:
+        click.echo(f"migrate: warning: {warning}", err=True)
+
+    migration_id = None
+    if mode == "apply" and not refused:
+        migration_id = apply_plan(settings.root, settings.argv, plan)
+    show_diffs = mode != "apply" and (settings.json or not settings.quiet)
+    diff_texts = report.diffs(plan, color=not settings.json and sys.stdout.isatty()) if show_diffs else None
+    if settings.json:
+        emit_json(report.document(plan, mode, clamp=clamp, written=migration_id is not None,
+                                  migration_id=migration_id, diff_texts=diff_texts))
+    elif not settings.quiet:
+        click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id), nl=False)
+    if refused:
+        for line in plan.invalid:
+            click.echo(f"migrate: error: {line}", err=True)
+        raise BadInputError(
+            f"nothing written: {len(plan.invalid)} invalid file{'s' if len(plan.invalid) > 1 else ''} "
+            "(fix, or pass --skip-invalid to migrate the valid ones)")
+    if mode == "check" and plan.changes:
+        click.get_current_context().exit(EXIT_PENDING)
 
 
 # --- code patches (migrator.codemod) ----------------------------------------

@@ -1,0 +1,95 @@
+"""Which files a config migration may touch.
+
+`migrate toto` looks at HYPERPARAMS/toto/*.json (the configs the backtest loads)
+and HYPERPARAMS/best/*.json (model selections, which carry a copy of the winning
+model's config); `migrate kronos` likewise with kronos/. Nothing else is listed,
+and nothing that resolves outside the root is ever returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+from migrator.errors import BadInputError
+
+SELECTION_FOLDER = "best"
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A file that may be migrated."""
+
+    label: str  # the path as found, relative to the root, POSIX separators
+    path: Path  # the real file (symlinks resolved), inside the root
+    is_selection: bool  # in best/: migrate only if its "model" matches
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    candidates: tuple[Candidate, ...]
+    warnings: tuple[str, ...]
+
+
+def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] = ()) -> Discovery:
+    """The candidate files for `model` under `hyperparams`, narrowed to `symbols` if given.
+
+    `root` and `hyperparams` must be resolved paths. BadInputError if the
+    hyperparams folder is missing or outside the root, or a symbol has no file.
+    """
+    root_str = str(root)
+    if not _inside(str(hyperparams), root_str):
+        raise BadInputError(
+            f"{hyperparams}: the hyperparams folder is outside the root {root}; "
+            "pass --root with a folder that contains it")
+    if not hyperparams.is_dir():
+        raise BadInputError(
+            f"{hyperparams}: no hyperparams folder (pass --root, or --hyperparams DIR)")
+    hp_label = hyperparams.relative_to(root).as_posix()
+    wanted = set(symbols)
+    found_symbols: set[str] = set()
+    seen: set[str] = set()
+    candidates: list[Candidate] = []
+    warnings: list[str] = []
+    for folder in (model, SELECTION_FOLDER):
+        folder_label = folder if hp_label == "." else f"{hp_label}/{folder}"
+        folder_path = os.path.join(hyperparams, folder)
+        if not os.path.isdir(folder_path):
+            continue
+        folder_real = os.path.realpath(folder_path)
+        if not _inside(folder_real, root_str):
+            warnings.append(f"{folder_label}: skipped: it leads outside the root (to {folder_real})")
+            continue
+        with os.scandir(folder_real) as entries:
+            names = sorted(
+                (entry.name, entry.is_symlink())
+                for entry in entries
+                if entry.name.endswith(".json") and entry.is_file())
+        for name, is_link in names:
+            symbol = name[:-5]
+            if wanted and symbol not in wanted:
+                continue
+            found_symbols.add(symbol)
+            label = f"{folder_label}/{name}"
+            real = os.path.join(folder_real, name)
+            if is_link:
+                real = os.path.realpath(real)
+                if not _inside(real, root_str):
+                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {real})")
+                    continue
+            if real in seen:  # two links to one file: migrate it once
+                continue
+            seen.add(real)
+            candidates.append(Candidate(label, Path(real), folder == SELECTION_FOLDER))
+    unknown = sorted(wanted - found_symbols)
+    if unknown:
+        raise BadInputError(
+            f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
+            f"in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
+    return Discovery(tuple(candidates), tuple(warnings))
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)

@@ -1,0 +1,65 @@
+"""How a config migration's plan and result read: text for people, one JSON document for tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrator.configs.clamp import ClampReport
+from migrator.configs.migrations import Plan
+from migrator.diffs import unified_diff
+
+
+def diffs(plan: Plan, *, color: bool) -> list[str]:
+    """One unified diff per file that would change."""
+    return [unified_diff(change.label, change.before, change.after, color=color)
+            for change in plan.changes]
+
+
+def summary(plan: Plan, mode: str, migration_id: str | None = None) -> str:
+    """The closing summary. `mode`: "dry-run", "check" or "apply"."""
+    targets = " ".join(f"{t.path[-1]}={t.value}" for t in plan.spec.targets)
+    head = f"migrate {plan.spec.model}: {targets}"
+    if mode == "apply":
+        if migration_id is None:
+            head += ": nothing to change"
+        else:
+            head += (f": changed {_files(len(plan.changes))} (migration {migration_id}); "
+                     f"undo with: migrate revert {migration_id}")
+    else:
+        head += f" ({mode}: nothing written)"
+    lines = [
+        head,
+        f"  {'changed' if migration_id else 'to change'}: {len(plan.changes)}",
+        f"  already at target: {len(plan.at_target)}",
+        f"  skipped (other models): {len(plan.skipped)}",
+        *(f"    {s.label}: {s.reason}" for s in plan.skipped),
+        f"  invalid: {len(plan.invalid)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def document(plan: Plan, mode: str, *, clamp: ClampReport | None, written: bool,
+             migration_id: str | None, diff_texts: list[str] | None) -> dict[str, Any]:
+    """The same facts as the text output, as one JSON-ready document (diffs if given)."""
+    return {
+        "command": plan.spec.model,
+        "mode": mode,
+        "targets": {t.path[-1]: t.value for t in plan.spec.targets},
+        "changed": [
+            {"path": change.label,
+             "edits": [{"path": e.json_path, "before": e.before, "after": e.after} for e in change.edits],
+             **({"diff": diff_texts[i]} if diff_texts is not None else {})}
+            for i, change in enumerate(plan.changes)],
+        "already_at_target": plan.at_target,
+        "skipped": [{"path": s.label, "reason": s.reason} for s in plan.skipped],
+        "invalid": plan.invalid,
+        "warnings": plan.warnings,
+        "clamp": clamp.as_dict() if clamp else None,
+        "written": written,
+        "migration": migration_id,
+        "revert": f"migrate revert {migration_id}" if migration_id else None,
+    }
+
+
+def _files(n: int) -> str:
+    return f"{n} file{'' if n == 1 else 's'}"

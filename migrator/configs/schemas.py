@@ -1,0 +1,45 @@
+"""The bundled JSON Schemas of the hyperparams files, and checking documents against them.
+
+The schemas ship inside the package (migrator.schemas) and load through
+importlib.resources, so an installed wheel finds them as an editable checkout does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+MODELS = ("toto", "kronos")
+_MAX_MESSAGE = 160  # jsonschema quotes the whole offending value; keep error lines short
+
+
+def load_schema(model: str) -> dict[str, Any]:
+    """The schema of `model`'s files ("toto" or "kronos"), as a dict."""
+    if model not in MODELS:
+        raise ValueError(f"no schema for model {model!r}")
+    text = resources.files("migrator.schemas").joinpath(f"{model}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _validator(model: str) -> Any:
+    # Imported here: jsonschema costs ~50 ms to import, and `migrate --help` needs none of it.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema(model))
+
+
+def schema_error(model: str, document: Any) -> str | None:
+    """None if `document` is valid, else "<JSON path>: <message>" for its most relevant error."""
+    validator = _validator(model)
+    if validator.is_valid(document):
+        return None
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(document))
+    message = error.message
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 3] + "..."
+    return f"{error.json_path}: {message}"

@@ -180,8 +180,6 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
         warnings.append(clamp.warning())
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
-    for warning in warnings:
-        click.echo(f"migrate: warning: {warning}", err=True)
 
     migration_id = None
     if mode == "apply" and not refused:
@@ -193,6 +191,8 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
                                   migration_id=migration_id, diff_texts=diff_texts))
     elif not settings.quiet:
         click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id), nl=False)
+    for warning in warnings:  # after the report, where they are seen
+        click.echo(f"migrate: warning: {warning}", err=True)
     if refused:
         for line in plan.invalid:
             click.echo(f"migrate: error: {line}", err=True)

@@ -1,0 +1,95 @@
+"""`migrate apply`: find the targets, patch them, and write through the journal.
+
+All or nothing: when any file cannot be patched (bad input, or a rule's output
+that does not compile), no file is written and every error is reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Sequence
+
+from migrator.codemod.engine import FileResult, patch_files, python_files
+from migrator.codemod.rule import RuleOptions
+from migrator.codemod.rules import select
+from migrator.errors import BadInputError
+
+DEFAULT_TARGET = "backtest_test3_inline.py"
+OPTIONAL_TARGET = "src/optimization_utils.py"
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyResult:
+    root: Path
+    results: tuple[FileResult, ...]
+    labels: tuple[str, ...]  # how each file is named in output, same order as results
+    migration_id: str | None  # set when files were written
+
+    @property
+    def changed(self) -> list[tuple[str, FileResult]]:
+        return [(label, r) for label, r in zip(self.labels, self.results) if r.changed]
+
+    @property
+    def errors(self) -> list[str]:
+        return [r.error for r in self.results if r.error is not None]
+
+
+def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
+    """Explicit files and the .py files below explicit folders; else the default targets."""
+    if not arguments:
+        default = root / DEFAULT_TARGET
+        if not default.is_file():
+            raise BadInputError(f"{default}: no such file (the default target; name the files "
+                                f"to patch as arguments)")
+        optional = root / OPTIONAL_TARGET
+        return [default, *([optional] if optional.is_file() else [])]
+    targets: list[Path] = []
+    for argument in arguments:
+        if argument.is_dir():
+            targets.extend(python_files(argument))
+        elif argument.exists():
+            targets.append(argument)
+        else:
+            raise BadInputError(f"{argument}: no such file or directory")
+    unique = list(dict.fromkeys(path.resolve() for path in targets))
+    return unique
+
+
+def label_for(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | None,
+              options: RuleOptions, *, write: bool, argv: Sequence[str], jobs: int = 1,
+              steps: bool = False, on_done: Callable[[FileResult], None] | None = None,
+              on_count: Callable[[int], None] | None = None) -> ApplyResult:
+    """Patch the targets; journal and write the changes when `write` and nothing failed."""
+    try:
+        rules = select(rule_names)
+    except KeyError as exc:
+        raise BadInputError(f"--rules: unknown rule {exc.args[0]} "
+                            f"(known: {', '.join(rule.name for rule in select(None))})") from None
+    paths = [path.resolve() for path in find_targets(root, arguments)]
+    if on_count is not None:
+        on_count(len(paths))
+    labels = [label_for(root, path) for path in paths]
+    results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
+    result = ApplyResult(root, tuple(results), tuple(labels), None)
+    if not write or result.errors or not result.changed:
+        return result
+    outside = [label for label, r in result.changed if not r.path.is_relative_to(root)]
+    if outside:
+        raise BadInputError(f"{outside[0]}: outside the root {root} (the journal keeps files "
+                            f"under the root; pass --root)")
+    from migrator.journal import FileChange, Journal
+
+    journal = Journal(root)
+    with journal.lock():
+        migration = journal.apply("apply", argv, [
+            FileChange(r.path, r.before, r.after)  # type: ignore[arg-type]
+            for _, r in result.changed])
+    return dataclasses.replace(result, migration_id=migration.id)

@@ -1,0 +1,198 @@
+"""Run the rules over files: read, check, parse once, transform, compile, report.
+
+Nothing here writes a file; `migrator.codemod.apply` hands the results to the
+journal. Each file is checked before anything is parsed (readable, not binary,
+decodable, compiles) and its result is compiled before it is offered, so a
+rule can never hand back code that does not compile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import time
+import tokenize
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from migrator.codemod.rule import ModuleContext, Rule, RuleOptions, Status
+from migrator.codemod.rules import BY_NAME
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleStep:
+    """What one rule found in one file; the bytes around it when steps were asked for."""
+
+    rule: str
+    status: Status
+    before: bytes | None = None
+    after: bytes | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """One file's outcome. `after` is None when nothing changes (or on error)."""
+
+    path: Path
+    steps: tuple[RuleStep, ...] = ()
+    before: bytes | None = None
+    after: bytes | None = None
+    error: str | None = None
+    parse_s: float = 0.0  # libcst parse time, 0 when the file was not parsed
+    transform_s: float = 0.0  # rules plus code generation
+
+    @property
+    def changed(self) -> bool:
+        return self.after is not None
+
+
+class PatchError(Exception):
+    """A file cannot be patched: `str(exc)` is the one-line reason, naming the file."""
+
+
+def _check_source(data: bytes, label: str) -> None:
+    """Refuse what Python itself would not run: binary, undecodable, not compiling."""
+    if b"\0" in data:
+        raise PatchError(f"{label}: binary file (contains NUL bytes)")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise PatchError(f"{label}: {exc.msg}") from None
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        declared = "" if encoding == "utf-8" else f" (declared {encoding})"
+        raise PatchError(f"{label}:{line}: not valid {exc.encoding}{declared} and no matching "
+                         f"encoding declaration") from None
+    _compile(data, label)
+
+
+def _compile(data: bytes, label: str) -> None:
+    try:
+        # dont_inherit: this module's own `from __future__` flags must not leak in.
+        compile(data, label, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise PatchError(f"{label}:{exc.lineno or 0}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. null bytes on older Pythons
+        raise PatchError(f"{label}: {exc}") from None
+
+
+def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOptions,
+                 *, steps: bool = False) -> FileResult:
+    """Run `rules` over one file's bytes. Raises PatchError for bad input or bad output."""
+    import libcst as cst
+
+    _check_source(data, label)
+    ctx = ModuleContext(source=data, options=options)
+    if not any(rule.wants(ctx) for rule in rules):
+        return FileResult(path=Path(label),
+                          steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
+    started = time.perf_counter()
+    try:
+        module = cst.parse_module(data)
+    except cst.ParserSyntaxError as exc:
+        raise PatchError(f"{label}:{exc.raw_line}: {exc.message}") from None
+    parsed = time.perf_counter()
+    done: list[tuple[Rule, Status, cst.Module]] = []
+    for rule in rules:
+        # Asked in turn: `imports` wants what the earlier rules needed.
+        if rule.wants(ctx):
+            module, status = rule.transform(module, ctx)
+        else:
+            status = Status.NOT_APPLICABLE
+        done.append((rule, status, module))
+    after = module.bytes if any(s is Status.APPLIED for _, s, _ in done) else data
+    finished = time.perf_counter()
+    if after != data:
+        try:
+            _compile(after, label)
+        except PatchError as exc:
+            culprit = _first_failing_rule(done, label)
+            raise PatchError(f"{exc} (in the code rule {culprit} produced; file left alone, "
+                             f"please report this)") from None
+    result_steps: list[RuleStep] = []
+    previous = data
+    for rule, status, state in done:
+        if steps and status is Status.APPLIED:
+            current = state.bytes
+            result_steps.append(RuleStep(rule.name, status, previous, current))
+            previous = current
+        else:
+            result_steps.append(RuleStep(rule.name, status))
+    return FileResult(path=Path(label), steps=tuple(result_steps),
+                      before=data if after != data else None,
+                      after=after if after != data else None,
+                      parse_s=parsed - started, transform_s=finished - parsed)
+
+
+def _first_failing_rule(done: Sequence[tuple[Rule, Status, object]], label: str) -> str:
+    for rule, status, state in done:
+        if status is Status.APPLIED:
+            try:
+                compile(state.bytes, label, "exec", dont_inherit=True)  # type: ignore[attr-defined]
+            except (SyntaxError, ValueError):
+                return rule.name
+    return done[-1][0].name
+
+
+def patch_file(path: Path, rule_names: Sequence[str], options: RuleOptions,
+               label: str, steps: bool = False) -> FileResult:
+    """Read and patch one file; errors become FileResult.error (safe across processes)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return FileResult(path=path, error=f"{label}: cannot read: {exc.strerror or exc}")
+    try:
+        result = patch_source(data, label, [BY_NAME[name] for name in rule_names], options,
+                              steps=steps)
+    except PatchError as exc:
+        return FileResult(path=path, error=str(exc))
+    return dataclasses.replace(result, path=path)
+
+
+def _patch_task(task: tuple[Path, str, tuple[str, ...], RuleOptions, bool]) -> FileResult:
+    path, label, rule_names, options, steps = task
+    return patch_file(path, rule_names, options, label, steps)
+
+
+def patch_files(paths: Sequence[Path], labels: Sequence[str], rules: Sequence[Rule],
+                options: RuleOptions, *, jobs: int = 1, steps: bool = False,
+                on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
+    """Patch many files, in `jobs` processes when more than one; results in input order."""
+    names = tuple(rule.name for rule in rules)
+    tasks = [(path, label, names, options, steps) for path, label in zip(paths, labels)]
+    results: Iterable[FileResult]
+    if jobs <= 1 or len(tasks) <= 1:
+        results = map(_patch_task, tasks)
+        return _collect(results, on_done)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        chunk = max(1, min(32, len(tasks) // (jobs * 8)))
+        return _collect(pool.map(_patch_task, tasks, chunksize=chunk), on_done)
+
+
+def _collect(results: Iterable[FileResult],
+             on_done: Callable[[FileResult], None] | None) -> list[FileResult]:
+    collected = []
+    for result in results:
+        collected.append(result)
+        if on_done is not None:
+            on_done(result)
+    return collected
+
+
+# Folders never searched for .py files.
+SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".migrate", "__pycache__", ".venv", "venv",
+                          ".tox", ".nox"})
+
+
+def python_files(folder: Path) -> Iterator[Path]:
+    """The .py files below `folder`, sorted, skipping VCS, venv and journal folders."""
+    for current, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS
+                         and not os.path.exists(os.path.join(current, d, "pyvenv.cfg")))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield Path(current, name)

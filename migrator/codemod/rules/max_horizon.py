@@ -1,0 +1,83 @@
+"""max-horizon: function-local `max_horizon = <int>` becomes MARKETSIM_MAX_HORIZON-driven.
+
+`max_horizon = 7` in `_compute_toto_forecast` walks 7 forecast origins per key
+when only the 1-step forecast is used. The rewrite keeps the old value in a
+`# PERF:` comment and reads the variable at call time through the
+`_marketsim_env_int` helper: unset or not an integer -> the --max-horizon
+default, below 1 -> 1, never an exception.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from migrator.codemod.rule import (
+    ModuleContext, Rule, StatementTransformer, Status, assigned_name, comment_line,
+    has_string_literal, parse_code,
+)
+from migrator.codemod.rules.env_helpers import ENV_INT
+
+ENV_VAR = "MARKETSIM_MAX_HORIZON"
+_TARGET = "max_horizon"
+
+
+class _Rewriter(StatementTransformer):
+    def __init__(self, module: cst.Module, ctx: ModuleContext) -> None:
+        super().__init__()
+        self.module = module
+        self.default = ctx.options.max_horizon
+        self.env_in_source = ENV_VAR.encode() in ctx.source
+        self.skip_function: list[bool] = []  # per enclosing function: already reads ENV_VAR
+        self.changed = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        # Only worth the subtree scan when the variable name is in the file at all.
+        self.skip_function.append(self.env_in_source and has_string_literal(node.body, ENV_VAR))
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef,
+                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        self.skip_function.pop()
+        return updated_node
+
+    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
+                                  updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        if not self.in_function or self.skip_function[-1]:
+            return updated_node
+        body = list(updated_node.body)
+        was: list[str] = []
+        for index, small in enumerate(body):
+            if assigned_name(small) == _TARGET and isinstance(small.value, cst.Integer):  # type: ignore[union-attr]
+                was.append(small.value.value)  # type: ignore[union-attr]
+                body[index] = small.with_changes(value=self._env_read())  # type: ignore[union-attr]
+        if not was:
+            return updated_node
+        self.changed += 1
+        note = comment_line(f"PERF: was {', '.join(was)}; {ENV_VAR} sets it "
+                            f"(default {self.default}, added by migrate apply)")
+        return updated_node.with_changes(body=body,
+                                         leading_lines=[*updated_node.leading_lines, note])
+
+    def _env_read(self) -> cst.BaseExpression:
+        statement = parse_code(f'{ENV_INT}("{ENV_VAR}", {self.default})', self.module)[0]
+        return statement.body[0].value  # type: ignore[attr-defined]
+
+
+class MaxHorizonRule(Rule):
+    name = "max-horizon"
+    summary = ("function-local `max_horizon = <int>` reads MARKETSIM_MAX_HORIZON "
+               "(unset/invalid: --max-horizon default, below 1: 1)")
+    env_var = ENV_VAR
+    triggers = (_TARGET.encode(),)
+
+    def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
+        rewriter = _Rewriter(module, ctx)
+        result = module.visit(rewriter)
+        if rewriter.changed:
+            ctx.helpers_needed.add(ENV_INT)
+            return result, Status.APPLIED
+        if rewriter.env_in_source:
+            return module, Status.ALREADY_APPLIED
+        return module, Status.NOT_APPLICABLE
+
+
+RULE = MaxHorizonRule()

@@ -205,6 +205,75 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
 
 # --- code patches (migrator.codemod) ----------------------------------------
 # TODO(codemod): apply, rules
+@main.command("apply", epilog=EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--rules", "rule_list", default=None, metavar="A,B",
+              help="Only these rules (see `migrate rules`); `imports` always runs.")
+@click.option("--max-horizon", type=click.IntRange(min=1), default=1, show_default=True,
+              help="max_horizon when MARKETSIM_MAX_HORIZON is unset or invalid.")
+@click.option("--fast-simulations", type=click.IntRange(min=1), default=35, show_default=True,
+              help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Parallel worker processes.")
+@common_options
+def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None, max_horizon: int,
+          fast_simulations: int, jobs: int) -> None:
+    """Patch backtest code with env-driven speed-ups (a libcst codemod).
+
+    PATHS are files or folders (.py files below, skipping .git, venvs and
+    .migrate); default ROOT/backtest_test3_inline.py and, if present,
+    ROOT/src/optimization_utils.py. Idempotent; all files or none are written,
+    through the journal (`migrate revert` undoes).
+    """
+    from migrator.codemod import report
+    from migrator.codemod.apply import run_apply
+    from migrator.codemod.rule import RuleOptions
+    from migrator.errors import EXIT_PENDING, BadInputError
+
+    mode = "check" if settings.check else "dry-run" if settings.dry_run else "apply"
+    names = [n.strip() for n in rule_list.split(",") if n.strip()] if rule_list else None
+    show_diffs = settings.dry_run and not settings.quiet
+    bar: Any = None
+
+    def start_bar(count: int) -> None:
+        nonlocal bar
+        if count > 5 and not (settings.quiet or settings.json):
+            bar = click.progressbar(length=count, label="patching", file=sys.stderr)
+            bar.__enter__()
+
+    try:
+        result = run_apply(settings.root, list(paths), names,
+                           RuleOptions(max_horizon=max_horizon, fast_simulations=fast_simulations),
+                           write=mode == "apply", argv=settings.argv, jobs=jobs, steps=show_diffs,
+                           on_count=start_bar, on_done=lambda _: bar and bar.update(1))
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if settings.json:
+        emit_json(report.document(result, mode, with_diffs=show_diffs))
+    elif not settings.quiet:
+        if show_diffs:
+            click.echo(report.diffs(result, color=sys.stdout.isatty()), nl=False)
+        click.echo(report.summary(result, mode), nl=False)
+    for error in result.errors:
+        click.echo(f"migrate: error: {error}", err=True)
+    if result.errors:
+        raise BadInputError("nothing written" if mode == "apply" else "some files cannot be patched")
+    if mode == "check" and result.changed:
+        click.get_current_context().exit(EXIT_PENDING)
+
+
+@main.command("rules")
+@common_options
+def rules(settings: Settings) -> None:
+    """List the codemod rules `migrate apply` runs, in order, and the env var each reads."""
+    from migrator.codemod import report
+    from migrator.codemod.rules import RULES
+
+    if settings.json:
+        emit_json(report.rules_document(RULES))
+    else:
+        click.echo(report.rules_text(RULES), nl=False)
 
 
 # --- journal (migrator.journal) ---------------------------------------------
@@ -212,7 +281,71 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
 
 
 # --- forecast core (migrator.forecast) --------------------------------------
-# TODO(forecast): profile
+def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        calls = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a number nor 'all'") from None
+    if calls < 1:
+        raise click.BadParameter(f"{value} is not at least 1")
+    return calls
+
+
+@main.command("profile")
+@click.option("--engine", type=click.Choice(["baseline", "optimized", "both"]), default="both",
+              show_default=True, help="Which forecast engine(s) to run.")
+@click.option("--sims", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Simulations per symbol (simulation s drops the last s+1 bars).")
+@click.option("--horizon", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Walk-forward origins per simulation and key (max_horizon).")
+@click.option("--samples", type=click.IntRange(min=1), default=128, show_default=True,
+              help="num_samples per forecast.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
+              help="samples_per_batch; --samples must be a multiple of it.")
+@click.option("--aggregate", default="mean", show_default=True,
+              help="mean, median, trimmed_mean_X or quantile_X.")
+@click.option("--model", "model_name", type=click.Choice(["small", "base"]), default="small",
+              show_default=True, help="small: 1.6M parameters; base: the Toto-Open-Base-1.0 shape (151M).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="A saved state dict for --model [default: seeded random weights].")
+@click.option("--data", type=click.Path(path_type=Path), default=None, metavar="CSV",
+              help="Daily bars: timestamp or Date, Open, High, Low, Close[, Volume] "
+                   "[default: synthetic bars, about 4 years].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the synthetic bars, the random weights and the sampling.")
+@click.option("--baseline-calls", default="8", show_default=True, metavar="K|all", callback=_baseline_calls,
+              help="Time the baseline on K of its calls, spread over the schedule, and scale to all "
+                   "(its calls cost the same); 'all' runs every call.")
+@click.option("--equivalence-pairs", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
+              help="(key, origin) pairs on which the engines' distributions are compared "
+                   "(one baseline call each).")
+@common_options
+def profile(settings: Settings, engine: str, sims: int, horizon: int, samples: int, batch: int,
+            aggregate: str, model_name: str, checkpoint: Path | None, data: Path | None, seed: int,
+            baseline_calls: int | None, equivalence_pairs: int) -> None:
+    """Time one symbol's backtest with the guide's forecast schedule and the optimized engine.
+
+    Prints, for each engine, the guide's table (forecasting, MaxDiff optimization, data
+    processing, other), then the speed-up and an equivalence check of the two engines'
+    forecast distributions. Writes nothing; --root and --hyperparams are not used.
+    """
+    if settings.dry_run or settings.check:
+        raise click.UsageError("--dry-run and --check do not apply to profile (it writes nothing)")
+    from migrator.forecast.engines import Workload  # torch: imported only when profiling
+    from migrator.forecast.profile import render_text, run_profile
+
+    result = run_profile(
+        Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate),
+        engines=("baseline", "optimized") if engine == "both" else (engine,),
+        model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
+        equivalence_pairs=equivalence_pairs,
+    )
+    if settings.json:
+        emit_json(result.to_json())
+    elif not settings.quiet:
+        click.echo(render_text(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

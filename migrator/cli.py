@@ -124,7 +124,8 @@ _SKIP_INVALID_OPTION = click.option(
          "everything, nothing written).")
 
 
-@main.command("toto", epilog=EXIT_CODES_HELP)
+@main.command("toto", epilog=EXIT_CODES_HELP,
+              short_help="Set Toto num_samples / samples_per_batch in hyperparams files.")
 @click.option("--samples", type=int, required=True, metavar="N", help="New config.num_samples.")
 @click.option("--batch", type=int, required=True, metavar="M",
               help="New config.samples_per_batch (divides N).")
@@ -149,7 +150,8 @@ def toto(settings: Settings, samples: int, batch: int, symbols: tuple[str, ...],
                           toto_clamp(samples, batch, os.environ))
 
 
-@main.command("kronos", epilog=EXIT_CODES_HELP)
+@main.command("kronos", epilog=EXIT_CODES_HELP,
+              short_help="Set Kronos sample_count in hyperparams files.")
 @click.option("--samples", type=int, required=True, metavar="N", help="New config.sample_count.")
 @_SYMBOL_OPTION
 @_SKIP_INVALID_OPTION

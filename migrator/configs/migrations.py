@@ -231,4 +231,4 @@ def apply_plan(root: Path, argv: Sequence[str], plan: Plan) -> str | None:
     with journal.lock():
         migration = journal.apply(
             plan.spec.model, argv, [FileChange(c.path, c.before, c.after) for c in plan.changes])
-    return migration.id
+    return migration.id if migration else None

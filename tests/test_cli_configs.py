@@ -1,0 +1,212 @@
+"""`migrate toto` / `migrate kronos` through the CLI: output, exit codes, nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from migrator.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "hyperparams"
+MIGRATE = Path(sys.executable).with_name("migrate")
+CLAMP_EXPORTS = ("export MARKETSIM_TOTO_MIN_NUM_SAMPLES=32\n"
+                 "  export MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH=16")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A project root holding a copy of the bundled example hyperparams."""
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE, project / "hyperparams")
+    return project
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run(root: Path, *args: str, env: dict[str, str] | None = None):
+    runner = CliRunner()
+    return runner.invoke(main, [*args, "--root", str(root)], env={"HYPERPARAM_ROOT": None, **(env or {})},
+                         catch_exceptions=False)
+
+
+def test_dry_run_shows_diffs_and_summary_and_writes_nothing(root):
+    before = _files(root)
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "--- a/hyperparams/toto/MSFT.json\n+++ b/hyperparams/toto/MSFT.json\n" in out
+    assert ('-        "name": "toto_opt_median_1024_spb128",\n-        "num_samples": 1024,\n'
+            '+        "name": "toto_opt_median_32_spb16",\n+        "num_samples": 32,\n') in out  # 4-space file
+    assert '-    "samples_per_batch": 512\n+    "samples_per_batch": 16\n' in out
+    assert "\x1b[" not in out  # no color when not a tty
+    assert "(dry-run: nothing written)\n  to change: 5\n  already at target: 0\n" in out
+    assert "    hyperparams/best/XOM.json: model is 'chronos2'\n" in out
+    assert "    hyperparams/best/ETHUSD.json: model is 'kronos'\n" in out
+    assert "no effect by itself" in result.stderr and CLAMP_EXPORTS in result.stderr
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_json_document(root):
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", "--json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["mode"] == "dry-run" and doc["targets"] == {"num_samples": 32, "samples_per_batch": 16}
+    assert [c["path"] for c in doc["changed"]] == [
+        "hyperparams/toto/AAPL.json", "hyperparams/toto/BTCUSD.json", "hyperparams/toto/MSFT.json",
+        "hyperparams/best/AAPL.json", "hyperparams/best/BTCUSD.json"]
+    msft = doc["changed"][2]
+    assert msft["edits"] == [
+        {"path": "$.config.num_samples", "before": 1024, "after": 32},
+        {"path": "$.config.samples_per_batch", "before": 128, "after": 16},
+        {"path": "$.config.name", "before": "toto_opt_median_1024_spb128", "after": "toto_opt_median_32_spb16"}]
+    assert msft["diff"].startswith("--- a/hyperparams/toto/MSFT.json")
+    assert doc["skipped"] == [{"path": "hyperparams/best/ETHUSD.json", "reason": "model is 'kronos'"},
+                              {"path": "hyperparams/best/XOM.json", "reason": "model is 'chronos2'"}]
+    assert doc["invalid"] == [] and doc["already_at_target"] == [] and doc["written"] is False
+    assert doc["clamp"] == {"takes_effect": False, "runtime": {"num_samples": 128, "samples_per_batch": 32},
+                            "env": {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32",
+                                    "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}}
+
+
+def test_no_clamp_warning_when_the_environment_lowers_the_floors(root):
+    env = {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32", "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", env=env)
+    assert result.exit_code == 0 and "clamps" not in result.stderr
+
+
+def test_check_exits_1_when_changes_are_pending_and_0_when_not(root):
+    before = _files(root)
+    result = run(root, "kronos", "--samples", "64", "--check", "-q")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert _files(root) == before
+    result = run(root, "kronos", "--samples", "224", "--check", "--symbol", "AAPL")
+    assert result.exit_code == 0, result.output
+    assert "to change: 0\n  already at target: 1\n" in result.stdout
+
+
+def test_apply_then_revert_restores_every_byte(root):
+    before = _files(root)
+    result = run(root, "toto", "--samples", "64", "--batch", "32")
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("migrate toto: num_samples=64 samples_per_batch=32: changed 5 files (migration ")
+    migration_id = first.split("(migration ")[1].split(")")[0]
+    assert first.endswith(f"undo with: migrate revert {migration_id}")
+    msft = (root / "hyperparams/toto/MSFT.json").read_bytes()
+    assert msft == before["hyperparams/toto/MSFT.json"].replace(b": 1024,", b": 64,").replace(
+        b": 128\n", b": 32\n").replace(b"_1024_spb128", b"_64_spb32")
+    assert (root / "hyperparams/best/XOM.json").read_bytes() == before["hyperparams/best/XOM.json"]
+    again = run(root, "toto", "--samples", "64", "--batch", "32")
+    assert again.exit_code == 0 and "nothing to change" in again.stdout
+    from migrator.journal import Journal
+
+    Journal(root).revert(migration_id)
+    assert {k: v for k, v in _files(root).items() if not k.startswith(".migrate/")} == before
+
+
+def test_apply_json_names_the_migration(root):
+    result = run(root, "kronos", "--samples", "64", "--json")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["written"] is True and doc["revert"] == f"migrate revert {doc['migration']}"
+    assert [c["path"] for c in doc["changed"]] == [
+        "hyperparams/kronos/AAPL.json", "hyperparams/kronos/ETHUSD.json", "hyperparams/best/ETHUSD.json"]
+    assert doc["clamp"] is None
+
+
+BAD_FILES = [
+    (b'{"symbol": "MSFT",\n  "model": "toto",\n  "config": {"num_samples": 1024,,}}',
+     "hyperparams/toto/MSFT.json:3:34: malformed JSON: Expecting property name enclosed in double quotes"),
+    (b'{"symbol": "MSFT"}\xff', "hyperparams/toto/MSFT.json: not UTF-8 text (byte 0xff at offset 18)"),
+    (b'"just a string"', "hyperparams/toto/MSFT.json: $: not a JSON object (found str)"),
+    (None, "hyperparams/toto/MSFT.json: $.config.num_samples: 'many' is not of type 'integer'"),
+]
+
+
+@pytest.mark.parametrize("content, message", BAD_FILES)
+@pytest.mark.parametrize("mode", [[], ["--dry-run"], ["--check"], ["--json"]])
+def test_any_invalid_file_stops_everything(root, content, message, mode):
+    msft = root / "hyperparams/toto/MSFT.json"
+    if content is None:
+        content = msft.read_bytes().replace(b'"num_samples": 1024', b'"num_samples": "many"')
+    msft.write_bytes(content)
+    before = _files(root)
+    result = run(root, "toto", "--samples", "32", "--batch", "16", *mode)
+    assert result.exit_code == 2
+    assert f"migrate: error: {message}\n" in result.stderr
+    assert "migrate: error: nothing written: 1 invalid file (fix, or pass --skip-invalid" in result.stderr
+    assert "Traceback" not in result.output
+    if "--json" in mode:
+        assert json.loads(result.stdout)["invalid"] == [message]
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_skip_invalid_migrates_the_rest(root):
+    msft = root / "hyperparams/toto/MSFT.json"
+    msft.write_bytes(b"[]")
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert "migrate: warning: skipped invalid file hyperparams/toto/MSFT.json: $: not a JSON object" in result.stderr
+    assert "changed 4 files" in result.stdout and "invalid: 1" in result.stdout
+    assert msft.read_bytes() == b"[]"
+    assert json.loads((root / "hyperparams/toto/AAPL.json").read_bytes())["config"]["num_samples"] == 32
+
+
+@pytest.mark.parametrize("args, message", [
+    (["toto", "--samples", "32", "--batch", "24"], "--samples (32) must be a multiple of --batch (24)"),
+    (["toto", "--samples", "16", "--batch", "32"], "--batch (32) must not exceed --samples (16)"),
+    (["toto", "--samples", "0", "--batch", "16"], "--samples must be a positive integer, got 0"),
+    (["kronos", "--samples", "-5"], "--samples must be a positive integer, got -5"),
+    (["toto", "--samples", "32", "--batch", "16", "--symbol", "NOPE"], "unknown symbol NOPE"),
+    (["toto", "--samples", "many", "--batch", "16"], "'many' is not a valid integer"),
+    (["toto", "--samples", "32"], "Missing option '--batch'"),
+])
+def test_bad_arguments_exit_2_and_write_nothing(root, args, message):
+    before = _files(root)
+    result = run(root, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_hyperparams_outside_the_root_is_refused(root, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    result = run(other, "toto", "--samples", "32", "--batch", "16", "--hyperparams", str(root / "hyperparams"))
+    assert result.exit_code == 2
+    assert "is outside the root" in result.stderr and "pass --root" in result.stderr
+    env_result = run(other, "kronos", "--samples", "64", env={"HYPERPARAM_ROOT": str(root / "hyperparams")})
+    assert env_result.exit_code == 2 and "pass --root" in env_result.stderr
+
+
+def test_symbol_narrows(root):
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", "--json", "--symbol", "MSFT")
+    assert [c["path"] for c in json.loads(result.stdout)["changed"]] == ["hyperparams/toto/MSFT.json"]
+
+
+def test_installed_script_in_a_subprocess(root):
+    assert MIGRATE.exists(), f"no migrate script next to {sys.executable}"
+    before = _files(root)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HYPERPARAM_ROOT", "MARKETSIM_"))}
+    dry = subprocess.run([str(MIGRATE), "toto", "--samples", "32", "--batch", "16", "--check"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 1, dry.stderr
+    assert "+        \"num_samples\": 32," in dry.stdout and CLAMP_EXPORTS in dry.stderr
+    assert _files(root) == before
+    bad = subprocess.run([str(MIGRATE), "toto", "--samples", "32", "--batch", "16", "--symbol", "NOPE"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("migrate: error: unknown symbol NOPE")
+    applied = subprocess.run([str(MIGRATE), "kronos", "--samples", "64", "-q"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0 and applied.stdout == ""
+    assert json.loads((root / "hyperparams/kronos/ETHUSD.json").read_bytes())["config"]["sample_count"] == 64

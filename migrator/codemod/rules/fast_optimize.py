@@ -80,6 +80,7 @@ class _Rewriter(cst.CSTTransformer):
         super().__init__()
         self.calls = calls
         self.changed = 0
+        self.already = 0
         self._changed_before_line: list[int] = []
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
@@ -101,6 +102,9 @@ class _Rewriter(cst.CSTTransformer):
         args = list(updated_node.args)
         for index, arg in enumerate(args):
             if arg.keyword is not None and arg.keyword.value == keyword:
+                if isinstance(arg.value, cst.Call) and _dotted(arg.value.func) == FAST_BUDGET:
+                    self.already += 1
+                    return updated_node
                 no_space = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                                            whitespace_after=cst.SimpleWhitespace(""))
                 reduced = cst.Call(func=cst.Name(FAST_BUDGET), args=[
@@ -132,6 +136,8 @@ class FastOptimizeRule(Rule):
         if rewriter.changed:
             ctx.helpers_needed.add(FAST_BUDGET)
             return result, Status.APPLIED
+        if rewriter.already:
+            return module, Status.ALREADY_APPLIED
         return module, Status.NOT_APPLICABLE
 
 

@@ -88,6 +88,17 @@ def _is_import_line(statement: cst.BaseStatement, future_only: bool = False) -> 
     return True
 
 
+def _is_import_block(statement: cst.BaseStatement) -> bool:
+    """An import line, or a try/if whose blocks import something (`try: import x ...`)."""
+    if _is_import_line(statement):
+        return True
+    if isinstance(statement, (cst.Try, cst.If)):
+        return any(isinstance(block, cst.IndentedBlock)
+                   and any(_is_import_line(inner) for inner in block.body)
+                   for block in _blocks(statement))
+    return False
+
+
 def _split_blank(lines: Sequence[cst.EmptyLine]) -> tuple[list[cst.EmptyLine], list[cst.EmptyLine]]:
     """Leading blank lines (before any comment), and the rest."""
     count = 0
@@ -129,13 +140,15 @@ class ImportsRule(Rule):
                 import_os = import_os.with_changes(leading_lines=blank)
                 body[at] = body[at].with_changes(leading_lines=rest)
             body.insert(at, import_os)
-        while at < len(body) and _is_import_line(body[at]):
+        while at < len(body) and _is_import_block(body[at]):
             at += 1
         if missing:
             two_blank = [cst.EmptyLine(), cst.EmptyLine()]
             helpers = [statement.with_changes(leading_lines=two_blank)
                        for name in missing
                        for statement in parse_code(env_helpers.source(name), module)]
+            if at == 0:  # nothing above: no blank lines at the top of the file
+                helpers[0] = helpers[0].with_changes(leading_lines=[])
             if at < len(body):
                 blank, rest = _split_blank(body[at].leading_lines)
                 body[at] = body[at].with_changes(

@@ -43,6 +43,12 @@ class _Rewriter(StatementTransformer):
                                   updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         if not self.in_function or self.skip_function[-1]:
             return updated_node
+        if any(isinstance(small, (cst.Global, cst.Nonlocal))
+               and any(item.name.value == _TARGET for item in small.names)
+               for small in updated_node.body):
+            # `global max_horizon`: the assignments below are not function-local.
+            self.skip_function[-1] = True
+            return updated_node
         body = list(updated_node.body)
         was: list[str] = []
         for index, small in enumerate(body):

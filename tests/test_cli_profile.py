@@ -1,0 +1,133 @@
+"""`migrate profile` through click: options, JSON, the table, errors as exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from migrator.cli import main
+from migrator.forecast.data import synthetic_ohlc
+
+TINY = ["--sims", "2", "--horizon", "2", "--samples", "32", "--batch", "16", "--equivalence-pairs", "2"]
+
+
+@pytest.fixture(scope="module")
+def bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame = synthetic_ohlc(days=150, seed=9)
+    lines = ["timestamp,open,high,low,close,volume"]
+    for i in range(len(frame)):
+        prices = ",".join(repr(float(c[i])) for c in (frame.open, frame.high, frame.low, frame.close))
+        lines.append(f"{frame.timestamps[i]},{prices},{frame.volume[i]:.0f}")
+    path = tmp_path_factory.mktemp("cli") / "UNIUSD.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(*args: str | Path):
+    return CliRunner().invoke(main, ["profile", *map(str, args)])
+
+
+def test_json_document(bars: Path) -> None:
+    result = run(*TINY, "--data", bars, "--baseline-calls", "4", "--seed", "3", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["workload"]["sims"] == 2 and doc["workload"]["samples"] == 32
+    assert doc["workload"]["data"] == str(bars) and doc["workload"]["seed"] == 3
+    assert doc["engines"]["baseline"]["extrapolated"] is True
+    assert doc["engines"]["baseline"]["timed_calls"] == 4
+    assert doc["engines"]["baseline"]["model_calls"] == 16
+    assert doc["engines"]["optimized"]["extrapolated"] is False
+    assert doc["speedup"] == pytest.approx(doc["engines"]["baseline"]["seconds"] / doc["engines"]["optimized"]["seconds"])
+    assert doc["equivalence"]["same_distribution"] is True
+    assert result.stderr == ""
+
+
+def test_table_for_one_engine(bars: Path) -> None:
+    result = run(*TINY, "--data", bars, "--engine", "optimized", "--aggregate", "trimmed_mean_10")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "aggregate trimmed_mean_10" in out
+    assert "Optimized engine: 12 model calls" in out and "Baseline engine" not in out
+    for label in ("Forecasting", "MaxDiff optimization", "Data processing", "Other", "Total"):
+        assert f"| {label} " in out
+    assert "Speed-up" not in out  # needs both engines
+    assert "Equivalence on 2 (key, origin) pairs: same distribution: yes" in out
+
+
+def test_quiet_prints_nothing(bars: Path) -> None:
+    result = run(*TINY, "--data", bars, "--engine", "optimized", "-q")
+    assert result.exit_code == 0 and result.output == ""
+
+
+def test_fast_optimize_budget_is_reported(bars: Path) -> None:
+    result = CliRunner(env={"MARKETSIM_FAST_OPTIMIZE": "yes"}).invoke(
+        main, ["profile", *TINY, "--data", str(bars), "--engine", "optimized", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["workload"]["maxdiff_budget"] == 100
+    assert 200 <= doc["engines"]["optimized"]["maxdiff"]["evaluations"] < 280
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--samples", "30", "--batch", "16"], "--samples 30 is not a multiple of --batch 16"),
+    (["--sims", "0"], "Invalid value for '--sims'"),
+    (["--baseline-calls", "0"], "Invalid value for '--baseline-calls': 0 is not at least 1"),
+    (["--baseline-calls", "some"], "'some' is neither a number nor 'all'"),
+    (["--engine", "fast"], "Invalid value for '--engine'"),
+    (["--model", "large"], "Invalid value for '--model'"),
+    (["--aggregate", "mode"], "unknown aggregate 'mode'"),
+    (["--dry-run"], "--dry-run and --check do not apply to profile"),
+    (["--check"], "--dry-run and --check do not apply to profile"),
+    (["--sims", "200"], "rows of data, the workload (200 simulations, horizon 7"),
+])
+def test_bad_arguments_exit_2(bars: Path, args: list[str], message: str) -> None:
+    result = run("--data", bars, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("Date,Open,High,Close\n2024-01-02,1,2,1.5\n", "line 1: missing column Low"),
+    ("Date,Open,High,Low,Close\n2024-01-02,1,2,0.5,1.5\n2024-01-03,1,2,x,1.5\n", "line 3, column Low: 'x' is not a number"),
+    ("Date,Open,High,Low,Close\n2024-01-02,1,2,0.5,1.5\n2024-01-03,1,2,0.5,1.5\n", "2 rows of data, the workload"),
+    ("Date,Open,High,Low,Close\n2024-01-02,1,0.4,0.5,0.45\n2024-01-03,1,2,0.5,1.5\n", "line 2: High is below Low"),
+])
+def test_bad_csv_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bars.csv"
+    path.write_text(text)
+    result = run("--data", path)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"migrate: error: {path}: ")
+    assert message in lines[0]
+    assert result.stdout == ""
+
+
+def test_unusable_checkpoint(bars: Path, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "toto.pt"
+    checkpoint.write_bytes(b"not a state dict")
+    result = run(*TINY, "--data", bars, "--checkpoint", checkpoint)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"migrate: error: {checkpoint}") and len(result.stderr.splitlines()) == 1
+
+
+def test_missing_data_file(tmp_path: Path) -> None:
+    result = run("--data", tmp_path / "nope.csv")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"migrate: error: {tmp_path / 'nope.csv'}: no such file"
+
+
+def test_help_does_not_import_torch() -> None:
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom migrator.cli import main\n"
+            "r = CliRunner().invoke(main, ['profile', '--help'])\n"
+            "assert r.exit_code == 0 and '--baseline-calls' in r.output, r.output\n"
+            "print('torch' in sys.modules, 'migrator.forecast.profile' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

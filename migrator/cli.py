@@ -332,6 +332,10 @@ def profile(settings: Settings, engine: str, sims: int, horizon: int, samples: i
     Prints, for each engine, the guide's table (forecasting, MaxDiff optimization, data
     processing, other), then the speed-up and an equivalence check of the two engines'
     forecast distributions. Writes nothing; --root and --hyperparams are not used.
+
+    --samples/--batch are used as given (the backtest would clamp them to at least
+    128/32 unless MARKETSIM_TOTO_MIN_* are lowered). MaxDiff makes 500 objective
+    evaluations per fit, 100 when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on.
     """
     if settings.dry_run or settings.check:
         raise click.UsageError("--dry-run and --check do not apply to profile (it writes nothing)")

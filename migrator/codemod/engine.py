@@ -13,6 +13,7 @@ import io
 import os
 import time
 import tokenize
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -72,8 +73,10 @@ def _check_source(data: bytes, label: str) -> None:
 
 def _compile(data: bytes, label: str) -> None:
     try:
-        # dont_inherit: this module's own `from __future__` flags must not leak in.
-        compile(data, label, "exec", dont_inherit=True)
+        with warnings.catch_warnings():  # SyntaxWarnings are the file's business, not ours
+            warnings.simplefilter("ignore")
+            # dont_inherit: this module's own `from __future__` flags must not leak in.
+            compile(data, label, "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise PatchError(f"{label}:{exc.lineno or 0}: {exc.msg}") from None
     except ValueError as exc:  # e.g. null bytes on older Pythons
@@ -132,8 +135,8 @@ def _first_failing_rule(done: Sequence[tuple[Rule, Status, object]], label: str)
     for rule, status, state in done:
         if status is Status.APPLIED:
             try:
-                compile(state.bytes, label, "exec", dont_inherit=True)  # type: ignore[attr-defined]
-            except (SyntaxError, ValueError):
+                _compile(state.bytes, label)  # type: ignore[attr-defined]
+            except PatchError:
                 return rule.name
     return done[-1][0].name
 
@@ -183,13 +186,14 @@ def _collect(results: Iterable[FileResult],
     return collected
 
 
-# Folders never searched for .py files.
+# Folders never searched for .py files (plus any folder holding a pyvenv.cfg).
 SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".migrate", "__pycache__", ".venv", "venv",
-                          ".tox", ".nox"})
+                          ".tox", ".nox", "site-packages", "node_modules"})
 
 
 def python_files(folder: Path) -> Iterator[Path]:
-    """The .py files below `folder`, sorted, skipping VCS, venv and journal folders."""
+    """The .py files below `folder`, sorted, skipping VCS, venv, installed-package and
+    journal folders."""
     for current, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS
                          and not os.path.exists(os.path.join(current, d, "pyvenv.cfg")))

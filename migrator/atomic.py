@@ -1,0 +1,212 @@
+"""Atomic file replacement: a reader, or a crash, sees the old bytes or the new, never a mix.
+
+One file (`write_atomic`): write a temp file in the same folder, fsync it, give
+it the replaced file's mode, os.replace it over the target, fsync the folder.
+
+Many files (`replace_many`): a per-file fsync costs ~0.4 ms on the reference
+box (4 s for 10,000 files), so large batches keep the same ordering with one
+flush for all of them:
+
+1. write every temp file (no fsync yet);
+2. syncfs(2) once per filesystem involved;
+3. os.replace every temp file over its target;
+4. fsync each folder once.
+
+Why it is as durable: atomic replacement needs exactly one ordering, "a temp
+file's bytes are on disk before the rename that publishes it can be". syncfs
+returns only after every dirty page and inode of the filesystem (so every temp
+file of step 1) has been written and the device cache flushed (ext4/xfs/btrfs
+issue the flush in their sync_fs), and no rename has been issued before it. A
+crash before step 3 leaves only temp files; a crash during step 3 leaves each
+target either the old inode or a complete new one. Step 4 makes the renames
+durable before the caller goes on (e.g. marks a migration applied), just as the
+per-file folder fsync would. Where syncfs is unavailable (not Linux), or the
+batch is small, each file takes the per-file path instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import stat
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+# Below this many files the per-file fsyncs (bounded by our own bytes) are cheaper
+# than a filesystem-wide flush (which also waits for everyone else's dirty data).
+BATCH_MIN_FILES = 64
+
+_DEFAULT_MODE = 0o644
+
+
+class Replacement(NamedTuple):
+    """Put `data` at `path` (a real path: no symlink in it), with permission bits `mode`."""
+
+    path: str | os.PathLike[str]
+    data: bytes
+    mode: int
+
+
+def temp_path(path: str | os.PathLike[str], tag: str) -> str:
+    """The temp file used to replace `path`; named after `tag` so leftovers can be found.
+
+    It starts with a dot and ends in `.tmp`, so globs like `*.json` or `*.py` never
+    pick up a leftover from a killed run.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    return os.path.join(folder, f".{name}.{tag}.tmp")
+
+
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make the folder's entries (creations, renames) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None,
+                 tag: str = "migrate") -> None:
+    """Replace (or create) one file atomically and durably.
+
+    `mode` defaults to the mode of the file being replaced, else 0o644.
+    `path` must not be a symlink (it would be replaced by a regular file).
+    """
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = _DEFAULT_MODE
+    _replace_each([Replacement(path, data, mode)], tag)
+    fsync_folder(os.path.dirname(os.path.abspath(path)))
+
+
+def replace_many(replacements: Sequence[Replacement], *, tag: str) -> None:
+    """Replace every file atomically; all are durable when this returns.
+
+    On an error the temp files not yet renamed are removed and the error is
+    raised; files already replaced hold their new bytes (the journal knows).
+    """
+    if not replacements:
+        return
+    folders = {os.path.dirname(os.path.abspath(r.path)) for r in replacements}
+    if len(replacements) >= BATCH_MIN_FILES and _syncfs is not None:
+        _replace_batched(replacements, tag, folders)
+    else:
+        _replace_each(replacements, tag)
+    for folder in sorted(folders):
+        fsync_folder(folder)
+
+
+def make_durable(files: Sequence[str], folders: Iterable[str]) -> None:
+    """Flush files created (or hard-linked) without fsync, then the folders holding them.
+
+    Every file must sit in one of `folders`. Many files: one syncfs per
+    filesystem, as in replace_many; few: one fsync each.
+    """
+    folders = sorted(set(folders))
+    if len(files) >= BATCH_MIN_FILES and _syncfs is not None:
+        _flush_filesystems(folders)
+    else:
+        for path in files:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    for folder in folders:
+        fsync_folder(folder)
+
+
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _write_temp(replacement: Replacement, tag: str, *, fsync: bool) -> str:
+    temp = temp_path(replacement.path, tag)
+    # O_EXCL | O_NOFOLLOW: never write through a link someone planted at the temp name.
+    try:
+        fd = os.open(temp, _TEMP_FLAGS, 0o600)
+    except FileExistsError:  # a leftover of a killed run with the same tag
+        os.unlink(temp)
+        fd = os.open(temp, _TEMP_FLAGS, 0o600)
+    try:
+        os.fchmod(fd, replacement.mode)  # fchmod, not the open mode: the umask must not apply
+        view = memoryview(replacement.data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly([temp])
+        raise
+    os.close(fd)
+    return temp
+
+
+def _replace_each(replacements: Sequence[Replacement], tag: str) -> None:
+    for replacement in replacements:
+        temp = _write_temp(replacement, tag, fsync=True)
+        try:
+            os.replace(temp, replacement.path)
+        except BaseException:
+            _unlink_quietly([temp])
+            raise
+
+
+def _replace_batched(replacements: Sequence[Replacement], tag: str, folders: set[str]) -> None:
+    temps: list[str] = []
+    try:
+        for replacement in replacements:
+            temps.append(_write_temp(replacement, tag, fsync=False))
+        _flush_filesystems(folders)
+    except BaseException:
+        _unlink_quietly(temps)
+        raise
+    for index, (temp, replacement) in enumerate(zip(temps, replacements)):
+        try:
+            os.replace(temp, replacement.path)
+        except BaseException:
+            _unlink_quietly(temps[index:])
+            raise
+
+
+def _flush_filesystems(folders: Iterable[str]) -> None:
+    """syncfs(2) once for each filesystem holding one of the folders."""
+    assert _syncfs is not None
+    seen: set[int] = set()
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            device = os.fstat(fd).st_dev
+            if device not in seen:
+                seen.add(device)
+                if _syncfs(fd) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"syncfs: {os.strerror(err)}", folder)
+        finally:
+            os.close(fd)
+
+
+def _unlink_quietly(paths: Iterable[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2) (Linux >= 2.6.39), or None where there is none."""
+    try:
+        # CDLL(None): the symbols already loaded into this process, libc among them
+        # (find_library would spawn ldconfig on every import).
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+    return function
+
+
+_syncfs = _load_syncfs()

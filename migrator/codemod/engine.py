@@ -60,15 +60,24 @@ def _check_source(data: bytes, label: str) -> None:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise PatchError(f"{label}: {exc.msg}") from None
+        # Raised too when the first two lines are not UTF-8; say which byte is wrong.
+        encoding = "utf-8"
+        if _undecodable_line(data, encoding) is None:
+            raise PatchError(f"{label}: {exc.msg}") from None
+    line = _undecodable_line(data, encoding)
+    if line is not None:
+        declared = "UTF-8 and no encoding declaration" if encoding == "utf-8" \
+            else f"{encoding} (its encoding declaration)"
+        raise PatchError(f"{label}:{line}: not valid {declared}")
+    _compile(data, label)
+
+
+def _undecodable_line(data: bytes, encoding: str) -> int | None:
     try:
         data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        declared = "" if encoding == "utf-8" else f" (declared {encoding})"
-        raise PatchError(f"{label}:{line}: not valid {exc.encoding}{declared} and no matching "
-                         f"encoding declaration") from None
-    _compile(data, label)
+        return data[:exc.start].count(b"\n") + 1
+    return None
 
 
 def _compile(data: bytes, label: str) -> None:

@@ -1,0 +1,237 @@
+"""`migrate apply` / `migrate rules` through the CLI: targets, modes, journal, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from click.testing import CliRunner, Result
+
+from migrator.cli import main
+from migrator.codemod.rules import eod_comment
+from migrator.journal import Journal
+
+from .helpers import code
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TARGETS = ("backtest_test3_inline.py", "src/optimization_utils.py")
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {path: (root / path).read_bytes() for path in TARGETS}
+
+
+def test_dry_run_shows_each_rule_and_writes_nothing(project: Path) -> None:
+    before = snapshot(project)
+    result = invoke("apply", "--root", str(project), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert snapshot(project) == before
+    out = result.output
+    assert "backtest_test3_inline.py: max-horizon, fast-simulate, eod-comment, imports\n" in out
+    assert "src/optimization_utils.py: fast-optimize, imports\n" in out
+    for rule in ("max-horizon", "fast-simulate", "eod-comment", "imports", "fast-optimize"):
+        assert f"# rule {rule}\n" in out
+    assert "-    max_horizon = 7\n" in out
+    assert '+    max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)\n' in out
+    assert not (project / ".migrate").exists() or not Journal(project).history()
+
+
+def test_apply_check_idempotence_and_revert(project: Path) -> None:
+    original = snapshot(project)
+    assert invoke("apply", "--root", str(project), "--check").exit_code == 1
+    assert snapshot(project) == original
+
+    first = invoke("apply", "--root", str(project))
+    assert first.exit_code == 0, first.output
+    patched = snapshot(project)
+    assert all(patched[path] != original[path] for path in TARGETS)
+    for path in TARGETS:
+        compile(patched[path], path, "exec", dont_inherit=True)
+    history = Journal(project).history()
+    assert [m.kind for m in history] == ["apply"]
+    assert sorted(f.path for f in history[0].files) == sorted(TARGETS)
+
+    second = invoke("apply", "--root", str(project))
+    assert second.exit_code == 0 and "nothing to do" in second.output
+    assert snapshot(project) == patched
+    assert invoke("apply", "--root", str(project), "--check").exit_code == 0
+    assert len(Journal(project).history()) == 1
+
+    Journal(project).revert()
+    assert snapshot(project) == original
+
+
+def test_missing_default_target(tmp_path: Path) -> None:
+    result = invoke("apply", "--root", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'backtest_test3_inline.py'}: no such file" in result.output
+
+
+def test_optimizer_module_is_optional(project: Path) -> None:
+    (project / "src" / "optimization_utils.py").unlink()
+    data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
+    assert [f["path"] for f in data["files"]] == ["backtest_test3_inline.py"]
+
+
+def test_json_statuses(project: Path) -> None:
+    result = invoke("apply", "--root", str(project), "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["written"] and data["changed"] == 2 and data["errors"] == []
+    by_path = {f["path"]: f["rules"] for f in data["files"]}
+    assert by_path["backtest_test3_inline.py"] == {
+        "max-horizon": "applied", "fast-simulate": "applied", "fast-optimize": "not applicable",
+        "eod-comment": "applied", "imports": "applied"}
+    assert by_path["src/optimization_utils.py"]["fast-optimize"] == "applied"
+    again = json.loads(invoke("apply", "--root", str(project), "--json").output)
+    assert again["changed"] == 0 and not again["written"]
+    assert again["files"][0]["rules"]["max-horizon"] == "already applied"
+
+
+def test_rule_selection(project: Path) -> None:
+    result = invoke("apply", "--root", str(project), "--rules", "max-horizon")
+    assert result.exit_code == 0, result.output
+    patched = (project / "backtest_test3_inline.py").read_bytes()
+    assert b'_marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)' in patched
+    assert b"def _marketsim_env_int(" in patched  # imports always runs
+    assert b"MARKETSIM_FAST_SIMULATE" not in patched and eod_comment.NOTE.encode() not in patched
+    assert b"_marketsim_fast_budget" not in (project / "src/optimization_utils.py").read_bytes()
+    # The other rules are still pending, and apply later on top.
+    assert invoke("apply", "--root", str(project), "--check").exit_code == 1
+    assert invoke("apply", "--root", str(project)).exit_code == 0
+    assert invoke("apply", "--root", str(project), "--check").exit_code == 0
+
+
+def test_unknown_rule(project: Path) -> None:
+    result = invoke("apply", "--root", str(project), "--rules", "max-horizon,nope")
+    assert result.exit_code == 2
+    assert "unknown rule nope" in result.output
+
+
+def test_rules_command() -> None:
+    text = invoke("rules")
+    assert text.exit_code == 0
+    names = [line.split()[0] for line in text.output.splitlines()]
+    assert names == ["max-horizon", "fast-simulate", "fast-optimize", "eod-comment", "imports"]
+    data = json.loads(invoke("rules", "--json").output)
+    assert {r["name"]: r["env_var"] for r in data}["max-horizon"] == "MARKETSIM_MAX_HORIZON"
+
+
+HORIZON = code('''
+    def forecast():
+        max_horizon = 7
+        return max_horizon
+''')
+
+
+def test_folders_skip_vcs_venvs_and_journal(tmp_path: Path) -> None:
+    for folder in (".git", "venv", ".venv", ".migrate", "__pycache__", "custom_env", "pkg/sub"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "mod.py").write_bytes(HORIZON)
+    (tmp_path / "custom_env" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "pkg" / "notes.txt").write_bytes(HORIZON)
+    result = invoke("apply", "--root", str(tmp_path), "--check", "--json", str(tmp_path))
+    assert result.exit_code == 1
+    assert [f["path"] for f in json.loads(result.output)["files"]] == ["pkg/sub/mod.py"]
+
+
+def test_parallel_jobs_match_serial(tmp_path: Path) -> None:
+    for index in range(8):
+        (tmp_path / f"m{index}.py").write_bytes(HORIZON.replace(b"7", str(index + 2).encode()))
+    serial = json.loads(invoke("apply", "--root", str(tmp_path), "--dry-run", "--json",
+                               str(tmp_path)).output)
+    parallel = invoke("apply", "--root", str(tmp_path), "-j", "2", str(tmp_path))
+    assert parallel.exit_code == 0, parallel.output
+    assert "patching" in parallel.stderr  # progress bar for more than a few files
+    for entry in serial["files"]:
+        text = (tmp_path / entry["path"]).read_text()
+        assert "_marketsim_env_int(\"MARKETSIM_MAX_HORIZON\", 1)" in text
+        assert entry["diffs"]["max-horizon"].count("\n+") >= 2
+
+
+def test_all_or_nothing_on_bad_input(tmp_path: Path) -> None:
+    good = tmp_path / "good.py"
+    good.write_bytes(HORIZON)
+    cases = {
+        "syntax.py": (b"def f(:\n    pass\n", "syntax.py:1: "),
+        "latin.py": (b"# caf\xe9\nmax_horizon = 1\n", "latin.py:1: not valid UTF-8 and no encoding declaration"),
+        "binary.py": (b"\x00\x01max_horizon", "binary.py: binary file"),
+        "badcoding.py": (b"# -*- coding: nope -*-\nx = 1\n", "badcoding.py: unknown encoding"),
+        "noreturn.py": (b"return 1\n", "noreturn.py:1: 'return' outside function"),
+    }
+    for name, (data, message) in cases.items():
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        result = invoke("apply", "--root", str(tmp_path), str(good), str(bad))
+        assert result.exit_code == 2, name
+        assert message in result.stderr, (name, result.stderr)
+        assert "Traceback" not in result.output
+        assert good.read_bytes() == HORIZON and bad.read_bytes() == data
+        bad.unlink()
+    assert not (tmp_path / ".migrate").exists() or not Journal(tmp_path).history()
+
+
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "locked.py"
+    target.write_bytes(HORIZON)
+    real = Path.read_bytes
+
+    def refuse(self: Path) -> bytes:
+        if self.name == "locked.py":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    result = invoke("apply", "--root", str(tmp_path), str(target))
+    assert result.exit_code == 2
+    assert "locked.py: cannot read: Permission denied" in result.stderr
+
+
+def test_rule_producing_invalid_code_leaves_file_alone(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "mod.py"
+    source = code('''
+        def f(close_at_eod=None):
+            close_at_eod_candidates = [close_at_eod] if close_at_eod is not None else [False, True]
+    ''')
+    target.write_bytes(source)
+    real = eod_comment.RULE.transform
+
+    def broken(module: cst.Module, ctx):  # type: ignore[no-untyped-def]
+        module, status = real(module, ctx)
+        return module.with_changes(body=[*module.body, cst.SimpleStatementLine([cst.Return()])]), status
+
+    monkeypatch.setattr(eod_comment.RULE, "transform", broken)
+    result = invoke("apply", "--root", str(tmp_path), str(target))
+    assert result.exit_code == 2
+    assert "mod.py:4: 'return' outside function (in the code rule eod-comment produced" in result.stderr
+    assert target.read_bytes() == source
+
+
+def test_write_outside_root_refused(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere.py"
+    root.mkdir()
+    elsewhere.write_bytes(HORIZON)
+    assert invoke("apply", "--root", str(root), "--check", str(elsewhere)).exit_code == 1
+    result = invoke("apply", "--root", str(root), str(elsewhere))
+    assert result.exit_code == 2 and "outside the root" in result.stderr
+    assert elsewhere.read_bytes() == HORIZON
+
+
+def test_quiet_prints_nothing(project: Path) -> None:
+    result = invoke("apply", "--root", str(project), "-q")
+    assert result.exit_code == 0 and result.output == ""

@@ -10,6 +10,7 @@ validated again. Only then may the plan be applied (through the journal).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any, Callable, Sequence
 
 from migrator.configs.discovery import Candidate, discover
 from migrator.configs.jsonspans import splice, value_spans
-from migrator.configs.schemas import schema_error
+from migrator.configs.parallel import fork_map
+from migrator.configs.schemas import edited_values_error, schema_error
 from migrator.errors import BadInputError
 
 NAME_PATH = ("config", "name")
@@ -131,19 +133,25 @@ def plan_migration(root: Path, hyperparams: Path, spec: MigrationSpec,
     """Find the files, and plan and validate each one's change. Writes nothing."""
     discovery = discover(root, hyperparams, spec.model, symbols)
     plan = Plan(spec, warnings=list(discovery.warnings))
-    for candidate in discovery.candidates:
-        try:
-            outcome = _plan_file(candidate, spec)
-        except _Invalid as exc:
-            plan.invalid.append(str(exc))
-            continue
+    outcomes = fork_map(functools.partial(_outcome, spec=spec), discovery.candidates)
+    for candidate, outcome in zip(discovery.candidates, outcomes):
         if isinstance(outcome, FilePlan):
             plan.changes.append(outcome)
         elif isinstance(outcome, Skipped):
             plan.skipped.append(outcome)
+        elif isinstance(outcome, str):
+            plan.invalid.append(outcome)
         else:
             plan.at_target.append(candidate.label)
     return plan
+
+
+def _outcome(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | str | None:
+    """_plan_file's result, or the error line (str) of an invalid file."""
+    try:
+        return _plan_file(candidate, spec)
+    except _Invalid as exc:
+        return str(exc)
 
 
 def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | None:
@@ -188,7 +196,8 @@ def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped 
     # NaN != NaN, so compare the serialisations when the plain comparison fails.
     if after_document != document and json.dumps(after_document) != json.dumps(document):
         raise AssertionError(f"{label}: the edited text does not parse to the intended values")
-    error = schema_error(spec.model, after_document)
+    # Proven equal above to the validated document but for the edited values.
+    error = edited_values_error(spec.model, after_document, edits)
     if error:
         raise _Invalid(f"{label}: after the change: {error}")
     return FilePlan(label, candidate.path, raw, after_text.encode("utf-8"),

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from migrator.configs.clamp import ClampReport
-from migrator.configs.migrations import Plan
+from migrator.configs.migrations import FilePlan, Plan
+from migrator.configs.parallel import fork_map
 from migrator.diffs import unified_diff
 
 
 def diffs(plan: Plan, *, color: bool) -> list[str]:
     """One unified diff per file that would change."""
-    return [unified_diff(change.label, change.before, change.after, color=color)
-            for change in plan.changes]
+    return fork_map(functools.partial(_diff, color=color), plan.changes)
+
+
+def _diff(change: FilePlan, color: bool) -> str:
+    return unified_diff(change.label, change.before, change.after, color=color)
 
 
 def summary(plan: Plan, mode: str, migration_id: str | None = None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, Iterable
 
 MODELS = ("toto", "kronos")
 _MAX_MESSAGE = 160  # jsonschema quotes the whole offending value; keep error lines short
@@ -29,6 +29,39 @@ def _validator(model: str) -> Any:
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(load_schema(model))
+
+
+# Keywords under which an object's validity is the AND of its members' validity against
+# their `properties` subschemas (type and required cannot change when only leaf values do).
+_MEMBERWISE_KEYWORDS = {"$schema", "$id", "title", "description", "type", "required", "properties"}
+
+
+@functools.cache
+def _value_validator(model: str, path: tuple[str, ...]) -> Any:
+    """A validator for the value at `path`, or None if its validity is not memberwise."""
+    node = load_schema(model)
+    for key in path:
+        if not set(node) <= _MEMBERWISE_KEYWORDS:
+            return None
+        node = node.get("properties", {}).get(key, True)  # an unlisted key is unconstrained
+    return _validator(model).evolve(schema=node)
+
+
+def edited_values_error(model: str, document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> str | None:
+    """schema_error(model, document), for a document that differs from a valid one only in
+    the values at `paths` (objects on the way unchanged but for those values).
+
+    When every object on the way is validated memberwise, that is the validity of the
+    new values alone: a few microseconds instead of a whole-document validation.
+    """
+    for path in paths:
+        validator = _value_validator(model, path)
+        value: Any = document
+        for key in path:
+            value = value[key]
+        if validator is None or not validator.is_valid(value):
+            return schema_error(model, document)
+    return None
 
 
 def schema_error(model: str, document: Any) -> str | None:

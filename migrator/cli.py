@@ -82,6 +82,12 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(root: str, hyperparams: str | None, dry_run: bool, check: bool,
                 as_json: bool, quiet: bool, **kwargs: Any) -> Any:
         settings = _resolve_settings(root, hyperparams, dry_run, check, as_json, quiet)
+        if click.get_current_context().info_name not in ("history", "revert"):  # they say it themselves
+            from migrator.journal import Journal, unfinished_notice
+
+            unfinished = Journal(settings.root).unfinished()
+            if unfinished is not None:
+                click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
         return func(settings, **kwargs)
 
     return wrapper
@@ -279,7 +285,64 @@ def rules(settings: Settings) -> None:
 
 
 # --- journal (migrator.journal) ---------------------------------------------
-# TODO(journal): history, revert
+@main.command("history", epilog=EXIT_CODES_HELP)
+@common_options
+def history(settings: Settings) -> None:
+    """List the migrations recorded under ROOT/.migrate, oldest first:
+    id, time (UTC), kind, files, state, command. --json gives a list of
+    objects with each file's path and sha256 before and after.
+    """
+    from migrator.journal import Journal, unfinished_notice
+    from migrator.journal_report import history_table, migration_document
+
+    migrations = Journal(settings.root).history()
+    if settings.json:
+        emit_json([migration_document(m) for m in migrations])
+    elif not settings.quiet:
+        click.echo(history_table(migrations) if migrations else
+                   f"no migrations recorded under {settings.root / '.migrate'}\n", nl=False)
+    for migration in migrations:
+        if migration.unfinished:
+            click.echo(f"migrate: warning: {unfinished_notice(migration)}", err=True)
+
+
+@main.command("revert", epilog=EXIT_CODES_HELP)
+@click.argument("migration_id", required=False, metavar="[ID]")
+@click.option("--force", is_flag=True,
+              help="Also restore files changed since the migration (their current bytes are "
+                   "kept under ROOT/.migrate/overwritten/ID/).")
+@common_options
+def revert(settings: Settings, migration_id: str | None, force: bool) -> None:
+    """Give back the exact original bytes of a migration and mark it reverted.
+
+    \b
+    Without ID: the unfinished migration a killed run left, else the newest
+    one (nothing to do, exit 0, when it is already reverted; name an older
+    ID to revert it). Refuses (exit 3), naming each file and writing
+    nothing, if a file changed since the migration; --force restores anyway.
+    An unknown or already reverted ID is exit 2. --dry-run shows the diffs.
+    """
+    from migrator.errors import EXIT_PENDING
+    from migrator.journal import Journal, NothingToRevert
+    from migrator.journal_report import revert_diffs, revert_document, revert_summary
+
+    mode = "check" if settings.check else "dry-run" if settings.dry_run else "apply"
+    try:
+        result = Journal(settings.root).revert(migration_id, force=force, dry_run=mode != "apply")
+    except NothingToRevert as exc:
+        if settings.json:
+            emit_json(revert_document(None, mode, str(exc)))
+        elif not settings.quiet:
+            click.echo(str(exc))
+        return
+    if settings.json:
+        emit_json(revert_document(result, mode))
+    elif not settings.quiet:
+        if mode != "apply":
+            click.echo(revert_diffs(result, color=sys.stdout.isatty()), nl=False)
+        click.echo(revert_summary(result), nl=False)
+    if mode == "check" and result.restored:
+        click.get_current_context().exit(EXIT_PENDING)
 
 
 # --- forecast core (migrator.forecast) --------------------------------------

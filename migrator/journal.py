@@ -97,6 +97,7 @@ class RevertResult:
     saved_to: str | None = None  # root-relative folder keeping the bytes `forced` replaced
     changes: tuple[FileChange, ...] = ()  # current bytes -> original bytes, per restored file
     dry_run: bool = False
+    previous_state: MigrationState = "applied"  # the state the revert found
 
 
 class NothingToRevert(MigrateError):
@@ -275,10 +276,10 @@ class Journal:
             changes=tuple(FileChange(Path(real), current or b"", original)
                           for _, real, current, original in restore),
             dry_run=dry_run,
+            previous_state=migration.state,
         )
         if dry_run:
             return result
-        was_unfinished = migration.unfinished
         self._write_state(migration.id, "reverting")
         self._save_overwritten(migration.id, overwritten)
         replacements = []
@@ -290,7 +291,7 @@ class Journal:
                 mode = stat.S_IMODE(os.stat(real).st_mode)
             replacements.append(Replacement(real, original, mode))
         replace_many(replacements, tag=f"migrate-{migration.id}-revert")
-        if was_unfinished:
+        if migration.unfinished:
             self._remove_leftover_temps(migration.id, entries)
         reverted = _now()
         self._write_state(migration.id, "reverted", reverted=reverted)
@@ -457,7 +458,7 @@ class Journal:
         names = os.listdir(self._migrations)
         started = {n[:-len(".state")] for n in names if n.endswith(".state")}
         for name in names:
-            if name.split(".", 1)[0] not in started and not name.startswith("."):
+            if name.split(".", 1)[0] not in started:  # incl. temp files of killed writes
                 path = self._migrations / name
                 if path.is_dir():
                     shutil.rmtree(path)

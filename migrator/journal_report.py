@@ -1,0 +1,88 @@
+"""Text and JSON for `migrate history` and `migrate revert`."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Literal
+
+from migrator.diffs import unified_diff
+from migrator.journal import Migration, RevertResult
+
+RevertMode = Literal["apply", "dry-run", "check"]
+
+
+def migration_document(migration: Migration) -> dict[str, Any]:
+    return {
+        "id": migration.id,
+        "kind": migration.kind,
+        "created": migration.created,
+        "argv": list(migration.argv),
+        "state": migration.state,
+        "unfinished": migration.unfinished,
+        "reverted": migration.reverted,
+        "files": [{"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after}
+                  for f in migration.files],
+    }
+
+
+def history_table(migrations: list[Migration]) -> str:
+    """One row per migration, oldest first, columns aligned."""
+    header = ("ID", "TIME (UTC)", "KIND", "FILES", "STATE", "COMMAND")
+    rows = [header] + [(m.id, _time(m.created), m.kind, str(len(m.files)), _state(m),
+                        shlex.join(m.argv)) for m in migrations]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip()
+             for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def revert_document(result: RevertResult | None, mode: RevertMode,
+                    message: str | None = None) -> dict[str, Any]:
+    """`revert --json`; `result` None when there was nothing to revert (`message` says why)."""
+    return {
+        "mode": mode,
+        "written": result is not None and not result.dry_run,
+        "migration": None if result is None else migration_document(result.migration),
+        "previous_state": None if result is None else result.previous_state,
+        "restored": [] if result is None else list(result.restored),
+        "unchanged": [] if result is None else list(result.unchanged),
+        "forced": [] if result is None else list(result.forced),
+        "saved_to": None if result is None else result.saved_to,
+        "message": message if result is None else revert_summary(result).strip(),
+    }
+
+
+def revert_diffs(result: RevertResult, *, color: bool) -> str:
+    """Unified diffs, current bytes -> original bytes, of every file a revert restores."""
+    return "".join(unified_diff(path, change.before, change.after, color=color)
+                   for path, change in zip(result.restored, result.changes))
+
+
+def revert_summary(result: RevertResult) -> str:
+    migration = result.migration
+    what = f"migration {migration.id} ({migration.kind}, {_time(migration.created)})"
+    if result.previous_state in ("pending", "reverting"):
+        what = f"unfinished {what}"
+    same = f"{_files(len(result.unchanged))} already held the original bytes"
+    if result.dry_run:
+        text = (f"would restore {_files(len(result.restored))} of {what}; {same}; "
+                "nothing written.")
+    else:
+        text = f"reverted {what}: restored {_files(len(result.restored))}, {same}."
+    if result.forced:
+        verb = "would be" if result.dry_run else "were"
+        text += (f" {_files(len(result.forced))} changed since the migration {verb} restored "
+                 f"by --force, their current bytes kept under {result.saved_to}/.")
+    return text + "\n"
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def _time(iso: str) -> str:
+    return iso.replace("T", " ").replace("+00:00", "Z")
+
+
+def _state(migration: Migration) -> str:
+    return f"{migration.state} (unfinished)" if migration.unfinished else migration.state

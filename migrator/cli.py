@@ -177,7 +177,7 @@ def kronos(settings: Settings, samples: int, symbols: tuple[str, ...], skip_inva
 def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...],
                           skip_invalid: bool, clamp: Any) -> None:
     from migrator.configs import report
-    from migrator.configs.migrations import apply_plan, plan_migration
+    from migrator.configs.migrations import apply_plan, plan_migration, unfinished_migration_notice
     from migrator.errors import EXIT_PENDING, BadInputError
 
     plan = plan_migration(settings.root, settings.hyperparams, spec, symbols)
@@ -188,6 +188,10 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
         warnings.append(clamp.warning())
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
+    if mode != "apply":  # apply itself refuses (exit 3) while a migration is unfinished
+        notice = unfinished_migration_notice(settings.root)
+        if notice:
+            warnings.append(notice)
 
     migration_id = None
     if mode == "apply" and not refused:
@@ -196,7 +200,7 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
     diff_texts = report.diffs(plan, color=not settings.json and sys.stdout.isatty()) if show_diffs else None
     if settings.json:
         emit_json(report.document(plan, mode, clamp=clamp, written=migration_id is not None,
-                                  migration_id=migration_id, diff_texts=diff_texts))
+                                  migration_id=migration_id, diff_texts=diff_texts, warnings=warnings))
     elif not settings.quiet:
         click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id), nl=False)
     for warning in warnings:  # after the report, where they are seen

@@ -210,3 +210,25 @@ def test_installed_script_in_a_subprocess(root):
                              cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert applied.returncode == 0 and applied.stdout == ""
     assert json.loads((root / "hyperparams/kronos/ETHUSD.json").read_bytes())["config"]["sample_count"] == 64
+
+
+def test_json_lists_the_clamp_warning(root):
+    doc = json.loads(run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", "--json").stdout)
+    assert any("no effect by itself" in w and CLAMP_EXPORTS in w for w in doc["warnings"])
+
+
+def test_an_unfinished_migration_is_reported_and_blocks_apply(root, monkeypatch):
+    import migrator.journal
+
+    def interrupted(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(migrator.journal, "replace_many", interrupted)
+    failed = run(root, "kronos", "--samples", "64")
+    assert failed.exit_code == 3 and "did not finish" in failed.stderr
+    monkeypatch.undo()
+    dry = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
+    assert dry.exit_code == 0
+    assert "migrate: warning: migration" in dry.stderr and "`migrate revert` rolls it back" in dry.stderr
+    blocked = run(root, "toto", "--samples", "32", "--batch", "16")
+    assert blocked.exit_code == 3 and "did not finish" in blocked.stderr

@@ -63,10 +63,11 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
             warnings.append(f"{folder_label}: skipped: it leads outside the root (to {folder_real})")
             continue
         with os.scandir(folder_real) as entries:
-            names = sorted(
-                (entry.name, entry.is_symlink())
-                for entry in entries
-                if entry.name.endswith(".json") and entry.is_file())
+            listed = [(entry.name, entry.is_symlink(), entry.is_file())
+                      for entry in entries if entry.name.endswith(".json")]
+        names = sorted((name, is_link) for name, is_link, is_file in listed if is_file)
+        warnings += sorted(f"{folder_label}/{name}: skipped: broken symlink"
+                           for name, is_link, is_file in listed if is_link and not is_file)
         for name, is_link in names:
             symbol = name[:-5]
             if wanted and symbol not in wanted:

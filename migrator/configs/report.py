@@ -44,7 +44,8 @@ def summary(plan: Plan, mode: str, migration_id: str | None = None) -> str:
 
 
 def document(plan: Plan, mode: str, *, clamp: ClampReport | None, written: bool,
-             migration_id: str | None, diff_texts: list[str] | None) -> dict[str, Any]:
+             migration_id: str | None, diff_texts: list[str] | None,
+             warnings: list[str]) -> dict[str, Any]:
     """The same facts as the text output, as one JSON-ready document (diffs if given)."""
     return {
         "command": plan.spec.model,
@@ -58,7 +59,7 @@ def document(plan: Plan, mode: str, *, clamp: ClampReport | None, written: bool,
         "already_at_target": plan.at_target,
         "skipped": [{"path": s.label, "reason": s.reason} for s in plan.skipped],
         "invalid": plan.invalid,
-        "warnings": plan.warnings,
+        "warnings": warnings,
         "clamp": clamp.as_dict() if clamp else None,
         "written": written,
         "migration": migration_id,

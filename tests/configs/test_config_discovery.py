@@ -79,3 +79,11 @@ def test_symlinks_inside_the_root_resolve_to_the_real_file_once(tmp_path):
     labels = [c.label for c in found.candidates]
     assert "hyperparams/toto/ZZZ.json" not in labels  # same real file as toto/AAPL.json
     assert all(c.path == c.path.resolve() for c in found.candidates)
+
+
+def test_broken_symlinks_are_reported(tmp_path):
+    hp = _tree(tmp_path)
+    os.symlink(tmp_path / "gone.json", hp / "toto" / "GONE.json")
+    found = discover(tmp_path, hp, "toto")
+    assert "hyperparams/toto/GONE.json: skipped: broken symlink" in found.warnings
+    assert "hyperparams/toto/GONE.json" not in [c.label for c in found.candidates]

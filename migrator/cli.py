@@ -177,7 +177,7 @@ def kronos(settings: Settings, samples: int, symbols: tuple[str, ...], skip_inva
 def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...],
                           skip_invalid: bool, clamp: Any) -> None:
     from migrator.configs import report
-    from migrator.configs.migrations import apply_plan, plan_migration, unfinished_migration_notice
+    from migrator.configs.migrations import apply_plan, plan_migration
     from migrator.errors import EXIT_PENDING, BadInputError
 
     plan = plan_migration(settings.root, settings.hyperparams, spec, symbols)
@@ -188,10 +188,6 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
         warnings.append(clamp.warning())
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
-    if mode != "apply":  # apply itself refuses (exit 3) while a migration is unfinished
-        notice = unfinished_migration_notice(settings.root)
-        if notice:
-            warnings.append(notice)
 
     migration_id = None
     if mode == "apply" and not refused:

@@ -229,6 +229,6 @@ def test_an_unfinished_migration_is_reported_and_blocks_apply(root, monkeypatch)
     monkeypatch.undo()
     dry = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
     assert dry.exit_code == 0
-    assert "migrate: warning: migration" in dry.stderr and "`migrate revert` rolls it back" in dry.stderr
+    assert dry.stderr.count("`migrate revert` rolls it back") == 1  # said once, by the common options
     blocked = run(root, "toto", "--samples", "32", "--batch", "16")
     assert blocked.exit_code == 3 and "did not finish" in blocked.stderr

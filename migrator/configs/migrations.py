@@ -242,12 +242,3 @@ def apply_plan(root: Path, argv: Sequence[str], plan: Plan) -> str | None:
             plan.spec.model, argv, [FileChange(c.path, c.before, c.after) for c in plan.changes])
     return migration.id if migration else None
 
-
-def unfinished_migration_notice(root: Path) -> str | None:
-    """What an earlier, killed migration under `root` needs, if one is unfinished (reads only)."""
-    from migrator.journal import JOURNAL_FOLDER, Journal, unfinished_notice
-
-    if not (root / JOURNAL_FOLDER).is_dir():
-        return None
-    migration = Journal(root).unfinished()
-    return unfinished_notice(migration) if migration else None

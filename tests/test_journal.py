@@ -1,0 +1,411 @@
+"""The journal on real bytes: apply, history, revert, refusals, crash states."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from migrator import atomic, journal
+from migrator.errors import BadInputError, SafetyError
+from migrator.journal import FileChange, Journal, NothingToRevert, unfinished_notice
+
+# (name, original bytes, mode): the quirks users' files have.
+FILES = [
+    ("hyperparams/toto/CRLF.json", b'{\r\n  "num_samples": 1024\r\n}\r\n', 0o644),
+    ("hyperparams/toto/LATIN1.json", b'{"name": "caf\xe9", "num_samples": 1024}', 0o600),  # no final newline
+    ("src/backtest_test3_inline.py", b"max_horizon = 7\n\tx = 1  # tab\n", 0o755),
+]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _new(data: bytes) -> bytes:
+    return data.replace(b"1024", b"32").replace(b"= 7", b"= 1")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    for name, data, mode in FILES:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+    return root
+
+
+def _changes(root: Path, names: list[str] | None = None) -> list[FileChange]:
+    return [FileChange(root / name, data, _new(data)) for name, data, _ in FILES
+            if names is None or name in names]
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {name: ((root / name).read_bytes(), stat.S_IMODE((root / name).stat().st_mode))
+            for name, _, _ in FILES}
+
+
+ORIGINAL = {name: (data, mode) for name, data, mode in FILES}
+
+
+def _interrupt_after(count: int) -> Any:
+    """A replace_many that renames `count` files, then dies the way a kill would leave it."""
+    real = atomic.replace_many
+
+    def replace_many(replacements: Any, *, tag: str) -> None:
+        real(replacements[:count], tag=tag)
+        for r in replacements[count:]:  # temp files written, never renamed
+            Path(atomic.temp_path(r.path, tag)).write_bytes(r.data)
+        raise KeyboardInterrupt
+
+    return replace_many
+
+
+# --- apply and revert ---------------------------------------------------------
+
+
+def test_apply_then_revert_gives_back_exact_bytes_and_modes(root: Path) -> None:
+    migration = Journal(root).apply("toto", ["migrate", "toto"], _changes(root))
+    assert migration is not None and migration.state == "applied"
+    after = _snapshot(root)
+    assert after == {name: (_new(data), mode) for name, data, mode in FILES}
+    result = Journal(root).revert()
+    assert _snapshot(root) == ORIGINAL
+    assert sorted(result.restored) == sorted(ORIGINAL) and result.unchanged == ()
+    assert result.migration.state == "reverted" and result.migration.reverted
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_the_record_holds_id_utc_time_argv_paths_and_hashes(root: Path) -> None:
+    j = Journal(root)
+    first = j.apply("toto", ["migrate", "toto", "--samples", "32"], _changes(root, [FILES[0][0]]))
+    second = j.apply("apply", ["migrate", "apply"], _changes(root, [FILES[2][0]]))
+    assert first is not None and second is not None
+    assert (first.id, second.id) == ("0001", "0002")
+    [h1, h2] = j.history()
+    assert (h1.kind, h1.argv, h1.state) == ("toto", ("migrate", "toto", "--samples", "32"), "applied")
+    created = datetime.datetime.fromisoformat(h1.created)
+    assert created.utcoffset() == datetime.timedelta(0)
+    assert abs(datetime.datetime.now(datetime.timezone.utc) - created) < datetime.timedelta(minutes=5)
+    name, data, _ = FILES[0]
+    assert h1.files == (journal.FileRecord(name, _sha(data), _sha(_new(data))),)
+    assert h2.files[0].path == "src/backtest_test3_inline.py"
+
+
+def test_reading_an_absent_journal_creates_nothing(root: Path) -> None:
+    j = Journal(root)
+    assert j.history() == [] and j.unfinished() is None
+    with pytest.raises(NothingToRevert):
+        j.revert(dry_run=True)
+    with pytest.raises(NothingToRevert):
+        j.revert()
+    with pytest.raises(BadInputError, match="no migration 0003"):
+        j.revert("0003")
+    assert not (root / ".migrate").exists()
+
+
+def test_the_journal_folder_ignores_itself_in_git(root: Path) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    assert (root / ".migrate" / ".gitignore").read_bytes() == b"*\n"
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
+                            check=True, capture_output=True, text=True).stdout
+    assert ".migrate" not in status and "hyperparams/toto/CRLF.json" in status
+
+
+def test_changes_that_change_nothing_are_skipped(root: Path) -> None:
+    name, data, _ = FILES[0]
+    same = FileChange(root / name, data, data)
+    assert Journal(root).apply("toto", ["migrate"], [same]) is None
+    assert Journal(root).history() == []
+    migration = Journal(root).apply("toto", ["migrate"], [same, *_changes(root, [FILES[1][0]])])
+    assert migration is not None and [f.path for f in migration.files] == [FILES[1][0]]
+
+
+def test_many_files_take_the_batched_path_and_round_trip(tmp_path: Path) -> None:
+    count = atomic.BATCH_MIN_FILES * 2
+    changes = []
+    for index in range(count):
+        path = tmp_path / "hyperparams" / "toto" / f"S{index}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = b'{"num_samples": 1024, "i": %d}\r\n' % index
+        path.write_bytes(data)
+        changes.append(FileChange(path, data, _new(data)))
+    Journal(tmp_path).apply("toto", ["migrate"], changes)
+    assert all(c.path.read_bytes() == c.after for c in changes)
+    Journal(tmp_path).revert()
+    assert all(c.path.read_bytes() == c.before for c in changes)
+
+
+def test_a_file_with_other_hard_links_is_copied_and_still_reverts_exactly(root: Path) -> None:
+    name, data, _ = FILES[0]
+    other = root / "elsewhere.json"
+    os.link(root / name, other)
+    Journal(root).apply("toto", ["migrate"], _changes(root, [name]))
+    # The user's other name keeps the old inode: os.replace gives the path a new file.
+    assert other.read_bytes() == data and (root / name).read_bytes() == _new(data)
+    other.write_bytes(b"edited through the other link")  # must not touch the journal's original
+    Journal(root).revert()
+    assert (root / name).read_bytes() == data
+
+
+# --- apply refusals -----------------------------------------------------------
+
+
+def test_apply_refuses_a_file_that_changed_since_it_was_read(root: Path) -> None:
+    changes = _changes(root)
+    (root / FILES[1][0]).write_bytes(b"edited meanwhile")
+    with pytest.raises(SafetyError, match="hyperparams/toto/LATIN1.json: changed since it was read"):
+        Journal(root).apply("toto", ["migrate"], changes)
+    assert (root / FILES[0][0]).read_bytes() == FILES[0][1]  # nothing written
+    assert Journal(root).history() == []
+
+
+def test_a_symlink_inside_the_root_is_followed_and_kept(root: Path) -> None:
+    name, data, _ = FILES[0]
+    link = root / "hyperparams" / "toto" / "ALIAS.json"
+    link.symlink_to(root / name)
+    migration = Journal(root).apply("toto", ["migrate"], [FileChange(link, data, _new(data))])
+    assert migration is not None and migration.files[0].path == name  # the real file is recorded
+    assert link.is_symlink() and (root / name).read_bytes() == _new(data)
+    Journal(root).revert()
+    assert link.is_symlink() and (root / name).read_bytes() == data
+
+
+@pytest.mark.parametrize("how", ["file symlink", "folder symlink", "dot-dot"])
+def test_paths_leading_outside_the_root_are_refused(root: Path, tmp_path: Path, how: str) -> None:
+    outside = tmp_path / "outside" / "AAPL.json"
+    outside.parent.mkdir()
+    outside.write_bytes(b'{"num_samples": 1024}')
+    if how == "file symlink":
+        path = root / "hyperparams" / "toto" / "AAPL.json"
+        path.symlink_to(outside)
+    elif how == "folder symlink":
+        (root / "hyperparams" / "linked").symlink_to(outside.parent)
+        path = root / "hyperparams" / "linked" / "AAPL.json"
+    else:
+        path = root / ".." / "outside" / "AAPL.json"
+    changes = [*_changes(root), FileChange(path, outside.read_bytes(), b'{"num_samples": 32}')]
+    with pytest.raises(SafetyError, match="resolves outside the root"):
+        Journal(root).apply("toto", ["migrate"], changes)
+    assert outside.read_bytes() == b'{"num_samples": 1024}'
+    assert _snapshot(root) == ORIGINAL
+
+
+def test_a_file_listed_twice_and_a_missing_file_are_bad_input(root: Path) -> None:
+    name, data, _ = FILES[0]
+    twice = [FileChange(root / name, data, b"a"), FileChange(root / name, data, b"b")]
+    with pytest.raises(BadInputError, match="listed twice"):
+        Journal(root).apply("toto", ["migrate"], twice)
+    with pytest.raises(BadInputError, match="gone.json: no such file"):
+        Journal(root).apply("toto", ["migrate"], [FileChange(root / "gone.json", b"x", b"y")])
+    assert _snapshot(root) == ORIGINAL
+
+
+def test_the_journal_folder_itself_is_never_a_target(root: Path) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    state = root / ".migrate" / "migrations" / "0001.state"
+    with pytest.raises(SafetyError, match="inside the journal folder"):
+        Journal(root).apply("toto", ["migrate"], [FileChange(state, state.read_bytes(), b"{}")])
+
+
+# --- the lock -----------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from migrator.journal import Journal
+with Journal(Path(sys.argv[1])).lock():
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_second_migrate_is_refused_while_another_holds_the_lock(root: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(SafetyError, match=r"another migrate is working on .*project \(lock .*lock held\)"):
+            Journal(root).apply("toto", ["migrate"], _changes(root))
+        assert _snapshot(root) == ORIGINAL
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert Journal(root).apply("toto", ["migrate"], _changes(root)) is not None  # free again
+
+
+def test_the_lock_is_reentrant_within_one_journal(root: Path) -> None:
+    j = Journal(root)
+    with j.lock():
+        assert j.apply("toto", ["migrate"], _changes(root)) is not None
+
+
+# --- revert: refusals and force ---------------------------------------------
+
+
+def test_revert_refuses_changed_files_naming_each_and_writes_nothing(root: Path) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    (root / FILES[0][0]).write_bytes(b"edited after the migration")
+    (root / FILES[2][0]).unlink()
+    before = {name: (root / name).read_bytes() for name, _, _ in FILES[:2]}
+    with pytest.raises(SafetyError) as info:
+        Journal(root).revert()
+    message = str(info.value)
+    assert "2 file(s) changed since migration 0001" in message
+    assert "hyperparams/toto/CRLF.json" in message and "src/backtest_test3_inline.py (missing)" in message
+    assert "LATIN1" not in message and "--force" in message
+    assert {name: (root / name).read_bytes() for name, _, _ in FILES[:2]} == before
+    assert not (root / FILES[2][0]).exists()
+    assert Journal(root).history()[0].state == "applied"
+    with pytest.raises(SafetyError):
+        Journal(root).revert(dry_run=True)
+
+
+def test_force_restores_changed_and_missing_files_and_keeps_the_edits(root: Path) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    (root / FILES[0][0]).write_bytes(b"edited after the migration")
+    (root / FILES[2][0]).unlink()
+    result = Journal(root).revert(force=True)
+    assert _snapshot(root) == ORIGINAL  # the missing file is back with its original mode
+    assert sorted(result.forced) == [FILES[0][0], FILES[2][0]]
+    assert result.saved_to == ".migrate/overwritten/0001"
+    assert (root / result.saved_to / FILES[0][0]).read_bytes() == b"edited after the migration"
+
+
+def test_files_already_holding_the_original_bytes_count_as_unchanged(root: Path) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    (root / FILES[1][0]).write_bytes(FILES[1][1])  # the user put this one back by hand
+    result = Journal(root).revert()
+    assert result.unchanged == (FILES[1][0],)
+    assert sorted(result.restored) == sorted([FILES[0][0], FILES[2][0]])
+    assert _snapshot(root) == ORIGINAL
+
+
+def test_dry_run_reports_current_to_original_and_writes_nothing(root: Path) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    listing = sorted(p.relative_to(root) for p in root.rglob("*"))
+    result = Journal(root).revert(dry_run=True)
+    assert result.dry_run and result.migration.state == "applied"
+    assert {str(c.path.relative_to(root)): (c.before, c.after) for c in result.changes} == {
+        name: (_new(data), data) for name, data, _ in FILES}
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == listing
+    assert Journal(root).history()[0].state == "applied"
+
+
+# --- revert: which migration --------------------------------------------------
+
+
+def test_a_second_revert_is_a_no_op_and_named_ids_are_checked(root: Path) -> None:
+    j = Journal(root)
+    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    j.apply("kronos", ["migrate"], _changes(root, [FILES[1][0]]))
+    assert j.revert().migration.id == "0002"
+    with pytest.raises(NothingToRevert, match="0002, is already reverted"):
+        j.revert()  # never silently walks back to 0001
+    with pytest.raises(BadInputError, match="migration 0002 is already reverted"):
+        j.revert("0002")
+    with pytest.raises(BadInputError, match="no migration 9"):
+        j.revert("9")
+    assert j.revert("1").migration.id == "0001"  # typed without its zeros
+    assert _snapshot(root) == ORIGINAL
+
+
+def test_an_older_migration_can_be_reverted_by_id(root: Path) -> None:
+    j = Journal(root)
+    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    j.apply("apply", ["migrate"], _changes(root, [FILES[2][0]]))
+    j.revert("0001")
+    assert (root / FILES[0][0]).read_bytes() == FILES[0][1]
+    assert (root / FILES[2][0]).read_bytes() == _new(FILES[2][1])
+    assert [m.state for m in j.history()] == ["reverted", "applied"]
+
+
+def test_a_damaged_original_is_refused_before_anything_is_written(root: Path) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    # Links share the inode with nothing any more; rewrite one original's bytes.
+    (root / ".migrate" / "migrations" / "0001.originals" / "1").write_bytes(b"rot")
+    with pytest.raises(SafetyError, match="journal damaged: the original bytes of hyperparams/toto/LATIN1.json"):
+        Journal(root).revert()
+    assert (root / FILES[0][0]).read_bytes() == _new(FILES[0][1])
+
+
+# --- unfinished migrations and reverts ---------------------------------------
+
+
+def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "replace_many", _interrupt_after(1))
+    with pytest.raises(KeyboardInterrupt):
+        Journal(root).apply("toto", ["migrate", "toto"], _changes(root))
+    monkeypatch.undo()
+    states = [(root / n).read_bytes() in (d, _new(d)) for n, d, _ in FILES]
+    assert all(states)  # every file whole
+    assert sorted((root / n).read_bytes() == _new(d) for n, d, _ in FILES) == [False, False, True]
+    pending = Journal(root).unfinished()
+    assert pending is not None and (pending.id, pending.state) == ("0001", "pending")
+    assert unfinished_notice(pending) == ("migration 0001 (toto) did not finish; "
+                                          "`migrate revert` rolls it back")
+    with pytest.raises(SafetyError, match="migration 0001 .* did not finish"):
+        Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    result = Journal(root).revert()
+    assert result.previous_state == "pending" and len(result.restored) == 1 and len(result.unchanged) == 2
+    assert _snapshot(root) == ORIGINAL
+    assert not list(root.rglob("*.tmp"))  # the killed run's temp files are gone too
+    assert Journal(root).unfinished() is None
+
+
+def test_an_interrupted_revert_is_completed_by_the_next_one(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Journal(root).apply("toto", ["migrate"], _changes(root))
+    monkeypatch.setattr(journal, "replace_many", _interrupt_after(1))
+    with pytest.raises(KeyboardInterrupt):
+        Journal(root).revert()
+    monkeypatch.undo()
+    half = Journal(root).unfinished()
+    assert half is not None and half.state == "reverting"
+    assert "the revert of migration 0001 (toto) did not finish" in unfinished_notice(half)
+    result = Journal(root).revert()
+    assert len(result.unchanged) == 1 and len(result.restored) == 2
+    assert _snapshot(root) == ORIGINAL and Journal(root).history()[0].state == "reverted"
+    assert not list(root.rglob("*.tmp"))
+
+
+def test_naming_another_id_while_one_is_unfinished_is_refused(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    j = Journal(root)
+    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    monkeypatch.setattr(journal, "replace_many", _interrupt_after(0))
+    with pytest.raises(KeyboardInterrupt):
+        Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
+    monkeypatch.undo()
+    with pytest.raises(SafetyError, match=r"migration 0002 did not finish; revert it first"):
+        Journal(root).revert("0001")
+    assert Journal(root).revert().migration.id == "0002"
+
+
+def test_leftovers_of_a_run_killed_before_its_state_are_ignored_then_removed(root: Path) -> None:
+    j = Journal(root)
+    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    folder = root / ".migrate" / "migrations"
+    (folder / "0002.json").write_text(json.dumps({"id": "0002"}))
+    (folder / "0002.originals").mkdir()
+    (folder / "0002.originals" / "0").write_bytes(b"partial")
+    assert [m.id for m in j.history()] == ["0001"] and j.unfinished() is None
+    migration = j.apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
+    assert migration is not None and migration.id == "0002"
+    assert (folder / "0002.originals" / "0").read_bytes() == FILES[1][1]

@@ -8,9 +8,11 @@ rule can never hand back code that does not compile.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
+import sys
 import time
 import tokenize
 import warnings
@@ -92,12 +94,36 @@ def _compile(data: bytes, label: str) -> None:
         raise PatchError(f"{label}: {exc}") from None
 
 
+# libcst recurses once per nesting level (a long implicit string concatenation
+# nests deeply, e.g. pydoc_data/topics.py); CPython 3.11+ keeps Python-to-Python
+# calls off the C stack, so a higher limit is safe while the codemod runs.
+_RECURSION_LIMIT = 20_000
+
+
+@contextlib.contextmanager
+def _deep_recursion(label: str) -> Iterator[None]:
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, _RECURSION_LIMIT))
+    try:
+        yield
+    except RecursionError:
+        raise PatchError(f"{label}: nested too deeply for the codemod; file left alone") from None
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOptions,
                  *, steps: bool = False) -> FileResult:
     """Run `rules` over one file's bytes. Raises PatchError for bad input or bad output."""
+    _check_source(data, label)
+    with _deep_recursion(label):
+        return _patch_checked(data, label, rules, options, steps)
+
+
+def _patch_checked(data: bytes, label: str, rules: Sequence[Rule], options: RuleOptions,
+                   steps: bool) -> FileResult:
     import libcst as cst
 
-    _check_source(data, label)
     ctx = ModuleContext(source=data, options=options)
     if not any(rule.wants(ctx) for rule in rules):
         return FileResult(path=Path(label),

@@ -1,0 +1,160 @@
+"""The engine: byte preservation across styles and encodings, the prefilter, and the
+standard library as a robustness corpus."""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from migrator.codemod.engine import PatchError, patch_source
+from migrator.codemod.rule import ModuleContext, RuleOptions, Status
+from migrator.codemod.rules import RULES
+
+from .helpers import after, code, crlf, run, tabs
+
+BACKTEST = code('''
+    """Backtest."""
+    import sys
+
+
+    def _compute_toto_forecast(symbol, target_key, price_frame, current_last_price, toto_params):
+        predictions = []
+        bands = []
+        max_horizon = 7
+        for pred_idx in reversed(range(1, max_horizon + 1)):
+            predictions.append(pred_idx)
+        return predictions
+
+
+    def backtest_forecasts(symbol, num_simulations=50):
+        close_at_eod = None
+        if symbol:
+            close_at_eod_candidates = [close_at_eod] if close_at_eod is not None else [False, True]
+        return num_simulations
+''')
+
+
+def test_crlf_tabs_no_final_newline_all_rules() -> None:
+    source = crlf(tabs(BACKTEST)).rstrip()
+    patched = after(source)
+    assert patched != source
+    assert patched.count(b"\n") == patched.count(b"\r\n")  # no bare LF anywhere
+    assert not patched.endswith(b"\n")
+    for line in patched.split(b"\r\n"):
+        assert not line.startswith(b" "), line  # inserted code is tab-indented too
+    assert b"\r\n\t\t# PERF: close_at_eod=None" in patched
+    compile(patched, "x.py", "exec", dont_inherit=True)
+    assert after(patched) == patched
+    # Everything outside the changed statements is kept: drop the added lines, get the input.
+    assert _without_insertions(patched, source) == source
+
+
+def _without_insertions(patched: bytes, source: bytes) -> bytes:
+    import difflib
+
+    a, b = source.splitlines(keepends=True), patched.splitlines(keepends=True)
+    kept = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            kept.extend(b[j1:j2])
+        elif tag in ("replace", "delete"):
+            kept.extend(a[i1:i2])  # only the rewritten statements differ
+    return b"".join(kept)
+
+
+def test_declared_encoding_and_bom_are_kept() -> None:
+    latin = b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + BACKTEST
+    patched = after(latin)
+    assert patched.startswith(b"# -*- coding: latin-1 -*-\n# caf\xe9\n")
+    assert b'_marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)' in patched
+    compile(patched, "x.py", "exec", dont_inherit=True)
+    bom = b"\xef\xbb\xbf" + BACKTEST
+    patched = after(bom)
+    assert patched.startswith(b"\xef\xbb\xbf\"\"\"Backtest.\"\"\"\nimport os\n")
+
+
+def test_files_without_triggers_are_not_parsed() -> None:
+    result = run(code("import os\nprint(os.name)\n"))
+    assert result.parse_s == 0.0 and result.after is None
+    assert {step.status for step in result.steps} == {Status.NOT_APPLICABLE}
+    assert run(BACKTEST).parse_s > 0.0
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    (b"x = (\n", "bad.py:1: "),
+    (b"def f():\n\treturn 1\n        return 2\n", "bad.py:3: "),
+    (b"\xff\xfe\x00x", "bad.py: binary file"),
+])
+def test_bad_input_is_refused(source: bytes, message: str) -> None:
+    with pytest.raises(PatchError) as caught:
+        patch_source(source, "bad.py", RULES, RuleOptions())
+    assert str(caught.value).startswith(message)
+
+
+# --- the standard library as a corpus ----------------------------------------
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SKIP = {"site-packages", "__pycache__"}
+
+
+def _stdlib_files() -> list[Path]:
+    return sorted(p for p in STDLIB.rglob("*.py") if not SKIP & set(p.relative_to(STDLIB).parts))
+
+
+def _sample(files: list[Path], size: int) -> list[Path]:
+    """Every k-th file (deterministic), plus every file declaring an encoding or with a BOM."""
+    step = max(1, len(files) // size)
+    chosen = set(files[::step][:size])
+    for path in files:
+        head = path.read_bytes()[:400]
+        if b"coding" in b"".join(head.split(b"\n")[:2]) or head.startswith(b"\xef\xbb\xbf"):
+            chosen.add(path)
+    return sorted(chosen)
+
+
+def _check_file(path: Path) -> str:
+    """Run every rule on the parsed file, prefilter bypassed; the outcome in a word."""
+    data = path.read_bytes()
+    try:
+        result = patch_source(data, str(path), RULES, RuleOptions())
+    except PatchError:
+        # Only where CPython itself refuses the file (the test suite's bad-syntax data).
+        with pytest.raises((SyntaxError, ValueError)):
+            compile(data, str(path), "exec", dont_inherit=True)
+        return "refused"
+    if result.after is not None:
+        compile(result.after, str(path), "exec", dont_inherit=True)
+        return "patched"
+    # Untouched by the prefilter: the rules on the tree must also leave every byte.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # as the engine does (pydoc_data/topics.py nests deeply)
+    try:
+        module = cst.parse_module(data)
+        ctx = ModuleContext(source=data, options=RuleOptions())
+        for rule in RULES:
+            module, status = rule.transform(module, ctx)
+            assert status is not Status.APPLIED, (path, rule.name)
+        assert module.bytes == data, path
+    finally:
+        sys.setrecursionlimit(limit)
+    return "unchanged"
+
+
+def test_stdlib_sample() -> None:
+    files = _stdlib_files()
+    if not files:
+        pytest.skip(f"no standard library sources under {STDLIB}")
+    sample = _sample(files, 150)
+    sample.append(STDLIB / "pydoc_data" / "topics.py")  # deepest nesting in the library
+    outcomes = [_check_file(path) for path in sample if path.is_file()]
+    assert outcomes.count("unchanged") >= 140
+
+
+@pytest.mark.slow
+def test_stdlib_whole() -> None:
+    outcomes = [_check_file(path) for path in _stdlib_files()]
+    assert outcomes.count("unchanged") > 0.95 * len(outcomes)

@@ -2,17 +2,28 @@
 
 The schemas ship inside the package (migrator.schemas) and load through
 importlib.resources, so an installed wheel finds them as an editable checkout does.
+
+Validation is jsonschema's. To afford it on 10,000 files, the schema is split
+at its plain object nodes (only "type": "object", "required", "properties" and
+annotations): such a node holds exactly when the value is an object that has
+the required keys and whose listed members hold. Every other subschema (the
+leaves here) is checked by a jsonschema validator, its verdicts cached for
+repeated values. This gives jsonschema's answer at a third of the cost of
+walking the whole document through it (a test compares the two on random
+documents). Any failure is reported by jsonschema itself, on the whole document.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Union
 
 MODELS = ("toto", "kronos")
 _MAX_MESSAGE = 160  # jsonschema quotes the whole offending value; keep error lines short
+_PLAIN_OBJECT_KEYWORDS = {"$schema", "$id", "title", "description", "type", "required", "properties"}
 
 
 def load_schema(model: str) -> dict[str, Any]:
@@ -23,6 +34,89 @@ def load_schema(model: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+def schema_error(model: str, document: Any) -> str | None:
+    """None if `document` is valid, else "<JSON path>: <message>" for its most relevant error."""
+    if _holds(_tree(model), document):
+        return None
+    return _full_error(model, document)
+
+
+def edited_values_error(model: str, document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> str | None:
+    """schema_error(model, document), for a document that differs from a valid one only in
+    the values at `paths` (object keys from the top; the objects on the way kept).
+
+    Only the subschemas on those paths can change their verdict, so only they are checked.
+    """
+    for path in paths:
+        node: _Node = _tree(model)
+        value: Any = document
+        for key in path:
+            if not isinstance(node, _PlainObject):
+                break  # a whole subschema above the edited value: check it on its value
+            if key not in node.properties:
+                node = _ALWAYS  # an unlisted key is unconstrained
+                break
+            node, value = node.properties[key], value[key]
+        if not _holds(node, value):
+            return _full_error(model, document)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _PlainObject:
+    required: tuple[str, ...]
+    properties: dict[str, "_Node"]
+
+
+_Node = Union[_PlainObject, Callable[[Any], bool]]
+
+
+def _ALWAYS(value: Any) -> bool:
+    return True
+
+
+def _holds(node: _Node, value: Any) -> bool:
+    if isinstance(node, _PlainObject):
+        if type(value) is not dict:
+            return False
+        for key in node.required:
+            if key not in value:
+                return False
+        for key, member in node.properties.items():
+            if key in value and not _holds(member, value[key]):
+                return False
+        return True
+    return node(value)
+
+
+@functools.cache
+def _tree(model: str) -> _Node:
+    return _split(load_schema(model), _validator(model))
+
+
+def _split(schema: Any, validator: Any) -> _Node:
+    if (isinstance(schema, dict) and schema.get("type") == "object"
+            and set(schema) <= _PLAIN_OBJECT_KEYWORDS):
+        return _PlainObject(tuple(schema.get("required", ())),
+                            {key: _split(sub, validator) for key, sub in schema.get("properties", {}).items()})
+    return _cached_verdicts(validator.evolve(schema=schema).is_valid)
+
+
+def _cached_verdicts(is_valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    verdicts: dict[tuple[type, Any], bool] = {}
+
+    def check(value: Any) -> bool:
+        if type(value) in (dict, list, float):  # unhashable, or rarely repeated
+            return is_valid(value)
+        key = (type(value), value)  # the type: True == 1 == 1.0, but only 1 is an integer
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = is_valid(value)
+        return verdict
+
+    return check
+
+
 @functools.cache
 def _validator(model: str) -> Any:
     # Imported here: jsonschema costs ~50 ms to import, and `migrate --help` needs none of it.
@@ -31,47 +125,12 @@ def _validator(model: str) -> Any:
     return Draft202012Validator(load_schema(model))
 
 
-# Keywords under which an object's validity is the AND of its members' validity against
-# their `properties` subschemas (type and required cannot change when only leaf values do).
-_MEMBERWISE_KEYWORDS = {"$schema", "$id", "title", "description", "type", "required", "properties"}
-
-
-@functools.cache
-def _value_validator(model: str, path: tuple[str, ...]) -> Any:
-    """A validator for the value at `path`, or None if its validity is not memberwise."""
-    node = load_schema(model)
-    for key in path:
-        if not set(node) <= _MEMBERWISE_KEYWORDS:
-            return None
-        node = node.get("properties", {}).get(key, True)  # an unlisted key is unconstrained
-    return _validator(model).evolve(schema=node)
-
-
-def edited_values_error(model: str, document: dict[str, Any], paths: Iterable[tuple[str, ...]]) -> str | None:
-    """schema_error(model, document), for a document that differs from a valid one only in
-    the values at `paths` (objects on the way unchanged but for those values).
-
-    When every object on the way is validated memberwise, that is the validity of the
-    new values alone: a few microseconds instead of a whole-document validation.
-    """
-    for path in paths:
-        validator = _value_validator(model, path)
-        value: Any = document
-        for key in path:
-            value = value[key]
-        if validator is None or not validator.is_valid(value):
-            return schema_error(model, document)
-    return None
-
-
-def schema_error(model: str, document: Any) -> str | None:
-    """None if `document` is valid, else "<JSON path>: <message>" for its most relevant error."""
-    validator = _validator(model)
-    if validator.is_valid(document):
-        return None
+def _full_error(model: str, document: Any) -> str | None:
     from jsonschema.exceptions import best_match
 
-    error = best_match(validator.iter_errors(document))
+    error = best_match(_validator(model).iter_errors(document))
+    if error is None:
+        return None
     message = error.message
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 3] + "..."

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from jsonschema import Draft202012Validator
 
 from migrator.configs.schemas import MODELS, load_schema, schema_error
@@ -105,3 +106,37 @@ def test_long_offending_values_are_shortened():
     document["config"] = list(range(500))
     error = schema_error("toto", document)
     assert error.startswith("$.config: [0, 1, 2") and error.endswith("...") and len(error) < 200
+
+
+_any_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5000), st.floats(allow_nan=False),
+              st.sampled_from([0, 1, 1.0, 0.0, -0.5, 1.5, 32, 2.0, "", "toto", "kronos", "mean"]), st.text(max_size=4)),
+    lambda children: st.one_of(st.lists(children, max_size=2), st.dictionaries(st.text(max_size=3), children, max_size=2)),
+    max_leaves=4)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, member in value.items():
+            yield from _paths(member, prefix + (key,))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(MODELS), st.data())
+def test_fast_verdict_equals_jsonschema_on_mutated_documents(model, data):
+    document = copy.deepcopy(TOTO if model == "toto" else KRONOS)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(list(_paths(document))))
+        if not path:
+            document = data.draw(_any_value) if data.draw(st.integers(0, 9)) == 0 else document
+            continue
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()):
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = data.draw(_any_value)
+    expected = Draft202012Validator(load_schema(model)).is_valid(document)
+    assert (schema_error(model, document) is None) == expected, document

@@ -1,0 +1,143 @@
+"""Forecast core: the guide's schedule (baseline engine) against the optimized engine.
+
+One symbol, four years of synthetic daily bars (contexts of 950-1,005 points), the guide's
+default workload (50 simulations x 4 keys x 7 origins, 128 samples in batches of 32), plus the
+guide's lossy recipe (35 simulations, horizon 1, 32 samples in batches of 16) on the baseline.
+
+    python -m pytest benchmarks/test_bench_forecast.py            # small model (CI, < 1 min)
+    python -m pytest benchmarks/test_bench_forecast.py -m slow    # base model (a few minutes)
+
+Each row benchmarks one engine. Baseline rows time K calls spread evenly over the schedule and
+scale to all calls (its calls cost the same); extra_info["engine_seconds"] is that estimate.
+Every baseline row also runs the optimized engine right before each of its rounds and asserts
+the median ratio: CI floors for `small` set from measurements with a wide margin (the box is
+shared), the issue's targets for `base`. Never an absolute time.
+"""
+
+from __future__ import annotations
+
+import functools
+import resource
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from migrator.forecast.data import pct_change_series, synthetic_ohlc
+from migrator.forecast.engines import EngineResult, Workload, baseline_engine, optimized_engine
+from migrator.forecast.model import TotoModel, build_model
+
+DEFAULT = Workload()
+LOSSY = Workload(sims=35, horizon=1, samples=32, batch=16)
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    baseline_calls: int  # K: baseline calls timed, then scaled to the whole schedule
+    rounds: int  # rounds of (optimized, slower variant) per comparison
+    optimized_repeats: int  # optimized runs per round, the fastest kept (short runs are noisy)
+    min_speedup: dict[str, float]  # variant -> the ratio asserted (optimized vs that variant)
+    min_forward_share: float  # of the optimized engine's time
+
+
+CASES = {
+    # Measured on the 2-core box: ~12,000x, ~1,900x, ~300x (see README). Floors leave room
+    # for the noise of a shared machine while still catching a lost optimization.
+    "small": Case("small", 12, 3, 5, {"baseline": 1_000, "baseline+cache": 150, "lossy": 25}, 0.0),
+    # The issue's targets.
+    "base": Case("base", 2, 2, 1, {"baseline": 1_000, "baseline+cache": 150, "lossy": 30}, 0.8),
+}
+MODELS = [
+    pytest.param("small", id="small"),
+    pytest.param("base", id="base", marks=pytest.mark.slow),
+]
+
+
+@pytest.fixture(scope="module")
+def series() -> dict[str, np.ndarray]:
+    return pct_change_series(synthetic_ohlc())
+
+
+@functools.cache
+def model_named(name: str) -> TotoModel:
+    return build_model(name, seed=0)
+
+
+VARIANTS: dict[str, Callable[[TotoModel, dict, int], EngineResult]] = {
+    "baseline": lambda model, series, k: baseline_engine(model, series, DEFAULT, max_calls=k),
+    "baseline+cache": lambda model, series, k: baseline_engine(
+        model, series, DEFAULT, max_calls=k, cache=True
+    ),
+    "lossy": lambda model, series, k: baseline_engine(model, series, LOSSY, max_calls=k),
+}
+
+
+def fastest_optimized(model: TotoModel, series: dict, repeats: int) -> EngineResult:
+    runs = [optimized_engine(model, series, DEFAULT) for _ in range(repeats)]
+    return min(runs, key=lambda result: result.seconds)
+
+
+def record(benchmark, case: Case, result: EngineResult) -> None:
+    benchmark.extra_info.update(
+        model=case.model,
+        engine_seconds=result.seconds,
+        extrapolated=result.extrapolated,
+        model_calls=result.model_calls,
+        forward_passes=result.forward_passes,
+        breakdown=result.breakdown,
+        torch_threads=torch.get_num_threads(),
+    )
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_optimized(benchmark, series: dict, model_name: str) -> None:
+    case = CASES[model_name]
+    model = model_named(model_name)
+    benchmark.group = f"forecast-{model_name}"
+    results: list[EngineResult] = []
+    benchmark.pedantic(
+        lambda: results.append(optimized_engine(model, series, DEFAULT)),
+        rounds=3,
+        iterations=1,
+    )
+    best = min(results, key=lambda r: r.seconds)
+    record(benchmark, case, best)
+    benchmark.extra_info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert best.model_calls == 224 and len(best.forecasts) == DEFAULT.calls
+    assert best.breakdown["forward"] / best.seconds >= case.min_forward_share, best.breakdown
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("model_name", MODELS)
+def test_speedup_over(benchmark, series: dict, model_name: str, variant: str) -> None:
+    """Rounds of (optimized run, then the slower variant), so both see the same load on a
+    shared machine; the asserted speed-up is the median of the per-round ratios."""
+    case = CASES[model_name]
+    model = model_named(model_name)
+    benchmark.group = f"forecast-{model_name}"
+    optimized: list[EngineResult] = []
+    slower: list[EngineResult] = []
+    benchmark.pedantic(
+        lambda: slower.append(VARIANTS[variant](model, series, case.baseline_calls)),
+        setup=lambda: optimized.append(fastest_optimized(model, series, case.optimized_repeats)),
+        rounds=case.rounds,
+        iterations=1,
+    )
+    ratios = [s.seconds / o.seconds for s, o in zip(slower, optimized, strict=True)]
+    speedup = float(np.median(ratios))
+    typical = sorted(slower, key=lambda result: result.seconds)[len(slower) // 2]
+    record(benchmark, case, typical)
+    benchmark.extra_info.update(
+        baseline_calls_timed=min(case.baseline_calls, slower[0].model_calls),
+        optimized_seconds=float(np.median([o.seconds for o in optimized])),
+        speedup=speedup,
+        speedups=ratios,
+    )
+    assert slower[0].extrapolated == (case.baseline_calls < slower[0].model_calls)
+    assert speedup >= case.min_speedup[variant], (
+        f"optimized is {speedup:.0f}x faster than {variant} (rounds: {ratios}); "
+        f"floor {case.min_speedup[variant]}x"
+    )

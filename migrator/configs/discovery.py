@@ -23,7 +23,7 @@ class Candidate:
     """A file that may be migrated."""
 
     label: str  # the path as found, relative to the root, POSIX separators
-    path: Path  # the real file (symlinks resolved), inside the root
+    path: str  # the real file (symlinks resolved), inside the root; a str: cheap to pass between processes
     is_selection: bool  # in best/: migrate only if its "model" matches
 
 
@@ -83,7 +83,7 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
             if real in seen:  # two links to one file: migrate it once
                 continue
             seen.add(real)
-            candidates.append(Candidate(label, Path(real), folder == SELECTION_FOLDER))
+            candidates.append(Candidate(label, real, folder == SELECTION_FOLDER))
     unknown = sorted(wanted - found_symbols)
     if unknown:
         raise BadInputError(

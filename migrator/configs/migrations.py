@@ -55,7 +55,7 @@ class Edit:
 @dataclasses.dataclass(frozen=True)
 class FilePlan:
     label: str  # relative to the root
-    path: Path
+    path: str  # the real file
     before: bytes
     after: bytes
     edits: tuple[Edit, ...]
@@ -158,7 +158,8 @@ def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped 
     """The file's plan, Skipped (a selection of another model), or None (already at target)."""
     label = candidate.label
     try:
-        raw = candidate.path.read_bytes()
+        with open(candidate.path, "rb") as file:
+            raw = file.read()
     except OSError as exc:
         raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
     document, text = _parse(label, raw)
@@ -239,6 +240,6 @@ def apply_plan(root: Path, argv: Sequence[str], plan: Plan) -> str | None:
     journal = Journal(root)
     with journal.lock():
         migration = journal.apply(
-            plan.spec.model, argv, [FileChange(c.path, c.before, c.after) for c in plan.changes])
+            plan.spec.model, argv, [FileChange(Path(c.path), c.before, c.after) for c in plan.changes])
     return migration.id if migration else None
 

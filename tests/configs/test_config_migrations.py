@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from migrator.configs.clamp import toto_clamp
-from migrator.configs.migrations import FilePlan, kronos_spec, plan_migration, toto_spec
+from migrator.configs import migrations
+from migrator.configs.migrations import kronos_spec, plan_migration, toto_spec
 from migrator.errors import BadInputError
 
 TOTO_TEXT = ('{\n  "symbol": "AAPL",\n  "model": "toto",\n  "config": {\n'
@@ -169,14 +170,13 @@ def test_invalid_files_are_reported_with_file_and_place(tmp_path, content, error
 
 def test_unreadable_file_is_invalid(tmp_path, monkeypatch):
     root = _root(tmp_path, {"toto/AAPL.json": TOTO_TEXT})
-    original = Path.read_bytes
-
-    def read_bytes(self):
-        if self.name == "AAPL.json":
+    # Running as root, chmod cannot make a file unreadable: fail the module's open() instead.
+    def failing_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith("AAPL.json"):
             raise PermissionError(13, "Permission denied")
-        return original(self)
+        return open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(migrations, "open", failing_open, raising=False)
     assert _plan(root, toto_spec(32, 16)).invalid == ["hyperparams/toto/AAPL.json: cannot read: Permission denied"]
 
 

@@ -1,0 +1,168 @@
+"""kill -9 a real `migrate toto` mid-apply on thousands of files.
+
+Whatever the moment of the kill: every file is whole (its old bytes or its new
+bytes), the next command reports the unfinished migration, and `migrate revert`
+gives back every original byte. Kill points, watched from outside
+the process (no test hook in migrate): while the journal keeps the originals
+(before the migration exists), once the first temp file exists (pending,
+nothing renamed yet), as soon as the first file is seen replaced (mid-rename),
+and a random delay after that (printed seed: mid-rename or just finished).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from migrator.atomic import temp_path
+
+FILES = 2000
+MIGRATE = [sys.executable, "-m", "migrator"]
+TOTO = ["toto", "--samples", "32", "--batch", "16", "-q"]
+
+
+def _config(index: int) -> bytes:
+    """A real-shaped Toto config; formatting varies (2/4-space indent, CRLF, final newline)."""
+    indent = " " * (2 + 2 * (index % 2))
+    text = (f'{{\n{indent}"symbol": "S{index:05d}",\n{indent}"model": "toto",\n{indent}"config": {{\n'
+            f'{indent * 2}"name": "toto_opt_mean_1024_spb128",\n{indent * 2}"num_samples": 1024,\n'
+            f'{indent * 2}"aggregate": "mean",\n{indent * 2}"samples_per_batch": 128\n{indent}}},\n'
+            f'{indent}"validation": {{"price_mae": {index}.0280, "pct_return_mae": 0.0133, '
+            f'"latency_s": 5.9}}\n}}')
+    if index % 3 == 0:
+        text = text.replace("\n", "\r\n")
+    return (text + ("\n" if index % 5 == 0 else "")).encode()
+
+
+def _make_root(root: Path) -> dict[Path, bytes]:
+    folder = root / "hyperparams" / "toto"
+    folder.mkdir(parents=True)
+    originals = {}
+    for index in range(FILES):
+        path = folder / f"S{index:05d}.json"
+        path.write_bytes(_config(index))
+        originals[path] = _config(index)
+    return originals
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "HYPERPARAM_ROOT"}
+
+
+def _migrate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MIGRATE, *args, "--root", str(root)], env=_env(), capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """New bytes per file name, from a run left to finish."""
+    root = tmp_path_factory.mktemp("reference")
+    originals = _make_root(root)
+    done = _migrate(root, *TOTO)
+    assert done.returncode == 0, done.stderr
+    new = {path.name: path.read_bytes() for path in originals}
+    assert all(new[p.name] != old for p, old in originals.items())
+    return new
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
+    while not condition():
+        assert process.poll() is None, f"migrate ended before {what}"
+
+
+def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, bytes],
+                    kill_at: str, rng: random.Random) -> str:
+    """Start `migrate toto`, kill -9 it at `kill_at`, check the invariants, revert; the state found."""
+    first = min(originals)
+    migrations = root / ".migrate" / "migrations"
+    started = sorted(migrations.glob("*.state")) if migrations.is_dir() else []
+    next_id = f"{len(started) + 1:04d}"
+    process = subprocess.Popen([*MIGRATE, *TOTO, "--root", str(root)], env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if kill_at == "keeping originals":
+        _wait_for(lambda: (migrations / f"{next_id}.originals").exists(), process, kill_at)
+    elif kill_at == "writing temp files":
+        _wait_for(lambda: os.path.exists(temp_path(first, f"migrate-{next_id}")), process, kill_at)
+    else:
+        _wait_for(lambda: first.read_bytes() != originals[first], process, "a file was replaced")
+        if kill_at == "random delay after the first rename":
+            time.sleep(rng.uniform(0.0, 0.05))  # the renames of 2,000 files take ~0.05-0.1 s
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+
+    holding_new = 0
+    for path, old in originals.items():
+        data = path.read_bytes()
+        assert data in (old, new[path.name]), f"{path.name} is torn after the kill at {kill_at}"
+        holding_new += data == new[path.name]
+
+    history = _migrate(root, "history", "--json")
+    assert history.returncode == 0, history.stderr
+    unfinished = [m for m in json.loads(history.stdout) if m["unfinished"]]
+    if 0 < holding_new < len(originals):
+        assert len(unfinished) == 1, "files were replaced without a pending migration"
+    if unfinished:
+        migration = unfinished[0]
+        assert len(migration["files"]) == FILES
+        notice = (f"migrate: warning: migration {migration['id']} (toto) did not finish; "
+                  "`migrate revert` rolls it back")
+        assert notice in history.stderr
+        state = f"pending, {holding_new} of {FILES} files replaced"
+    else:
+        state = "applied" if holding_new else "not started"
+
+    revert = _migrate(root, "revert")
+    assert revert.returncode == 0, revert.stderr
+    for path, old in originals.items():
+        assert path.read_bytes() == old, f"{path.name} not restored byte-exact"
+    assert sorted(p.name for p in (root / "hyperparams" / "toto").iterdir()) == sorted(
+        p.name for p in originals), "temp files left behind"
+    assert "did not finish" not in _migrate(root, "history").stderr
+    return state
+
+
+def test_kill_9_mid_apply_leaves_whole_files_and_revert_restores_all(
+        tmp_path: Path, expected: dict[str, bytes]) -> None:
+    root = tmp_path / "project"
+    originals = _make_root(root)
+    seed = random.randrange(1 << 30)
+    print(f"fault injection: seed {seed}")
+    rng = random.Random(seed)
+    found = {}
+    for kill_at in ("keeping originals", "writing temp files", "first file replaced",
+                    "random delay after the first rename"):
+        found[kill_at] = _kill_and_check(root, originals, expected, kill_at, rng)
+    print("fault injection: state found after each kill:", found)
+    assert found["keeping originals"] == "not started" or found["keeping originals"].startswith("pending")
+    assert found["writing temp files"] == f"pending, 0 of {FILES} files replaced"
+    assert found["first file replaced"].startswith("pending")
+
+
+def test_the_next_command_of_any_kind_reports_a_killed_apply(
+        tmp_path: Path, expected: dict[str, bytes]) -> None:
+    root = tmp_path / "project"
+    originals = _make_root(root)
+    process = subprocess.Popen([*MIGRATE, *TOTO, "--root", str(root)], env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = min(originals)
+    _wait_for(lambda: first.read_bytes() != originals[first], process, "a file was replaced")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    notice = "migrate: warning: migration 0001 (toto) did not finish; `migrate revert` rolls it back\n"
+    dry_run = _migrate(root, *TOTO[:-1], "--dry-run")
+    assert dry_run.stderr.startswith(notice)
+    again = _migrate(root, *TOTO)
+    assert again.returncode == 3 and again.stderr.startswith(notice)
+    assert "did not finish" in again.stderr.splitlines()[-1]
+    assert _migrate(root, "revert").returncode == 0
+    assert all(path.read_bytes() == old for path, old in originals.items())

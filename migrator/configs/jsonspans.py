@@ -39,12 +39,21 @@ def value_spans(text: str, paths: Iterable[Path]) -> dict[Path, Span]:
     spans: dict[Path, Span] = {}
     start = _skip_ws(text, 0).end()
     if text.startswith("{", start):
-        _walk_object(text, start, tree, (), spans)
+        _walk_object(text, start, tree, (), spans, stop_early=True)
     return spans
 
 
-def _walk_object(text: str, idx: int, tree: dict, prefix: Path, spans: dict[Path, Span]) -> int:
-    """Walk the object starting at text[idx] == '{'; return the index after its '}'."""
+def _walk_object(text: str, idx: int, tree: dict, prefix: Path, spans: dict[Path, Span],
+                 stop_early: bool = False) -> int:
+    """Walk the object starting at text[idx] == '{'; return the index after its '}'.
+
+    With stop_early, return as soon as every key of `tree` has been seen and the rest of
+    the text cannot hold another one (no backslash, no plain "key" spelling): skipping
+    the remaining values is most of the cost, and only a duplicate key could matter.
+    """
+    spellings = [f'"{key}"' for key in tree]
+    stop_early = stop_early and all(json.dumps(key) == s for key, s in zip(tree, spellings))
+    unseen = set(tree)
     idx = _skip_ws(text, idx + 1).end()
     if text[idx] == "}":
         return idx + 1
@@ -67,6 +76,10 @@ def _walk_object(text: str, idx: int, tree: dict, prefix: Path, spans: dict[Path
                 _, idx = _skip_value(text, idx)
         else:
             _, idx = _skip_value(text, idx)
+        if stop_early:
+            unseen.discard(key)
+            if not unseen and text.find("\\", idx) < 0 and all(text.find(s, idx) < 0 for s in spellings):
+                return len(text)
         idx = _skip_ws(text, idx).end()
         if text[idx] == "}":
             return idx + 1

@@ -42,6 +42,14 @@ def test_duplicate_keys_last_wins_like_json_loads():
     assert value_spans(text, [NS]) == {}
 
 
+def test_a_later_duplicate_is_found_however_it_is_spelled():
+    escaped = '{"config": {"num_samples": 1}, "x": [], "\\u0063onfig": {"num_samples": 2}}'
+    assert json.loads(escaped)["config"]["num_samples"] == 2
+    assert escaped[slice(*value_spans(escaped, [NS])[NS])] == "2"
+    as_value = '{"config": {"num_samples": 1}, "x": "config", "config": {"num_samples": 3}}'
+    assert as_value[slice(*value_spans(as_value, [NS])[NS])] == "3"
+
+
 def test_missing_paths_and_non_objects():
     assert value_spans('{"config": 5}', [NS]) == {}
     assert value_spans("[1, 2]", [NS]) == {}

@@ -128,7 +128,7 @@ BAD_FILES = [
     (b'{"symbol": "MSFT",\n  "model": "toto",\n  "config": {"num_samples": 1024,,}}',
      "hyperparams/toto/MSFT.json:3:34: malformed JSON: Expecting property name enclosed in double quotes"),
     (b'{"symbol": "MSFT"}\xff', "hyperparams/toto/MSFT.json: not UTF-8 text (byte 0xff at offset 18)"),
-    (b'"just a string"', "hyperparams/toto/MSFT.json: $: not a JSON object (found str)"),
+    (b'"just a string"', "hyperparams/toto/MSFT.json: $: not a JSON object (found a string)"),
     (None, "hyperparams/toto/MSFT.json: $.config.num_samples: 'many' is not of type 'integer'"),
 ]
 

@@ -22,17 +22,15 @@ from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
 from migrator.errors import BadInputError
 
-NAME_PATH = ("config", "name")
+NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     path: tuple[str, ...]  # keys from the top, e.g. ("config", "num_samples")
     value: int
-
-    @property
-    def json_path(self) -> str:
-        return "$." + ".".join(self.path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,7 +213,7 @@ def _parse(label: str, raw: bytes) -> tuple[dict[str, Any], str]:
     except json.JSONDecodeError as exc:
         raise _Invalid(f"{label}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
     if not isinstance(document, dict):
-        raise _Invalid(f"{label}: $: not a JSON object (found {type(document).__name__})")
+        raise _Invalid(f"{label}: $: not a JSON object (found {_JSON_TYPES[type(document)]})")
     return document, text
 
 

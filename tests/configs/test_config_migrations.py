@@ -155,7 +155,7 @@ def test_a_float_spelling_of_the_target_is_rewritten_as_an_integer(tmp_path):
      "hyperparams/toto/AAPL.json:2:19: malformed JSON: Expecting ',' delimiter"),
     (b"", "hyperparams/toto/AAPL.json:1:1: malformed JSON: Expecting value"),
     (b'{"symbol": "caf\xe9"}', "hyperparams/toto/AAPL.json: not UTF-8 text (byte 0xe9 at offset 15)"),
-    (b"[1, 2]", "hyperparams/toto/AAPL.json: $: not a JSON object (found list)"),
+    (b"[1, 2]", "hyperparams/toto/AAPL.json: $: not a JSON object (found an array)"),
     (TOTO_TEXT.replace(": 1024,", ': "many",').encode(),
      "hyperparams/toto/AAPL.json: $.config.num_samples: 'many' is not of type 'integer'"),
     (b"\xef\xbb\xbf" + TOTO_TEXT.encode(),

@@ -174,8 +174,15 @@ def kronos(settings: Settings, samples: int, symbols: tuple[str, ...], skip_inva
     _run_config_migration(settings, kronos_spec(samples), symbols, skip_invalid, None)
 
 
-def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...],
-                          skip_invalid: bool, clamp: Any) -> None:
+from typing import TYPE_CHECKING  # noqa: E402 (kept in this section: the imports above are shared)
+
+if TYPE_CHECKING:
+    from migrator.configs.clamp import ClampReport
+    from migrator.configs.migrations import MigrationSpec
+
+
+def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tuple[str, ...],
+                          skip_invalid: bool, clamp: ClampReport | None) -> None:
     from migrator.configs import report
     from migrator.configs.migrations import apply_plan, plan_migration
     from migrator.errors import EXIT_PENDING, BadInputError
@@ -198,7 +205,8 @@ def _run_config_migration(settings: Settings, spec: Any, symbols: tuple[str, ...
         emit_json(report.document(plan, mode, clamp=clamp, written=migration_id is not None,
                                   migration_id=migration_id, diff_texts=diff_texts, warnings=warnings))
     elif not settings.quiet:
-        click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id), nl=False)
+        click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused),
+                   nl=False)
     for warning in warnings:  # after the report, where they are seen
         click.echo(f"migrate: warning: {warning}", err=True)
     if refused:

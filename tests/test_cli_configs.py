@@ -232,3 +232,10 @@ def test_an_unfinished_migration_is_reported_and_blocks_apply(root, monkeypatch)
     assert dry.stderr.count("`migrate revert` rolls it back") == 1  # said once, by the common options
     blocked = run(root, "toto", "--samples", "32", "--batch", "16")
     assert blocked.exit_code == 3 and "did not finish" in blocked.stderr
+
+
+def test_refused_apply_says_so_in_the_summary(root):
+    (root / "hyperparams/toto/MSFT.json").write_bytes(b"{")
+    result = run(root, "toto", "--samples", "32", "--batch", "16")
+    assert result.exit_code == 2
+    assert "(apply: refused, invalid files; nothing written)" in result.stdout

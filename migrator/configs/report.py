@@ -20,11 +20,13 @@ def _diff(change: FilePlan, color: bool) -> str:
     return unified_diff(change.label, change.before, change.after, color=color)
 
 
-def summary(plan: Plan, mode: str, migration_id: str | None = None) -> str:
-    """The closing summary. `mode`: "dry-run", "check" or "apply"."""
+def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: bool = False) -> str:
+    """The closing summary. `mode`: "dry-run", "check" or "apply"; `refused`: invalid files stopped it."""
     targets = " ".join(f"{t.path[-1]}={t.value}" for t in plan.spec.targets)
     head = f"migrate {plan.spec.model}: {targets}"
-    if mode == "apply":
+    if refused:
+        head += f" ({mode}: refused, invalid files; nothing written)"
+    elif mode == "apply":
         if migration_id is None:
             head += ": nothing to change"
         else:

@@ -239,3 +239,20 @@ def test_refused_apply_says_so_in_the_summary(root):
     result = run(root, "toto", "--samples", "32", "--batch", "16")
     assert result.exit_code == 2
     assert "(apply: refused, invalid files; nothing written)" in result.stdout
+
+
+def test_hyperparam_root_env_is_honoured_relative_to_the_root(root):
+    (root / "hyperparams").rename(root / "hp_alt")
+    result = run(root, "kronos", "--samples", "64", "--dry-run", "--json", env={"HYPERPARAM_ROOT": "hp_alt"})
+    assert result.exit_code == 0, result.output
+    assert [c["path"] for c in json.loads(result.stdout)["changed"]][0] == "hp_alt/kronos/AAPL.json"
+    missing = run(root, "kronos", "--samples", "64", "--dry-run")
+    assert missing.exit_code == 2 and "no hyperparams folder" in missing.stderr
+
+
+def test_an_empty_tree_says_so(root):
+    for path in (root / "hyperparams").rglob("*.json"):
+        path.unlink()
+    result = run(root, "toto", "--samples", "256", "--batch", "64", "--dry-run")
+    assert result.exit_code == 0
+    assert "migrate: warning: no .json files in hyperparams/toto/ or hyperparams/best/" in result.stderr

@@ -84,6 +84,8 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
                 continue
             seen.add(real)
             candidates.append(Candidate(label, real, folder == SELECTION_FOLDER))
+    if not candidates and not wanted:
+        warnings.append(f"no .json files in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
     unknown = sorted(wanted - found_symbols)
     if unknown:
         raise BadInputError(

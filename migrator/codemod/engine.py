@@ -55,8 +55,10 @@ class PatchError(Exception):
     """A file cannot be patched: `str(exc)` is the one-line reason, naming the file."""
 
 
-def _check_source(data: bytes, label: str) -> None:
-    """Refuse what Python itself would not run: binary, undecodable, not compiling."""
+def _check_source(data: bytes, label: str) -> str:
+    """Refuse what Python itself would not run: binary, undecodable, not compiling.
+
+    Returns the file's encoding ("utf-8-sig" when it starts with a BOM)."""
     if b"\0" in data:
         raise PatchError(f"{label}: binary file (contains NUL bytes)")
     try:
@@ -72,6 +74,7 @@ def _check_source(data: bytes, label: str) -> None:
             else f"{encoding} (its encoding declaration)"
         raise PatchError(f"{label}:{line}: not valid {declared}")
     _compile(data, label)
+    return encoding
 
 
 def _undecodable_line(data: bytes, encoding: str) -> int | None:
@@ -113,49 +116,80 @@ def _deep_recursion(label: str) -> Iterator[None]:
 
 
 def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOptions,
-                 *, steps: bool = False) -> FileResult:
-    """Run `rules` over one file's bytes. Raises PatchError for bad input or bad output."""
-    _check_source(data, label)
+                 *, steps: bool = False, whole: bool = False) -> FileResult:
+    """Run `rules` over one file's bytes. Raises PatchError for bad input or bad output.
+
+    `whole` parses the entire file as one piece instead of only the pieces the
+    rules can touch (see pieces.py); the two give the same bytes, and the tests
+    check that they do.
+    """
+    encoding = _check_source(data, label)
     with _deep_recursion(label):
-        return _patch_checked(data, label, rules, options, steps)
+        return _patch_checked(data, encoding, label, rules, options, steps, whole)
 
 
-def _patch_checked(data: bytes, label: str, rules: Sequence[Rule], options: RuleOptions,
-                   steps: bool) -> FileResult:
+def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule],
+                   options: RuleOptions, steps: bool, whole: bool) -> FileResult:
     import libcst as cst
+
+    from migrator.codemod import pieces as cut
 
     ctx = ModuleContext(source=data, options=options)
     if not any(rule.wants(ctx) for rule in rules):
         return FileResult(path=Path(label),
                           steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
     started = time.perf_counter()
-    try:
-        module = cst.parse_module(data)
-    except cst.ParserSyntaxError as exc:
-        raise PatchError(f"{label}:{exc.raw_line}: {exc.message}") from None
-    parsed = time.perf_counter()
-    done: list[tuple[Rule, Status, cst.Module]] = []
+    text = data.decode(encoding)
+    tree = ctx.tree
+    parts = [cut.Piece(text, head=True)] if whole else cut.split(text, tree)
+    triggers = {rule.name: tuple(t.decode() for t in rule.triggers) for rule in rules}
+    indent, newline = cut.file_style(text, tree)
+    parsed: dict[int, cst.Module] = {}
+    first_line = 1
+    for index, piece in enumerate(parts):
+        piece_line, first_line = first_line, first_line + len(cut.lines(piece.text))
+        if piece.head or any(t in piece.text for ts in triggers.values() for t in ts):
+            try:
+                parsed[index] = cut.parse(piece, indent, newline)
+            except cst.ParserSyntaxError as exc:
+                # CPython compiled it (checked above); libcst's grammar is narrower in rare corners.
+                message = exc.message.splitlines()[0] if exc.message else "syntax error"
+                raise PatchError(f"{label}:{piece_line + exc.raw_line - 1}: libcst cannot parse this file "
+                                 f"(Python can): {message}; file left alone") from None
+    parse_done = time.perf_counter()
+    originals = dict(parsed)
+    done: list[tuple[Rule, Status, dict[int, cst.Module]]] = []
     for rule in rules:
+        statuses = []
         # Asked in turn: `imports` wants what the earlier rules needed.
         if rule.wants(ctx):
-            module, status = rule.transform(module, ctx)
-        else:
-            status = Status.NOT_APPLICABLE
-        done.append((rule, status, module))
-    after = module.bytes if any(s is Status.APPLIED for _, s, _ in done) else data
+            for index, module in parsed.items():
+                piece = parts[index]
+                if piece.head or (not rule.head_only
+                                  and any(t in piece.text for t in triggers[rule.name])):
+                    parsed[index], status = rule.transform(module, ctx)
+                    statuses.append(status)
+        done.append((rule, _overall(statuses), dict(parsed)))
+
+    def render(state: dict[int, cst.Module]) -> bytes:
+        return "".join(state[i].code if i in state and state[i] is not originals[i] else piece.text
+                       for i, piece in enumerate(parts)).encode(encoding)
+
+    after = render(parsed) if any(s is Status.APPLIED for _, s, _ in done) else data
     finished = time.perf_counter()
     if after != data:
         try:
             _compile(after, label)
         except PatchError as exc:
-            culprit = _first_failing_rule(done, label)
+            culprit = next((rule.name for rule, status, state in done if status is Status.APPLIED
+                            and not _compiles(render(state), label)), done[-1][0].name)
             raise PatchError(f"{exc} (in the code rule {culprit} produced; file left alone, "
                              f"please report this)") from None
     result_steps: list[RuleStep] = []
     previous = data
     for rule, status, state in done:
         if steps and status is Status.APPLIED:
-            current = state.bytes
+            current = render(state)
             result_steps.append(RuleStep(rule.name, status, previous, current))
             previous = current
         else:
@@ -163,17 +197,23 @@ def _patch_checked(data: bytes, label: str, rules: Sequence[Rule], options: Rule
     return FileResult(path=Path(label), steps=tuple(result_steps),
                       before=data if after != data else None,
                       after=after if after != data else None,
-                      parse_s=parsed - started, transform_s=finished - parsed)
+                      parse_s=parse_done - started, transform_s=finished - parse_done)
 
 
-def _first_failing_rule(done: Sequence[tuple[Rule, Status, object]], label: str) -> str:
-    for rule, status, state in done:
-        if status is Status.APPLIED:
-            try:
-                _compile(state.bytes, label)  # type: ignore[attr-defined]
-            except PatchError:
-                return rule.name
-    return done[-1][0].name
+def _overall(statuses: Sequence[Status]) -> Status:
+    """A rule's status for the file from its status in each piece."""
+    for status in (Status.APPLIED, Status.ALREADY_APPLIED):
+        if status in statuses:
+            return status
+    return Status.NOT_APPLICABLE
+
+
+def _compiles(data: bytes, label: str) -> bool:
+    try:
+        _compile(data, label)
+    except PatchError:
+        return False
+    return True
 
 
 def patch_file(path: Path, rule_names: Sequence[str], options: RuleOptions,

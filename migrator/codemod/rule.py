@@ -9,11 +9,15 @@ same tree, so the module is parsed once per file.
 from __future__ import annotations
 
 import abc
+import ast
 import dataclasses
 import enum
-from typing import ClassVar
+import functools
+from typing import ClassVar, Sequence, TypeVar
 
 import libcst as cst
+
+from migrator.codemod.facts import ModuleFacts
 
 
 class Status(str, enum.Enum):
@@ -39,6 +43,15 @@ class ModuleContext:
     # Names of the env helpers (see rules/env_helpers.py) the patched code calls.
     helpers_needed: set[str] = dataclasses.field(default_factory=set)
 
+    @functools.cached_property
+    def tree(self) -> ast.Module:
+        """The whole module as Python's ast (the source is known to compile)."""
+        return ast.parse(self.source)
+
+    @functools.cached_property
+    def facts(self) -> ModuleFacts:
+        return ModuleFacts(self.tree)
+
 
 class Rule(abc.ABC):
     """One rewrite. Subclasses live one per module under migrator/codemod/rules/."""
@@ -49,6 +62,8 @@ class Rule(abc.ABC):
     # The rule can only apply where one of these appears in the file's bytes;
     # files without any rule's trigger are never parsed.
     triggers: ClassVar[tuple[bytes, ...]]
+    # Runs on the module's head piece only (docstring, imports, the statement after).
+    head_only: ClassVar[bool] = False
 
     def wants(self, ctx: ModuleContext) -> bool:
         return any(trigger in ctx.source for trigger in self.triggers)
@@ -58,38 +73,85 @@ class Rule(abc.ABC):
         """The rewritten module and what this rule found."""
 
 
-# Statement-level containers. Everything else (expressions, parameters, ...)
-# is not descended into: the rules act on statements, and skipping expression
-# subtrees makes a pass several times cheaper than a full traversal.
-_CONTAINERS = (
-    cst.Module, cst.IndentedBlock, cst.FunctionDef, cst.ClassDef, cst.If, cst.Else,
-    cst.For, cst.While, cst.With, cst.Try, cst.TryStar, cst.ExceptHandler,
-    cst.ExceptStarHandler, cst.Finally, cst.Match, cst.MatchCase,
-)
+_Compound = TypeVar("_Compound", bound=cst.CSTNode)
 
 
-class StatementTransformer(cst.CSTTransformer):
-    """A transformer that visits statements only and knows the enclosing scope."""
+class StatementWalker:
+    """Walks a module's statements only (never into expressions), rebuilding just the
+    path to a changed statement. Several times cheaper than a libcst transformer
+    pass, which matters because every rule walks the whole module.
+
+    Subclasses override the hooks; `scopes` holds the enclosing FunctionDef/ClassDef
+    types, innermost last.
+    """
 
     def __init__(self) -> None:
-        super().__init__()
         self.scopes: list[type[cst.CSTNode]] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            self.scopes.append(type(node))
-        return super().on_visit(node) and isinstance(node, _CONTAINERS)
-
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[override]
-        result = super().on_leave(original_node, updated_node)
-        if isinstance(original_node, (cst.FunctionDef, cst.ClassDef)):
-            self.scopes.pop()
-        return result
 
     @property
     def in_function(self) -> bool:
         """True when the current statement runs in a function body (not a class body)."""
         return bool(self.scopes) and self.scopes[-1] is cst.FunctionDef
+
+    def enter_function(self, node: cst.FunctionDef) -> None:
+        """Called before a function's body is walked."""
+
+    def leave_function(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        return updated
+
+    def leave_line(self, node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        return node
+
+    def walk(self, module: cst.Module) -> cst.Module:
+        body = self._statements(module.body)
+        return module if body is None else module.with_changes(body=body)
+
+    def _statements(self, statements: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement] | None:
+        """The rewritten list, or None when nothing in it changed."""
+        changed = False
+        result = []
+        for statement in statements:
+            new = self._statement(statement)
+            changed = changed or new is not statement
+            result.append(new)
+        return result if changed else None
+
+    def _statement(self, node: cst.BaseStatement) -> cst.BaseStatement:
+        if isinstance(node, cst.SimpleStatementLine):
+            return self.leave_line(node)
+        if isinstance(node, cst.FunctionDef):
+            self.scopes.append(cst.FunctionDef)
+            self.enter_function(node)
+            try:
+                updated = self._children(node)
+                return self.leave_function(node, updated)
+            finally:
+                self.scopes.pop()
+        if isinstance(node, cst.ClassDef):
+            self.scopes.append(cst.ClassDef)
+            try:
+                return self._children(node)
+            finally:
+                self.scopes.pop()
+        return self._children(node)
+
+    def _children(self, node: _Compound) -> _Compound:
+        changes: dict[str, object] = {}
+        for field in ("body", "orelse", "handlers", "finalbody", "cases"):
+            value = getattr(node, field, None)
+            if isinstance(value, cst.IndentedBlock):
+                body = self._statements(value.body)
+                if body is not None:
+                    changes[field] = value.with_changes(body=body)
+            elif isinstance(value, (cst.If, cst.Else, cst.Finally)):
+                new = self._children(value)
+                if new is not value:
+                    changes[field] = new
+            elif isinstance(value, tuple) and value:  # except handlers, match cases
+                items = tuple(self._children(item) for item in value)
+                if any(new is not old for new, old in zip(items, value)):
+                    changes[field] = items
+        return node.with_changes(**changes) if changes else node
 
 
 class _StringFinder(cst.CSTVisitor):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import (
-    ModuleContext, Rule, StatementTransformer, Status, assigned_name, comment_line,
+    ModuleContext, Rule, StatementWalker, Status, assigned_name, comment_line,
 )
 
 _TARGET = "close_at_eod_candidates"
@@ -23,14 +23,13 @@ def _has_perf_note(line: cst.SimpleStatementLine) -> bool:
         and line.leading_lines[-1].comment.value.lstrip("# ").startswith("PERF")
 
 
-class _Rewriter(StatementTransformer):
+class _Rewriter(StatementWalker):
     def __init__(self) -> None:
         super().__init__()
         self.changed = 0
         self.already = 0
 
-    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
-                                  updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+    def leave_line(self, updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         if not any(assigned_name(small) == _TARGET for small in updated_node.body):
             return updated_node
         if _has_perf_note(updated_node):
@@ -49,7 +48,7 @@ class EodCommentRule(Rule):
 
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
         rewriter = _Rewriter()
-        result = module.visit(rewriter)
+        result = rewriter.walk(module)
         if rewriter.changed:
             return result, Status.APPLIED
         if rewriter.already:

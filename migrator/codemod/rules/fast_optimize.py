@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from migrator.codemod.rule import (
-    ModuleContext, Rule, StatementTransformer, Status, comment_line, has_string_literal,
-)
+from migrator.codemod.rule import ModuleContext, Rule, Status, comment_line
 from migrator.codemod.rules.env_helpers import FAST_BUDGET
 
 ENV_VAR = "MARKETSIM_FAST_OPTIMIZE"
@@ -25,7 +23,7 @@ FAST_MAXFUN = 100
 DE_DIVISOR = 5
 
 # scipy.optimize function -> (budget keyword, keyword argument of the helper)
-_BUDGETS = {
+_BUDGETS: dict[str, tuple[str, tuple[str, int]]] = {
     "direct": ("maxfun", ("cap", FAST_MAXFUN)),
     "differential_evolution": ("maxiter", ("divisor", DE_DIVISOR)),
 }
@@ -38,41 +36,6 @@ def _dotted(expr: cst.BaseExpression) -> str | None:
         base = _dotted(expr.value)
         return None if base is None else f"{base}.{expr.attr.value}"
     return None
-
-
-class _ScipyNames(StatementTransformer):
-    """Collects the names under which the module can call the scipy optimizers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: dict[str, str] = {}  # dotted call name -> scipy function
-
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        for small in node.body:
-            if isinstance(small, cst.ImportFrom) and not small.relative \
-                    and small.module is not None and not isinstance(small.names, cst.ImportStar):
-                module = _dotted(small.module)
-                for alias in small.names:
-                    local = _dotted(alias.asname.name) if alias.asname else _dotted(alias.name)
-                    imported = _dotted(alias.name)
-                    if module == "scipy.optimize" and imported in _BUDGETS and local:
-                        self.calls[local] = imported
-                    elif module == "scipy" and imported == "optimize" and local:
-                        self._add_module(local)
-            elif isinstance(small, cst.Import):
-                for alias in small.names:
-                    imported = _dotted(alias.name)
-                    if alias.asname is not None:
-                        if imported == "scipy.optimize":
-                            self._add_module(_dotted(alias.asname.name) or "")
-                        elif imported == "scipy":
-                            self._add_module(f"{_dotted(alias.asname.name)}.optimize")
-                    elif imported in ("scipy", "scipy.optimize") or (imported or "").startswith("scipy."):
-                        self._add_module("scipy.optimize")
-
-    def _add_module(self, prefix: str) -> None:
-        for function in _BUDGETS:
-            self.calls[f"{prefix}.{function}"] = function
 
 
 class _Rewriter(cst.CSTTransformer):
@@ -125,13 +88,12 @@ class FastOptimizeRule(Rule):
     triggers = (b"maxfun", b"maxiter")
 
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
-        collector = _ScipyNames()
-        module.visit(collector)
-        if not collector.calls:
+        calls = ctx.facts.scipy_calls  # module-wide: `module` may be a part of the file
+        if not calls:
             return module, Status.NOT_APPLICABLE
-        if ENV_VAR.encode() in ctx.source and has_string_literal(module, ENV_VAR):
+        if ENV_VAR.encode() in ctx.source and ctx.facts.has_string(ENV_VAR):
             return module, Status.ALREADY_APPLIED
-        rewriter = _Rewriter(collector.calls)
+        rewriter = _Rewriter(calls)
         result = module.visit(rewriter)
         if rewriter.changed:
             ctx.helpers_needed.add(FAST_BUDGET)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import (
-    ModuleContext, Rule, StatementTransformer, Status, comment_line, has_string_literal,
+    ModuleContext, Rule, StatementWalker, Status, comment_line, has_string_literal,
     is_docstring, parse_code,
 )
 from migrator.codemod.rules.env_helpers import ENV_FLAG, TRUTHY
@@ -25,7 +25,7 @@ def _has_param(params: cst.Parameters, name: str) -> bool:
     return any(param.name.value == name for param in every)
 
 
-class _Rewriter(StatementTransformer):
+class _Rewriter(StatementWalker):
     def __init__(self, module: cst.Module, ctx: ModuleContext) -> None:
         super().__init__()
         self.module = module
@@ -34,8 +34,7 @@ class _Rewriter(StatementTransformer):
         self.changed = 0
         self.already = 0
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef,
-                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+    def leave_function(self, original: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         if not _has_param(updated_node.params, _PARAM):
             return updated_node
         if self.env_in_source and has_string_literal(updated_node.body, ENV_VAR):
@@ -72,7 +71,7 @@ class FastSimulateRule(Rule):
 
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
         rewriter = _Rewriter(module, ctx)
-        result = module.visit(rewriter)
+        result = rewriter.walk(module)
         if rewriter.changed:
             ctx.helpers_needed.add(ENV_FLAG)
             return result, Status.APPLIED

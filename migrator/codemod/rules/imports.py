@@ -18,51 +18,6 @@ from migrator.codemod.rule import ModuleContext, Rule, Status, is_docstring, par
 from migrator.codemod.rules import env_helpers
 
 
-def _binds_os(small: cst.BaseSmallStatement) -> bool:
-    if not isinstance(small, cst.Import):
-        return False
-    for alias in small.names:
-        if alias.asname is not None:
-            bound = alias.asname.name
-            if isinstance(bound, cst.Name) and bound.value == "os" and \
-                    isinstance(alias.name, cst.Name) and alias.name.value == "os":
-                return True
-            continue
-        # `import os` and `import os.path` both bind the name `os`.
-        first = alias.name
-        while isinstance(first, cst.Attribute):
-            first = first.value  # type: ignore[assignment]
-        if isinstance(first, cst.Name) and first.value == "os":
-            return True
-    return False
-
-
-def _is_type_checking(node: cst.If) -> bool:
-    test = node.test
-    name = test.attr.value if isinstance(test, cst.Attribute) else getattr(test, "value", None)
-    return name == "TYPE_CHECKING"
-
-
-def _os_bound(statements: Sequence[cst.BaseStatement]) -> bool:
-    """Whether module-level code (outside functions and classes) runs `import os`."""
-    for statement in statements:
-        if isinstance(statement, cst.SimpleStatementLine):
-            if any(_binds_os(small) for small in statement.body):
-                return True
-        elif isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        elif isinstance(statement, cst.If) and _is_type_checking(statement):
-            continue
-        elif isinstance(statement, cst.BaseCompoundStatement):
-            for block in _blocks(statement):
-                if isinstance(block, cst.SimpleStatementSuite):
-                    if any(_binds_os(small) for small in block.body):
-                        return True
-                elif _os_bound(block.body):  # type: ignore[arg-type]
-                    return True
-    return False
-
-
 def _blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:
     """The bodies of a compound statement: if/elif/else, try/except/else/finally, loops, with, match."""
     found: list[cst.BaseSuite] = []
@@ -113,6 +68,7 @@ class ImportsRule(Rule):
                "other rules' code needs them (always runs after them)")
     env_var = None
     triggers = tuple(name.encode() for name in env_helpers.ORDER)
+    head_only = True
 
     def wants(self, ctx: ModuleContext) -> bool:
         return bool(ctx.helpers_needed) or super().wants(ctx)
@@ -122,10 +78,10 @@ class ImportsRule(Rule):
         needed.update(name for name in env_helpers.ORDER if name.encode() in ctx.source)
         if not needed:
             return module, Status.NOT_APPLICABLE
-        defined = {statement.name.value for statement in module.body
-                   if isinstance(statement, cst.FunctionDef)}
+        # Module-wide facts come from ast: `module` may hold only the file's first statements.
+        defined = ctx.facts.top_level_functions
         missing = [name for name in env_helpers.with_dependencies(needed) if name not in defined]
-        add_os = not _os_bound(module.body)
+        add_os = not ctx.facts.os_bound
         if not missing and not add_os:
             return module, Status.ALREADY_APPLIED
 

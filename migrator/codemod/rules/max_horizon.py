@@ -12,7 +12,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import (
-    ModuleContext, Rule, StatementTransformer, Status, assigned_name, comment_line,
+    ModuleContext, Rule, StatementWalker, Status, assigned_name, comment_line,
     has_string_literal, parse_code,
 )
 from migrator.codemod.rules.env_helpers import ENV_INT
@@ -21,7 +21,7 @@ ENV_VAR = "MARKETSIM_MAX_HORIZON"
 _TARGET = "max_horizon"
 
 
-class _Rewriter(StatementTransformer):
+class _Rewriter(StatementWalker):
     def __init__(self, module: cst.Module, ctx: ModuleContext) -> None:
         super().__init__()
         self.module = module
@@ -30,17 +30,15 @@ class _Rewriter(StatementTransformer):
         self.skip_function: list[bool] = []  # per enclosing function: already reads ENV_VAR
         self.changed = 0
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def enter_function(self, node: cst.FunctionDef) -> None:
         # Only worth the subtree scan when the variable name is in the file at all.
         self.skip_function.append(self.env_in_source and has_string_literal(node.body, ENV_VAR))
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef,
-                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+    def leave_function(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
         self.skip_function.pop()
-        return updated_node
+        return updated
 
-    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine,
-                                  updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+    def leave_line(self, updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
         if not self.in_function or self.skip_function[-1]:
             return updated_node
         if any(isinstance(small, (cst.Global, cst.Nonlocal))
@@ -77,7 +75,7 @@ class MaxHorizonRule(Rule):
 
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
         rewriter = _Rewriter(module, ctx)
-        result = module.visit(rewriter)
+        result = rewriter.walk(module)
         if rewriter.changed:
             ctx.helpers_needed.add(ENV_INT)
             return result, Status.APPLIED

@@ -1,0 +1,134 @@
+"""Whole-process timings of `migrate apply` (pytest-benchmark).
+
+Target on the 2-core reference box: `migrate apply` on a 4,400-line backtest file
+<= 1.0 s, the whole process (interpreter start, click and libcst imports, checks,
+one libcst parse, the rules, compile of the result, journal and atomic write).
+The in-process rows split that into libcst parse and rules + code generation.
+The standard library with -j 2 (and -j 1 beside it) is marked slow.
+
+    python -m pytest benchmarks/test_bench_codemod.py
+    python -m pytest benchmarks/test_bench_codemod.py -m slow
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from migrator.codemod.engine import patch_source
+from migrator.codemod.rule import RuleOptions
+from migrator.codemod.rules import RULES
+
+MIGRATE = str(Path(sys.executable).with_name("migrate"))
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TARGET_LINES = 4_400
+
+
+def big_backtest() -> bytes:
+    """The example backtest grown to 4,400 lines: its header once, then its body
+    (functions, classes, the statements the rules rewrite) repeated."""
+    source = (EXAMPLES / "backtest_test3_inline.py").read_text()
+    start = source.index("logger = logging.getLogger")
+    header, body = source[:start], source[start:]
+    parts, lines = [header], header.count("\n")
+    copy = 0
+    while lines < TARGET_LINES:
+        # Rename the top-level definitions per copy so the file reads like one module.
+        renamed = re.sub(r"^(def|class) (\w+)", rf"\1 \2_{copy}", body, flags=re.M) if copy else body
+        parts.append(renamed)
+        lines += renamed.count("\n")
+        copy += 1
+    lines_ = "".join(parts).splitlines(keepends=True)
+    # Cut at the last top-level statement boundary within the target, pad with comments.
+    cut = max(i for i in range(1, TARGET_LINES) if lines_[i - 1] == "\n" and lines_[i][:1].strip())
+    kept = lines_[:cut]
+    kept += [f"# padding line {i}\n" for i in range(TARGET_LINES - len(kept))]
+    return "".join(kept).encode()
+
+
+@pytest.fixture(scope="module")
+def backtest_source() -> bytes:
+    data = big_backtest()
+    compile(data, "big.py", "exec", dont_inherit=True)
+    assert data.count(b"\n") == TARGET_LINES
+    return data
+
+
+def _project(tmp_path: Path, data: bytes) -> Path:
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "backtest_test3_inline.py").write_bytes(data)
+    shutil.copy(EXAMPLES / "src" / "optimization_utils.py", root / "src")
+    return root
+
+
+def test_apply_process_4400_lines(benchmark, backtest_source, tmp_path):
+    root = _project(tmp_path, backtest_source)
+    target = root / "backtest_test3_inline.py"
+
+    def fresh():
+        target.write_bytes(backtest_source)
+        shutil.rmtree(root / ".migrate", ignore_errors=True)
+        shutil.copy(EXAMPLES / "src" / "optimization_utils.py", root / "src")
+
+    def apply():
+        subprocess.run([MIGRATE, "apply", "-q", "--root", str(root)], check=True)
+
+    benchmark.pedantic(apply, setup=fresh, rounds=7, iterations=1, warmup_rounds=1)
+    assert target.read_bytes() != backtest_source
+    assert subprocess.run([MIGRATE, "apply", "--check", "-q", "--root", str(root)]).returncode == 0
+    assert statistics.median(benchmark.stats.stats.data) <= 1.0
+
+
+def test_check_process_4400_lines_already_applied(benchmark, backtest_source, tmp_path):
+    root = _project(tmp_path, backtest_source)
+    subprocess.run([MIGRATE, "apply", "-q", "--root", str(root)], check=True)
+
+    def check():
+        return subprocess.run([MIGRATE, "apply", "--check", "-q", "--root", str(root)]).returncode
+
+    assert benchmark.pedantic(check, rounds=5, iterations=1, warmup_rounds=1) == 0
+
+
+def test_parse_only_4400_lines(benchmark, backtest_source):
+    import libcst as cst
+
+    module = benchmark(cst.parse_module, backtest_source)
+    assert module.bytes == backtest_source
+
+
+def test_patch_in_process_4400_lines(benchmark, backtest_source):
+    """Checks + parse + all rules + codegen + compile; extra_info splits parse / transform."""
+    result = benchmark(patch_source, backtest_source, "big.py", RULES, RuleOptions())
+    assert result.after is not None
+    benchmark.extra_info["parse_s"] = round(result.parse_s, 4)
+    benchmark.extra_info["rules_and_codegen_s"] = round(result.transform_s, 4)
+
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [2, 1])
+def test_stdlib_check(benchmark, jobs):
+    """The whole standard library (site-packages skipped) through `migrate apply --check`.
+
+    Exit 2 is expected: the library's own test data holds files CPython refuses
+    (bad encodings, bad syntax); everything else must be reported as unchanged.
+    """
+    def check():
+        return subprocess.run([MIGRATE, "apply", "--check", "-q", "-j", str(jobs), "--root",
+                               str(STDLIB), str(STDLIB)], capture_output=True, text=True)
+
+    done = benchmark.pedantic(check, rounds=1, iterations=1)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("migrate: error: ")]
+    assert done.returncode == 2 and all("test" in line or "nothing written" in line
+                                        or "cannot be patched" in line for line in errors)
+    assert len(errors) < 40

@@ -9,6 +9,7 @@ rule can never hand back code that does not compile.
 from __future__ import annotations
 
 import contextlib
+import ast
 import dataclasses
 import io
 import os
@@ -18,7 +19,7 @@ import tokenize
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from migrator.codemod.rule import ModuleContext, Rule, RuleOptions, Status
 from migrator.codemod.rules import BY_NAME
@@ -55,10 +56,8 @@ class PatchError(Exception):
     """A file cannot be patched: `str(exc)` is the one-line reason, naming the file."""
 
 
-def _check_source(data: bytes, label: str) -> str:
-    """Refuse what Python itself would not run: binary, undecodable, not compiling.
-
-    Returns the file's encoding ("utf-8-sig" when it starts with a BOM)."""
+def _check_encoding(data: bytes, label: str) -> str:
+    """Refuse binary and undecodable files; the encoding ("utf-8-sig" with a BOM)."""
     if b"\0" in data:
         raise PatchError(f"{label}: binary file (contains NUL bytes)")
     try:
@@ -73,7 +72,6 @@ def _check_source(data: bytes, label: str) -> str:
         declared = "UTF-8 and no encoding declaration" if encoding == "utf-8" \
             else f"{encoding} (its encoding declaration)"
         raise PatchError(f"{label}:{line}: not valid {declared}")
-    _compile(data, label)
     return encoding
 
 
@@ -85,12 +83,13 @@ def _undecodable_line(data: bytes, encoding: str) -> int | None:
     return None
 
 
-def _compile(data: bytes, label: str) -> None:
+def _compile(data: bytes | ast.Module, label: str, flags: int = 0) -> Any:
+    """compile(), with a SyntaxError as PatchError `label:line: message`."""
     try:
         with warnings.catch_warnings():  # SyntaxWarnings are the file's business, not ours
             warnings.simplefilter("ignore")
             # dont_inherit: this module's own `from __future__` flags must not leak in.
-            compile(data, label, "exec", dont_inherit=True)
+            return compile(data, label, "exec", flags=flags, dont_inherit=True)
     except SyntaxError as exc:
         raise PatchError(f"{label}:{exc.lineno or 0}: {exc.msg}") from None
     except ValueError as exc:  # e.g. null bytes on older Pythons
@@ -123,21 +122,27 @@ def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOp
     rules can touch (see pieces.py); the two give the same bytes, and the tests
     check that they do.
     """
-    encoding = _check_source(data, label)
+    encoding = _check_encoding(data, label)
+    ctx = ModuleContext(source=data, options=options)
+    if not any(rule.wants(ctx) for rule in rules):
+        _compile(data, label)  # what no rule touches must still be valid input
+        return FileResult(path=Path(label),
+                          steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
+    # One parse serves as the syntax check and as the rules' module-wide facts.
+    ctx.tree = _compile(data, label, ast.PyCF_ONLY_AST)
     with _deep_recursion(label):
-        return _patch_checked(data, encoding, label, rules, options, steps, whole)
+        result = _patch_checked(data, encoding, label, rules, ctx, steps, whole)
+    if result.after is None:
+        _compile(ctx.tree, label)  # errors the parser does not see ('return' outside function)
+    return result
 
 
 def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule],
-                   options: RuleOptions, steps: bool, whole: bool) -> FileResult:
+                   ctx: ModuleContext, steps: bool, whole: bool) -> FileResult:
     import libcst as cst
 
     from migrator.codemod import pieces as cut
 
-    ctx = ModuleContext(source=data, options=options)
-    if not any(rule.wants(ctx) for rule in rules):
-        return FileResult(path=Path(label),
-                          steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
     started = time.perf_counter()
     text = data.decode(encoding)
     tree = ctx.tree
@@ -181,6 +186,7 @@ def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule]
         try:
             _compile(after, label)
         except PatchError as exc:
+            _compile(ctx.tree, label)  # the input's own error, if it has one
             culprit = next((rule.name for rule, status, state in done if status is Status.APPLIED
                             and not _compiles(render(state), label)), done[-1][0].name)
             raise PatchError(f"{exc} (in the code rule {culprit} produced; file left alone, "

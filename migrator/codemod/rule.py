@@ -45,7 +45,7 @@ class ModuleContext:
 
     @functools.cached_property
     def tree(self) -> ast.Module:
-        """The whole module as Python's ast (the source is known to compile)."""
+        """The whole module as Python's ast (the engine sets it from its syntax check)."""
         return ast.parse(self.source)
 
     @functools.cached_property

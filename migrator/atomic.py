@@ -20,8 +20,9 @@ issue the flush in their sync_fs), and no rename has been issued before it. A
 crash before step 3 leaves only temp files; a crash during step 3 leaves each
 target either the old inode or a complete new one. Step 4 makes the renames
 durable before the caller goes on (e.g. marks a migration applied), just as the
-per-file folder fsync would. Where syncfs is unavailable (not Linux), or the
-batch is small, each file takes the per-file path instead.
+per-file folder fsync would. Since Linux 5.8 syncfs also reports writeback
+errors, as fsync does. Where syncfs is unavailable (not Linux), or the batch is
+small, each file takes the per-file path instead.
 """
 
 from __future__ import annotations

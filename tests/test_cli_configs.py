@@ -256,3 +256,20 @@ def test_an_empty_tree_says_so(root):
     result = run(root, "toto", "--samples", "256", "--batch", "64", "--dry-run")
     assert result.exit_code == 0
     assert "migrate: warning: no .json files in hyperparams/toto/ or hyperparams/best/" in result.stderr
+
+
+def test_unreadable_file_stops_everything(root, monkeypatch):
+    from migrator.configs import migrations
+
+    # Running as root, chmod cannot make a file unreadable: fail the planner's open() instead.
+    def failing_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith("BTCUSD.json") and "best" not in str(path):
+            raise PermissionError(13, "Permission denied")
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(migrations, "open", failing_open, raising=False)
+    before = _files(root)
+    result = run(root, "toto", "--samples", "32", "--batch", "16")
+    assert result.exit_code == 2
+    assert "migrate: error: hyperparams/toto/BTCUSD.json: cannot read: Permission denied\n" in result.stderr
+    assert _files(root) == before and not (root / ".migrate").exists()

@@ -74,6 +74,49 @@ def toto_files(draw):
     return text.encode("utf-8")
 
 
+# Values without "_", so no extra value can contain a name segment like "_s160_".
+_kronos_extra = st.dictionaries(_text.filter(lambda key: key not in _KNOWN | {"sample_count"}),
+                                _text.filter(lambda s: "_" not in s), max_size=3)
+
+
+@st.composite
+def kronos_files(draw):
+    count = draw(st.sampled_from([160, 192, 224, 256, 320]))
+    config = {"name": f"kronos_opt_temp0.150_p0.80_s{count}_k16_clip1.50_ctx192", "temperature": 0.15,
+              "top_p": 0.8, "top_k": 16, "sample_count": count, "max_context": 192, "clip": 1.5,
+              **draw(_kronos_extra)}
+    document = {"symbol": draw(_text.filter(lambda s: s and "_" not in s)), "model": "kronos", "config": config,
+                **draw(_kronos_extra)}
+    document = dict(draw(st.permutations(list(document.items()))))
+    document["config"] = dict(draw(st.permutations(list(config.items()))))
+    text = json.dumps(document, indent=draw(st.sampled_from([None, 2, 4, "\t"])), ensure_ascii=draw(st.booleans()))
+    text += "\n" if draw(st.booleans()) else ""
+    return (text.replace("\n", "\r\n") if draw(st.booleans()) else text).encode("utf-8")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(kronos_files(), min_size=1, max_size=3), st.sampled_from([32, 64, 160, 512]))
+def test_random_kronos_files_round_trip_byte_exact(files, count):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp).resolve()
+        folder = root / "hyperparams" / "kronos"
+        folder.mkdir(parents=True)
+        for i, content in enumerate(files):
+            (folder / f"S{i}.json").write_bytes(content)
+        original = _files(root)
+        plan = plan_migration(root, root / "hyperparams", kronos_spec(count))
+        assert not plan.invalid
+        migration_id = apply_plan(root, ["migrate", "kronos"], plan)
+        for i, content in enumerate(files):
+            old_count = json.loads(content)["config"]["sample_count"]
+            expected = content.replace(f'"sample_count": {old_count}'.encode(), f'"sample_count": {count}'.encode())
+            expected = expected.replace(f"_s{old_count}_".encode(), f"_s{count}_".encode())
+            assert (folder / f"S{i}.json").read_bytes() == expected
+        if migration_id is not None:
+            Journal(root).revert(migration_id)
+        assert _files(root) == original
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(toto_files(), min_size=1, max_size=4),
        st.sampled_from([(32, 16), (64, 32), (256, 128), (4096, 512)]))

@@ -293,7 +293,8 @@ def rules(settings: Settings) -> None:
 
 
 # --- journal (migrator.journal) ---------------------------------------------
-@main.command("history", epilog=EXIT_CODES_HELP)
+@main.command("history", epilog=EXIT_CODES_HELP,
+              short_help="List recorded migrations: id, time, kind, files, state, command.")
 @common_options
 def history(settings: Settings) -> None:
     """List the migrations recorded under ROOT/.migrate, oldest first:
@@ -314,7 +315,8 @@ def history(settings: Settings) -> None:
             click.echo(f"migrate: warning: {unfinished_notice(migration)}", err=True)
 
 
-@main.command("revert", epilog=EXIT_CODES_HELP)
+@main.command("revert", epilog=EXIT_CODES_HELP,
+              short_help="Restore the exact original bytes of the last migration (or ID).")
 @click.argument("migration_id", required=False, metavar="[ID]")
 @click.option("--force", is_flag=True,
               help="Also restore files changed since the migration (their current bytes are "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -40,9 +41,14 @@ def fork_map(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         finally:
             os._exit(status)  # no atexit handlers, no flushing the parent's buffered output twice
     os.close(write_end)
-    first = [function(item) for item in items[:half]]
-    with os.fdopen(read_end, "rb") as pipe:
-        payload = pipe.read()
+    try:
+        first = [function(item) for item in items[:half]]
+        with os.fdopen(read_end, "rb") as pipe:
+            payload = pipe.read()
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # it could only finish work nobody will read
+        os.waitpid(pid, 0)
+        raise
     _, wait_status = os.waitpid(pid, 0)
     if wait_status == 0:
         try:

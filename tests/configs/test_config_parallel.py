@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from migrator.configs import parallel
 from migrator.configs.migrations import plan_migration, toto_spec
 from migrator.configs.parallel import fork_map
@@ -39,3 +41,18 @@ def test_parallel_plan_equals_serial_plan(corpus_root, monkeypatch):
     monkeypatch.setattr(parallel, "MIN_ITEMS", 4)
     forked = plan_migration(corpus_root, corpus_root / "hyperparams", toto_spec(32, 16))
     assert forked == serial and len(forked.changes) == 44
+
+
+def test_an_error_in_the_parent_reaps_the_child(monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_ITEMS", 4)
+    parent = os.getpid()
+
+    def fails_in_parent(x):
+        if os.getpid() == parent:
+            raise ValueError("parent failure")
+        return x
+
+    with pytest.raises(ValueError, match="parent failure"):
+        fork_map(fails_in_parent, list(range(8)))
+    with pytest.raises(ChildProcessError):  # no child left: it was killed and reaped
+        os.waitpid(-1, os.WNOHANG)

@@ -235,3 +235,22 @@ def test_write_outside_root_refused(tmp_path: Path) -> None:
 def test_quiet_prints_nothing(project: Path) -> None:
     result = invoke("apply", "--root", str(project), "-q")
     assert result.exit_code == 0 and result.output == ""
+
+
+def test_pre_commit_hook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook as pre-commit runs it: from the repository root, matching files as arguments."""
+    import re
+    import shlex
+
+    yaml = pytest.importorskip("yaml")
+    hooks = yaml.safe_load((EXAMPLES.parent / ".pre-commit-hooks.yaml").read_text())
+    hook = next(h for h in hooks if h["id"] == "migrate-apply-check")
+    files = [path for path in (*TARGETS, "src/other.py", "docs/backtest_test3_inline.md")
+             if re.search(hook["files"], path)]
+    assert files == list(TARGETS)
+    command = shlex.split(hook["entry"])
+    assert command[0] == "migrate"
+    monkeypatch.chdir(project)
+    assert invoke(*command[1:], *files).exit_code == 1
+    assert invoke("apply", *files).exit_code == 0
+    assert invoke(*command[1:], *files).exit_code == 0

@@ -159,8 +159,8 @@ def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule]
             except cst.ParserSyntaxError as exc:
                 # CPython compiled it (checked above); libcst's grammar is narrower in rare corners.
                 message = exc.message.splitlines()[0] if exc.message else "syntax error"
-                raise PatchError(f"{label}:{piece_line + exc.raw_line - 1}: libcst cannot parse this file "
-                                 f"(Python can): {message}; file left alone") from None
+                raise PatchError(f"{label}:{piece_line + exc.raw_line - 1}: libcst cannot parse "
+                                 f"this file (Python can): {message}; file left alone") from None
     parse_done = time.perf_counter()
     originals = dict(parsed)
     done: list[tuple[Rule, Status, dict[int, cst.Module]]] = []

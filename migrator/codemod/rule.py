@@ -1,9 +1,11 @@
 """What a codemod rule is, and the small libcst tools the rules share.
 
-A rule rewrites one parsed module and says what it found: `applied` (it changed
+A rule rewrites a parsed module and says what it found: `applied` (it changed
 something), `already applied` (the code already has the hook), or
 `not applicable` (nothing of its kind here). Rules run one after another on the
-same tree, so the module is parsed once per file.
+same trees: the engine parses each file once, and only the top-level pieces a
+rule's trigger text appears in (see pieces.py), so `transform` may receive part
+of a file; whole-file facts come from `ModuleContext.facts`.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class Rule(abc.ABC):
 
     @abc.abstractmethod
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
-        """The rewritten module and what this rule found."""
+        """The rewritten module (or piece of one) and what this rule found in it."""
 
 
 _Compound = TypeVar("_Compound", bound=cst.CSTNode)

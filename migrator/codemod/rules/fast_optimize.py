@@ -83,7 +83,7 @@ class _Rewriter(cst.CSTTransformer):
 class FastOptimizeRule(Rule):
     name = "fast-optimize"
     summary = (f"scipy direct(maxfun=...) capped at {FAST_MAXFUN}, differential_evolution "
-               f"maxiter divided by {DE_DIVISOR}, when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on")
+               f"maxiter divided by {DE_DIVISOR}, when the flag is 1/true/yes/on")
     env_var = ENV_VAR
     triggers = (b"maxfun", b"maxiter")
 

@@ -65,7 +65,7 @@ class _Rewriter(StatementWalker):
 class FastSimulateRule(Rule):
     name = "fast-simulate"
     summary = ("functions with a `num_simulations` parameter cap it at --fast-simulations "
-               "(default 35) when MARKETSIM_FAST_SIMULATE is 1/true/yes/on")
+               "(default 35) when the flag is 1/true/yes/on")
     env_var = ENV_VAR
     triggers = (_PARAM.encode(),)
 

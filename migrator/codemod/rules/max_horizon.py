@@ -68,8 +68,8 @@ class _Rewriter(StatementWalker):
 
 class MaxHorizonRule(Rule):
     name = "max-horizon"
-    summary = ("function-local `max_horizon = <int>` reads MARKETSIM_MAX_HORIZON "
-               "(unset/invalid: --max-horizon default, below 1: 1)")
+    summary = ("function-local `max_horizon = <int>` becomes env-driven "
+               "(unset or not an integer: --max-horizon, default 1; below 1: 1)")
     env_var = ENV_VAR
     triggers = (_TARGET.encode(),)
 

@@ -189,10 +189,11 @@ class Journal:
             pending = self.unfinished()
             if pending is not None:
                 raise SafetyError(f"{unfinished_notice(pending)} first; nothing written")
+            # First: leftovers of a killed run hold links that would make _plan copy.
+            migration_id = self._next_id()
             planned = self._plan([c for c in changes if c.before != c.after])
             if not planned:
                 return None
-            migration_id = self._next_id()
             created = _now()
             entries = [_Entry(FileRecord(rel, _sha256(change.before), _sha256(change.after)),
                               info.st_mode) for rel, _real, info, change in planned]
@@ -245,12 +246,18 @@ class Journal:
         real_parents: dict[str, str] = {}
         for index, entry in enumerate(entries):
             record = entry.record
-            original = _read_if_exists(os.path.join(originals, str(index)))
+            real = self._resolve_inside(os.path.join(self.root, record.path), real_parents)
+            original_path = os.path.join(originals, str(index))
+            if _same_inode(real, original_path):
+                # A killed apply never replaced this file: it is still the original,
+                # whatever was written into it since.
+                unchanged.append(record.path)
+                continue
+            original = _read_if_exists(original_path)
             if original is None or _sha256(original) != record.sha256_before:
                 raise SafetyError(f"journal damaged: the original bytes of {record.path} "
                                   f"({originals}/{index}) are missing or do not match their "
                                   "recorded sha256; nothing written")
-            real = self._resolve_inside(os.path.join(self.root, record.path), real_parents)
             current = _read_if_exists(real)
             digest = None if current is None else _sha256(current)
             if digest == record.sha256_before:
@@ -502,6 +509,14 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise SafetyError(f"journal damaged: {path} is not a JSON object")
     return document
+
+
+def _same_inode(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except FileNotFoundError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def _read_if_exists(path: str) -> bytes | None:

@@ -402,10 +402,29 @@ def test_leftovers_of_a_run_killed_before_its_state_are_ignored_then_removed(roo
     j = Journal(root)
     j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
     folder = root / ".migrate" / "migrations"
+    target = root / FILES[1][0]
     (folder / "0002.json").write_text(json.dumps({"id": "0002"}))
     (folder / "0002.originals").mkdir()
-    (folder / "0002.originals" / "0").write_bytes(b"partial")
+    os.link(target, folder / "0002.originals" / "0")  # killed while keeping originals
     assert [m.id for m in j.history()] == ["0001"] and j.unfinished() is None
+    inode = target.stat().st_ino
     migration = j.apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
     assert migration is not None and migration.id == "0002"
-    assert (folder / "0002.originals" / "0").read_bytes() == FILES[1][1]
+    kept = folder / "0002.originals" / "0"
+    # The leftover link was removed first, so the original was linked again, not copied.
+    assert (kept.stat().st_ino, kept.stat().st_nlink) == (inode, 1)
+    assert kept.read_bytes() == FILES[1][1]
+
+
+def test_a_file_a_killed_apply_never_replaced_counts_as_unchanged_even_if_edited(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "replace_many", _interrupt_after(0))
+    with pytest.raises(KeyboardInterrupt):
+        Journal(root).apply("toto", ["migrate"], _changes(root))
+    monkeypatch.undo()
+    edited = root / FILES[0][0]
+    with edited.open("r+b") as handle:  # in place: the same inode the journal keeps
+        handle.write(b"[")
+    result = Journal(root).revert()
+    assert sorted(result.unchanged) == sorted(name for name, _, _ in FILES)
+    assert edited.read_bytes() == b"[" + FILES[0][1][1:]  # the user's edit stays

@@ -71,8 +71,10 @@ def test_apply_check_idempotence_and_revert(project: Path) -> None:
     assert invoke("apply", "--root", str(project), "--check").exit_code == 0
     assert len(Journal(project).history()) == 1
 
-    Journal(project).revert()
+    reverted = invoke("revert", "--root", str(project))
+    assert reverted.exit_code == 0, reverted.output
     assert snapshot(project) == original
+    assert invoke("apply", "--root", str(project), "--check").exit_code == 1
 
 
 def test_missing_default_target(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ to a point and a 40%-60% quantile band. 50 x 4 x 7 = 1,400 calls, but a context 
   every row of the baseline's passes gets the same mixture, so one pass and `samples` draws
   from it is the same distribution), contexts batched and grouped by padded length so none
   gets more padding than alone, only the last token through the last layer and only the first
-  step through the head, then all draws in one vectorised mixture sample.
+  step through the head, then all draws in one vectorised mixture sample. The schedule's
+  prediction_length is always 1; beyond 64 steps Toto feeds samples back autoregressively and
+  one pass would no longer be exact, which is why the engine has no such mode.
 
 Both run under torch.inference_mode (the baseline too, so it is not charged for autograd) and
 leave the global RNG and thread settings as they were.

@@ -92,7 +92,7 @@ class MixtureParams:
     def weights(self) -> torch.Tensor:
         return torch.softmax(self.logits, dim=-1)
 
-    def select(self, index: tuple | slice | int) -> MixtureParams:
+    def select(self, index: tuple | slice | int | torch.Tensor) -> MixtureParams:
         return MixtureParams(
             self.df[index], self.loc[index], self.scale[index], self.logits[index]
         )

@@ -52,6 +52,10 @@ class FileResult:
         return self.after is not None
 
 
+class _PieceNotReproduced(Exception):
+    """libcst did not print a parsed piece back byte for byte."""
+
+
 class PatchError(Exception):
     """A file cannot be patched: `str(exc)` is the one-line reason, naming the file."""
 
@@ -131,7 +135,12 @@ def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOp
     # One parse serves as the syntax check and as the rules' module-wide facts.
     ctx.tree = _compile(data, label, ast.PyCF_ONLY_AST)
     with _deep_recursion(label):
-        result = _patch_checked(data, encoding, label, rules, ctx, steps, whole)
+        try:
+            result = _patch_checked(data, encoding, label, rules, ctx, steps, whole)
+        except _PieceNotReproduced:
+            tree, ctx = ctx.tree, ModuleContext(source=data, options=options)
+            ctx.tree = tree
+            result = _patch_checked(data, encoding, label, rules, ctx, steps, whole=True)
     if result.after is None:
         _compile(ctx.tree, label)  # errors the parser does not see ('return' outside function)
     return result
@@ -175,6 +184,17 @@ def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule]
                     parsed[index], status = rule.transform(module, ctx)
                     statuses.append(status)
         done.append((rule, _overall(statuses), dict(parsed)))
+
+    # Bytes outside the changed statements are promised unchanged: a changed piece is
+    # written from its tree, so its untouched tree must print back as the original
+    # text (libcst drops the newline after a final `# ...\\` comment, for one).
+    for index, module in parsed.items():
+        if module is not originals[index] and originals[index].code != parts[index].text:
+            if not whole:
+                raise _PieceNotReproduced  # may be an edge of the piece: try the whole file
+            line = sum(len(cut.lines(piece.text)) for piece in parts[:index]) + 1
+            raise PatchError(f"{label}:{line}: libcst does not reproduce this part of the file "
+                             f"byte for byte; file left alone")
 
     def render(state: dict[int, cst.Module]) -> bytes:
         return "".join(state[i].code if i in state and state[i] is not originals[i] else piece.text

@@ -149,7 +149,10 @@ def _check_file(path: Path) -> str:
         assert "".join(part.text for part in parts) == text, path
         indent, newline = pieces.file_style(text, ctx.tree)
         for part in parts:
-            assert pieces.parse(part, indent, newline).code == part.text, path
+            if pieces.parse(part, indent, newline).code != part.text:
+                # libcst drops the newline after a `# ...\\` comment ending a piece; the
+                # engine then parses the whole file instead (see the round-trip test).
+                assert part.text.rstrip("\r\n").endswith("\\"), (path, part.text[-80:])
     finally:
         sys.setrecursionlimit(limit)
     return "unchanged"
@@ -204,3 +207,17 @@ def test_pieces_match_whole_file(source: bytes) -> None:
         by_whole = patch_source(source, "x.py", rules, RuleOptions(), whole=True)
         assert by_pieces.after == by_whole.after
         assert [s.status for s in by_pieces.steps] == [s.status for s in by_whole.steps]
+
+
+def test_libcst_round_trip_failure_is_refused() -> None:
+    # libcst prints `x  # ends with a backslash\` at the end of a file without its newline.
+    source = BACKTEST.rstrip(b"\n") + b"  # trailing \\\n"
+    with pytest.raises(PatchError, match=r"x\.py:\d+: libcst does not reproduce"):
+        patch_source(source, "x.py", RULES, RuleOptions())
+    # Inside the file it prints fine; at the end of a piece it would not: whole-file retry.
+    inside = BACKTEST.replace(b"    return predictions\n", b"    return predictions  # trailing \\\n")
+    assert inside != BACKTEST
+    patched = patch_source(inside, "x.py", RULES, RuleOptions()).after
+    assert patched is not None and b"return predictions  # trailing \\\n\n\ndef" in patched
+    untouched = code("import os\nX = 1  # trailing \\\n")
+    assert patch_source(untouched, "x.py", RULES, RuleOptions()).after is None

@@ -52,7 +52,18 @@ def test_an_error_in_the_parent_reaps_the_child(monkeypatch):
             raise ValueError("parent failure")
         return x
 
+    children = []
+    real_fork = os.fork
+
+    def recording_fork():
+        pid = real_fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recording_fork)
     with pytest.raises(ValueError, match="parent failure"):
         fork_map(fails_in_parent, list(range(8)))
-    with pytest.raises(ChildProcessError):  # no child left: it was killed and reaped
-        os.waitpid(-1, os.WNOHANG)
+    [child] = children
+    with pytest.raises(ChildProcessError):  # already killed and reaped
+        os.waitpid(child, os.WNOHANG)

@@ -304,15 +304,17 @@ def history(settings: Settings) -> None:
     from migrator.journal import Journal, unfinished_notice
     from migrator.journal_report import history_table, migration_document
 
-    migrations = Journal(settings.root).history()
+    journal = Journal(settings.root)
+    migrations = journal.history()
+    unfinished = journal.unfinished()
+    unfinished_id = unfinished.id if unfinished else None
     if settings.json:
-        emit_json([migration_document(m) for m in migrations])
+        emit_json([migration_document(m, unfinished_id) for m in migrations])
     elif not settings.quiet:
-        click.echo(history_table(migrations) if migrations else
+        click.echo(history_table(migrations, unfinished_id) if migrations else
                    f"no migrations recorded under {settings.root / '.migrate'}\n", nl=False)
-    for migration in migrations:
-        if migration.unfinished:
-            click.echo(f"migrate: warning: {unfinished_notice(migration)}", err=True)
+    if unfinished is not None:
+        click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
 
 
 @main.command("revert", epilog=EXIT_CODES_HELP,

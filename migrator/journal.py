@@ -164,11 +164,39 @@ class Journal:
     # --- reading ----------------------------------------------------------
 
     def unfinished(self) -> Migration | None:
-        """The migration an earlier, killed run left pending (or half reverted), if any."""
+        """The migration an earlier, killed run left pending (or half reverted), if any.
+
+        Not one another migrate is applying or reverting right now (it holds the lock).
+        """
         for migration_id, state in self._states():
             if state["state"] in UNFINISHED_STATES:
-                return self._load(migration_id)[0]
+                return None if self.held_elsewhere() else self._load(migration_id)[0]
         return None
+
+    def held_elsewhere(self) -> bool:
+        """Whether another process holds the lock now. Creates nothing.
+
+        Probes with a shared flock (filelock takes an exclusive one) that is
+        released at once; a migrate starting in that same instant is refused
+        as if the lock were held, and may simply be run again.
+        """
+        if self._lock is not None and self._lock.is_locked:
+            return False  # this process holds it
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no probe, a pending migration counts as unfinished
+            return False
+        try:
+            fd = os.open(self.folder / "lock", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # releases the probe
+        return False
 
     def history(self) -> list[Migration]:
         """All migrations, oldest first."""

@@ -11,24 +11,25 @@ from migrator.journal import Migration, RevertResult
 RevertMode = Literal["apply", "dry-run", "check"]
 
 
-def migration_document(migration: Migration) -> dict[str, Any]:
+def migration_document(migration: Migration, unfinished_id: str | None = None) -> dict[str, Any]:
+    """`unfinished_id`: Journal.unfinished()'s id (a killed run's migration), if any."""
     return {
         "id": migration.id,
         "kind": migration.kind,
         "created": migration.created,
         "argv": list(migration.argv),
         "state": migration.state,
-        "unfinished": migration.unfinished,
+        "unfinished": migration.id == unfinished_id,
         "reverted": migration.reverted,
         "files": [{"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after}
                   for f in migration.files],
     }
 
 
-def history_table(migrations: list[Migration]) -> str:
+def history_table(migrations: list[Migration], unfinished_id: str | None = None) -> str:
     """One row per migration, oldest first, columns aligned."""
     header = ("ID", "TIME (UTC)", "KIND", "FILES", "STATE", "COMMAND")
-    rows = [header] + [(m.id, _time(m.created), m.kind, str(len(m.files)), _state(m),
+    rows = [header] + [(m.id, _time(m.created), m.kind, str(len(m.files)), _state(m, unfinished_id),
                         shlex.join(m.argv)) for m in migrations]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip()
@@ -84,5 +85,9 @@ def _time(iso: str) -> str:
     return iso.replace("T", " ").replace("+00:00", "Z")
 
 
-def _state(migration: Migration) -> str:
-    return f"{migration.state} (unfinished)" if migration.unfinished else migration.state
+def _state(migration: Migration, unfinished_id: str | None) -> str:
+    if migration.id == unfinished_id:
+        return f"{migration.state} (unfinished)"
+    if migration.unfinished:
+        return f"{migration.state} (in progress)"  # another migrate holds the lock
+    return migration.state

@@ -178,6 +178,23 @@ def test_a_held_lock_exits_3(root: Path) -> None:
         holder.wait(timeout=30)
 
 
+def test_history_while_another_migrate_works_says_in_progress_not_unfinished(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _interrupted_apply(root, monkeypatch)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = run(root, "history")
+        assert "pending (in progress)" in result.stdout and result.stderr == ""
+        assert json.loads(run(root, "history", "--json").stdout)[0]["unfinished"] is False
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert "pending (unfinished)" in run(root, "history").stdout
+
+
 def _interrupted_apply(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Leave a pending migration as a kill after the first rename would."""
     real = atomic.replace_many

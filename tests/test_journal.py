@@ -428,3 +428,28 @@ def test_a_file_a_killed_apply_never_replaced_counts_as_unchanged_even_if_edited
     result = Journal(root).revert()
     assert sorted(result.unchanged) == sorted(name for name, _, _ in FILES)
     assert edited.read_bytes() == b"[" + FILES[0][1][1:]  # the user's edit stays
+
+
+def test_a_pending_migration_another_migrate_is_working_on_is_not_called_unfinished(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "replace_many", _interrupt_after(1))
+    with pytest.raises(KeyboardInterrupt):
+        Journal(root).apply("toto", ["migrate"], _changes(root))
+    monkeypatch.undo()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        j = Journal(root)
+        assert j.held_elsewhere() and j.unfinished() is None
+        assert j.history()[0].state == "pending"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    j = Journal(root)
+    assert not j.held_elsewhere()
+    unfinished = j.unfinished()
+    assert unfinished is not None and unfinished.id == "0001"
+    with j.lock():
+        assert not j.held_elsewhere() and j.unfinished() is not None  # we hold it ourselves

@@ -239,7 +239,9 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None, ma
     PATHS are files or folders (.py files below, skipping .git, venvs and
     .migrate); default ROOT/backtest_test3_inline.py and, if present,
     ROOT/src/optimization_utils.py. Idempotent; all files or none are written,
-    through the journal (`migrate revert` undoes).
+    through the journal (`migrate revert` undoes). The patched code reads
+    MARKETSIM_MAX_HORIZON, MARKETSIM_FAST_SIMULATE and MARKETSIM_FAST_OPTIMIZE
+    at run time and never raises on a bad value (`migrate rules` for details).
     """
     from migrator.codemod import report
     from migrator.codemod.apply import run_apply

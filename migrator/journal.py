@@ -327,7 +327,11 @@ class Journal:
             else:
                 mode = stat.S_IMODE(os.stat(real).st_mode)
             replacements.append(Replacement(real, original, mode))
-        replace_many(replacements, tag=f"migrate-{migration.id}-revert")
+        try:
+            replace_many(replacements, tag=f"migrate-{migration.id}-revert")
+        except OSError as exc:
+            raise SafetyError(f"the revert of migration {migration.id} ({migration.kind}) did not "
+                              f"finish: {exc}; run `migrate revert` again to complete it") from exc
         if migration.unfinished:
             self._remove_leftover_temps(migration.id, entries)
         reverted = _now()

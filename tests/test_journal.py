@@ -453,3 +453,19 @@ def test_a_pending_migration_another_migrate_is_working_on_is_not_called_unfinis
     assert unfinished is not None and unfinished.id == "0001"
     with j.lock():
         assert not j.held_elsewhere() and j.unfinished() is not None  # we hold it ourselves
+
+
+def test_a_failing_write_leaves_a_clear_error_and_a_revertible_state(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(replacements: Any, *, tag: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal, "replace_many", no_space)
+    with pytest.raises(SafetyError, match=r"migration 0001 \(toto\) did not finish: .*No space left.*"
+                                          r"`migrate revert` rolls it back"):
+        Journal(root).apply("toto", ["migrate"], _changes(root))
+    with pytest.raises(SafetyError, match="the revert of migration 0001 .* run `migrate revert` again"):
+        Journal(root).revert()
+    monkeypatch.undo()
+    assert Journal(root).revert().previous_state == "reverting"
+    assert _snapshot(root) == ORIGINAL

@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import enum
 import functools
+import warnings
 from typing import ClassVar, Sequence, TypeVar
 
 import libcst as cst
@@ -48,7 +49,9 @@ class ModuleContext:
     @functools.cached_property
     def tree(self) -> ast.Module:
         """The whole module as Python's ast (the engine sets it from its syntax check)."""
-        return ast.parse(self.source)
+        with warnings.catch_warnings():  # the file's SyntaxWarnings are not ours to print
+            warnings.simplefilter("ignore")
+            return ast.parse(self.source)
 
     @functools.cached_property
     def facts(self) -> ModuleFacts:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from scipy.stats import ks_2samp
 
+from migrator.errors import BadInputError
 from migrator.forecast.engines import (
     Workload,
     baseline_call_draws,
@@ -51,9 +52,12 @@ def check_equivalence(
     """{same_distribution, max_param_rel_diff, ks_min_pvalue, pairs, ...} on `pairs` contexts.
 
     Costs one baseline call per pair (samples / batch full passes)."""
+    if pairs < 1:
+        raise BadInputError(f"the equivalence check needs at least 1 pair, got {pairs}")
     distinct = list(dict.fromkeys(call.context for call in schedule(series, workload)))
     rng = np.random.default_rng(seed)
-    chosen = [distinct[i] for i in sorted(rng.choice(len(distinct), min(pairs, len(distinct)), replace=False))]
+    picks = rng.choice(len(distinct), min(pairs, len(distinct)), replace=False)
+    chosen = [distinct[i] for i in sorted(picks)]
     contexts = [
         torch.as_tensor(np.asarray(series[key][:length]), dtype=torch.float32)
         for key, length in chosen

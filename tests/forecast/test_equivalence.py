@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.stats import ks_2samp
 
+from migrator.errors import BadInputError
 from migrator.forecast import equivalence
 from migrator.forecast.engines import (
     Workload,
@@ -122,3 +123,8 @@ def test_check_equivalence_catches_contexts_padded_too_far(model: TotoModel, mon
     result = check_equivalence(model, make_series(300, seed=2), Workload(sims=5, horizon=3), pairs=4)
     assert result["same_distribution"] is False
     assert result["max_param_rel_diff"] > 1e-3
+
+
+def test_check_equivalence_needs_a_pair(model: TotoModel) -> None:
+    with pytest.raises(BadInputError, match="at least 1 pair"):
+        check_equivalence(model, make_series(300), Workload(sims=5, horizon=3), pairs=0)

@@ -18,8 +18,8 @@ to a point and a 40%-60% quantile band. 50 x 4 x 7 = 1,400 calls, but a context 
   prediction_length is always 1; beyond 64 steps Toto feeds samples back autoregressively and
   one pass would no longer be exact, which is why the engine has no such mode.
 
-Both run under torch.inference_mode (the baseline too, so it is not charged for autograd), draw
-from a generator seeded by `seed` and leave the global RNG as it was. They use torch's thread
+Both run under torch.inference_mode (the baseline too, so it is not charged for autograd) and
+seed torch's RNG with `seed` inside torch.random.fork_rng, so the caller's RNG state is kept. They use torch's thread
 setting as it is (one thread per core by default).
 """
 

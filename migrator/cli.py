@@ -13,12 +13,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from migrator import __version__
-from migrator.errors import EXIT_BAD_INPUT, MigrateError
+from migrator.errors import MigrateError
+
+if TYPE_CHECKING:
+    from migrator.configs.clamp import ClampReport
+    from migrator.configs.migrations import MigrationSpec
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -41,6 +45,11 @@ class Settings:
     json: bool
     quiet: bool
     argv: tuple[str, ...]
+
+    @property
+    def mode(self) -> str:
+        """"check", "dry-run" or "apply": what a writing command does with its plan."""
+        return "check" if self.check else "dry-run" if self.dry_run else "apply"
 
 
 def _resolve_settings(root: str, hyperparams: str | None, dry_run: bool, check: bool,
@@ -174,12 +183,6 @@ def kronos(settings: Settings, samples: int, symbols: tuple[str, ...], skip_inva
     _run_config_migration(settings, kronos_spec(samples), symbols, skip_invalid, None)
 
 
-from typing import TYPE_CHECKING  # noqa: E402 (kept in this section: the imports above are shared)
-
-if TYPE_CHECKING:
-    from migrator.configs.clamp import ClampReport
-    from migrator.configs.migrations import MigrationSpec
-
 
 def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tuple[str, ...],
                           skip_invalid: bool, clamp: ClampReport | None) -> None:
@@ -188,7 +191,7 @@ def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tupl
     from migrator.errors import EXIT_PENDING, BadInputError
 
     plan = plan_migration(settings.root, settings.hyperparams, spec, symbols)
-    mode = "check" if settings.check else "dry-run" if settings.dry_run else "apply"
+    mode = settings.mode
     refused = bool(plan.invalid) and not skip_invalid
     warnings = list(plan.warnings)
     if clamp is not None and clamp.warning():
@@ -220,7 +223,6 @@ def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tupl
 
 
 # --- code patches (migrator.codemod) ----------------------------------------
-# TODO(codemod): apply, rules
 @main.command("apply", epilog=EXIT_CODES_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rules", "rule_list", default=None, metavar="A,B",
@@ -248,7 +250,7 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None, ma
     from migrator.codemod.rule import RuleOptions
     from migrator.errors import EXIT_PENDING, BadInputError
 
-    mode = "check" if settings.check else "dry-run" if settings.dry_run else "apply"
+    mode = settings.mode
     names = [n.strip() for n in rule_list.split(",") if n.strip()] if rule_list else None
     show_diffs = settings.dry_run and not settings.quiet
     bar: Any = None
@@ -340,7 +342,7 @@ def revert(settings: Settings, migration_id: str | None, force: bool) -> None:
     from migrator.journal import Journal, NothingToRevert
     from migrator.journal_report import revert_diffs, revert_document, revert_summary
 
-    mode = "check" if settings.check else "dry-run" if settings.dry_run else "apply"
+    mode = settings.mode
     try:
         result = Journal(settings.root).revert(migration_id, force=force, dry_run=mode != "apply")
     except NothingToRevert as exc:

@@ -200,7 +200,6 @@ def _backtest(name: str, network: Any, frame: OHLCFrame, workload: Workload, see
     series = pct_change_series(frame)
     data_processing = time.perf_counter() - started
 
-    engine_started = time.perf_counter()
     if name == "baseline":
         result = baseline_engine(network, series, workload, seed=seed, max_calls=baseline_calls)
     else:

@@ -10,7 +10,6 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 

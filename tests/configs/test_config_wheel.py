@@ -15,9 +15,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_installs_and_validates_with_its_bundled_schemas(tmp_path):
+    # Built from a copy: setuptools leaves build/ and *.egg-info in the source tree.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("migrator", "schemas"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheels), str(REPO)], check=True, cwd=tmp_path, timeout=300)
+                    "-w", str(wheels), str(source)], check=True, cwd=tmp_path, timeout=300)
     [wheel] = wheels.glob("migrate-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"migrator/schemas/toto.schema.json", "migrator/schemas/kronos.schema.json",

@@ -387,6 +387,10 @@ def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> i
               help="samples_per_batch; --samples must be a multiple of it.")
 @click.option("--aggregate", default="mean", show_default=True,
               help="mean, median, trimmed_mean_X or quantile_X.")
+@click.option("--prediction-length", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Steps each forecast runs ahead of its context (Toto's prediction_length); the "
+                   "forecast is the last step's. Beyond 64 the optimized engine runs the baseline's "
+                   "autoregressive path.")
 @click.option("--model", "model_name", type=click.Choice(["small", "base"]), default="small",
               show_default=True, help="small: 1.6M parameters; base: the Toto-Open-Base-1.0 shape (151M).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, metavar="PATH",
@@ -404,8 +408,8 @@ def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> i
                    "(one baseline call each).")
 @common_options
 def profile(settings: Settings, engine: str, sims: int, horizon: int, samples: int, batch: int,
-            aggregate: str, model_name: str, checkpoint: Path | None, data: Path | None, seed: int,
-            baseline_calls: int | None, equivalence_pairs: int) -> None:
+            aggregate: str, prediction_length: int, model_name: str, checkpoint: Path | None,
+            data: Path | None, seed: int, baseline_calls: int | None, equivalence_pairs: int) -> None:
     """Time one symbol's backtest with the guide's forecast schedule and the optimized engine.
 
     Prints, for each engine, the guide's table (forecasting, MaxDiff optimization, data
@@ -422,7 +426,8 @@ def profile(settings: Settings, engine: str, sims: int, horizon: int, samples: i
     from migrator.forecast.profile import render_text, run_profile
 
     result = run_profile(
-        Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate),
+        Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate,
+                 prediction_length=prediction_length),
         engines=("baseline", "optimized") if engine == "both" else (engine,),
         model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
         equivalence_pairs=equivalence_pairs,

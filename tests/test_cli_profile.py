@@ -59,6 +59,25 @@ def test_table_for_one_engine(bars: Path) -> None:
     assert "Equivalence on 2 (key, origin) pairs: same distribution: yes" in out
 
 
+def test_prediction_length_within_one_patch(bars: Path) -> None:
+    result = run(*TINY, "--data", bars, "--prediction-length", "5", "--engine", "optimized", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["workload"]["prediction_length"] == 5
+    assert doc["engines"]["optimized"]["forward_passes"] == 1 and doc["engines"]["optimized"]["notes"] == []
+    assert doc["equivalence"]["same_distribution"] is True and doc["equivalence"]["max_param_rel_diff"] < 1e-5
+
+
+def test_prediction_length_beyond_one_patch_says_it_falls_back(bars: Path) -> None:
+    result = run(*TINY, "--data", bars, "--prediction-length", "70", "--engine", "optimized")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Prediction length 70: each forecast aggregates the samples of the step 70 ahead" in out
+    assert "  prediction length 70 > 64: Toto decodes it autoregressively" in out
+    assert "Optimized engine: 12 model calls, 48 forward passes" in out  # 12 contexts x 2 batches x 2 patches
+    assert "same distribution: yes (max parameter relative difference n/a" in out
+
+
 def test_quiet_prints_nothing(bars: Path) -> None:
     result = run(*TINY, "--data", bars, "--engine", "optimized", "-q")
     assert result.exit_code == 0 and result.output == ""
@@ -84,6 +103,8 @@ def test_fast_optimize_budget_is_reported(bars: Path) -> None:
     (["--dry-run"], "--dry-run and --check do not apply to profile"),
     (["--check"], "--dry-run and --check do not apply to profile"),
     (["--sims", "200"], "rows of data, the workload (200 simulations, horizon 7"),
+    (["--prediction-length", "0"], "Invalid value for '--prediction-length': 0 is not in the range x>=1"),
+    (["--prediction-length", "ten"], "Invalid value for '--prediction-length': 'ten' is not a valid integer"),
 ])
 def test_bad_arguments_exit_2(bars: Path, args: list[str], message: str) -> None:
     result = run("--data", bars, *args)

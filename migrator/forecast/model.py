@@ -18,8 +18,8 @@ Shape of Datadog's Toto (see shared/UPSTREAM.md section 5):
   rescaled by that token's scaler statistics. Token i predicts the patch after it.
 
 `TotoModel.forward` is the full model (every position, every step), what Toto's forecaster runs
-once per batch of samples. `TotoModel.next_step_params` gives the same parameters for the first
-step after the context only, computing nothing that would be thrown away.
+once per batch of samples. `TotoModel.next_step_params` gives the same parameters for one step
+of the patch after the context only (the first by default), computing nothing thrown away.
 """
 
 from __future__ import annotations
@@ -288,13 +288,18 @@ class TotoModel(nn.Module):
             std.repeat_interleave(expand, dim=1)[..., None],
         )
 
-    def next_step_params(self, inputs: torch.Tensor, padding_mask: torch.Tensor) -> MixtureParams:
-        """Mixture parameters [B, K] of the first step after each input, equal to
-        forward(...).select((slice(None), -patch_size)) without computing the rest."""
+    def next_step_params(
+        self, inputs: torch.Tensor, padding_mask: torch.Tensor, step: int = 0
+    ) -> MixtureParams:
+        """Mixture parameters [B, K] of step `step` (0 = the next one) of the patch after each
+        input, equal to forward(...).select((slice(None), step - patch_size)) without computing
+        the rest."""
+        if not 0 <= step < self.config.patch_size:
+            raise ValueError(f"step {step} is not within the patch after the input")
         h, mean, std = self._trunk(inputs, padding_mask, last_only=True)
-        dim = self.config.embed_dim
-        step0 = F.linear(h[:, -1], self.unembed.weight[:dim], self.unembed.bias[:dim])
-        return self.head(step0, mean[:, -1:], std[:, -1:])
+        rows = slice(step * self.config.embed_dim, (step + 1) * self.config.embed_dim)
+        hidden = F.linear(h[:, -1], self.unembed.weight[rows], self.unembed.bias[rows])
+        return self.head(hidden, mean[:, -1:], std[:, -1:])
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -11,6 +11,7 @@ from migrator.errors import BadInputError
 from migrator.forecast.engines import (
     PHASES,
     Workload,
+    baseline_call_draws,
     baseline_engine,
     next_step_distributions,
     optimized_engine,
@@ -40,6 +41,7 @@ SMALL = Workload(sims=3, horizon=2, samples=8, batch=4)
 def test_default_workload_is_the_guides() -> None:
     workload = Workload()
     assert (workload.sims, workload.horizon, workload.samples, workload.batch) == (50, 7, 128, 32)
+    assert workload.prediction_length == 1
     assert workload.keys == KEYS and workload.calls == 1400
 
 
@@ -64,6 +66,8 @@ def test_schedule_has_1400_calls_and_224_distinct_contexts() -> None:
         ({"batch": -1}, "--batch must be a positive integer"),
         ({"aggregate": "mode"}, "unknown aggregate 'mode'"),
         ({"keys": ()}, "at least one key"),
+        ({"prediction_length": 0}, "--prediction-length must be a positive integer, got 0"),
+        ({"prediction_length": 2.5}, "--prediction-length must be a positive integer, got 2.5"),
     ],
 )
 def test_bad_workloads_are_bad_input(changes: dict, message: str) -> None:
@@ -162,3 +166,49 @@ def test_baseline_is_deterministic_for_a_seed(model: TotoModel) -> None:
     series = make_series(140)
     first = baseline_engine(model, series, SMALL, seed=3)
     assert baseline_engine(model, series, SMALL, seed=3).forecasts == first.forecasts
+
+
+def recorded_forwards(model: TotoModel, run) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs, padding_mask) of every full forward `run()` makes."""
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    handle = model.register_forward_pre_hook(lambda _, args: seen.append((args[0].clone(), args[1].clone())))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_baseline_decodes_beyond_one_patch_autoregressively(model: TotoModel) -> None:
+    context = torch.as_tensor(make_series(100)["Close"], dtype=torch.float32)
+    workload = Workload(sims=1, horizon=1, samples=8, batch=4, prediction_length=70)
+    with torch.inference_mode():
+        seen = recorded_forwards(model, lambda: baseline_call_draws(model, context, workload))
+        within = recorded_forwards(
+            model, lambda: baseline_call_draws(model, context, Workload(samples=8, batch=4, prediction_length=64))
+        )
+    assert [tuple(inputs.shape) for inputs, _ in within] == [(4, 128)] * 2  # one full pass per batch
+    # Per batch of samples: the context (padded to 128), then it plus each row's sampled patch.
+    assert [tuple(inputs.shape) for inputs, _ in seen] == [(4, 128), (4, 192)] * 2
+    for first, second in (seen[0:2], seen[2:4]):
+        assert torch.equal(second[0][:, :128], first[0]) and torch.equal(second[1][:, :128], first[1])
+        assert second[1][:, 128:].all()  # the sampled steps are observed values
+        appended = second[0][:, 128:]
+        assert torch.isfinite(appended).all() and not torch.equal(appended[0], appended[1])  # rows diverge
+    assert not torch.equal(seen[1][0][:, 128:], seen[3][0][:, 128:])
+
+
+def test_baseline_counts_a_pass_per_decoded_patch(model: TotoModel) -> None:
+    workload = Workload(sims=3, horizon=2, samples=8, batch=4, prediction_length=129)
+    result = baseline_engine(model, make_series(140), workload, max_calls=2)
+    assert result.forward_passes == 24 * 2 * 3  # 129 steps: three patches
+    assert result.notes == [] and len(result.forecasts) == 2
+
+
+def test_optimized_forecasts_the_needed_step(model: TotoModel) -> None:
+    series = make_series(140)
+    fifth = optimized_engine(model, series, Workload(sims=3, horizon=2, samples=64, batch=4, prediction_length=5))
+    first = optimized_engine(model, series, Workload(sims=3, horizon=2, samples=64, batch=4))
+    assert fifth.forward_passes == first.forward_passes == 1 and fifth.notes == []
+    assert set(fifth.forecasts) == set(first.forecasts)
+    assert fifth.forecasts != first.forecasts

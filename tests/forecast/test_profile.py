@@ -39,6 +39,7 @@ def test_json_document_shape_and_values(full: ProfileResult) -> None:
     w = doc["workload"]
     assert (w["sims"], w["keys"], w["horizon"], w["samples"], w["batch"], w["model"]) == (
         2, ["Close", "Low", "High", "Open"], 2, 32, 16, "small")
+    assert w["prediction_length"] == 1
     # 160 bars -> 159 changes; simulation 0, origin 1 sees 157 of them, simulation 1, origin 2 sees 155.
     assert (w["context_length"], w["context_length_min"]) == (157, 155)
     assert w["parameters"] > 1_000_000 and w["checkpoint"] is None
@@ -55,6 +56,7 @@ def test_json_document_shape_and_values(full: ProfileResult) -> None:
         assert engine["sections"]["forecasting"] == engine["seconds"] > 0
         assert engine["total_seconds"] == pytest.approx(sum(engine["sections"].values()))
         assert engine["maxdiff"]["fits"] == 2 and engine["maxdiff"]["unforecast_sims"] == 0
+        assert engine["notes"] == []
         assert engine["maxdiff"]["evaluations"] >= 2 * 500
     assert doc["speedup"] == pytest.approx(base["seconds"] / fast["seconds"])
     assert doc["total_speedup"] == pytest.approx(base["total_seconds"] / fast["total_seconds"])

@@ -78,6 +78,15 @@ class Rule(abc.ABC):
         """The rewritten module (or piece of one) and what this rule found in it."""
 
 
+def outcome(module: cst.Module, rewritten: cst.Module, *, changed: bool,
+            already: bool) -> tuple[cst.Module, Status]:
+    """A rule's result: the rewritten module when it changed, else the original and whether
+    the rule had been applied before."""
+    if changed:
+        return rewritten, Status.APPLIED
+    return module, Status.ALREADY_APPLIED if already else Status.NOT_APPLICABLE
+
+
 _Compound = TypeVar("_Compound", bound=cst.CSTNode)
 
 

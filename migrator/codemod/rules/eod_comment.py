@@ -11,7 +11,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import (
-    ModuleContext, Rule, StatementWalker, Status, assigned_name, comment_line,
+    ModuleContext, Rule, StatementWalker, Status, assigned_name, comment_line, outcome,
 )
 
 _TARGET = "close_at_eod_candidates"
@@ -49,11 +49,7 @@ class EodCommentRule(Rule):
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
         rewriter = _Rewriter()
         result = rewriter.walk(module)
-        if rewriter.changed:
-            return result, Status.APPLIED
-        if rewriter.already:
-            return module, Status.ALREADY_APPLIED
-        return module, Status.NOT_APPLICABLE
+        return outcome(module, result, changed=rewriter.changed, already=rewriter.already)
 
 
 RULE = EodCommentRule()

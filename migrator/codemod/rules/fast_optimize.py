@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from migrator.codemod.rule import ModuleContext, Rule, Status, comment_line
+from migrator.codemod.rule import ModuleContext, Rule, Status, comment_line, outcome
 from migrator.codemod.rules.env_helpers import FAST_BUDGET
 
 ENV_VAR = "MARKETSIM_FAST_OPTIMIZE"
@@ -97,10 +97,7 @@ class FastOptimizeRule(Rule):
         result = module.visit(rewriter)
         if rewriter.changed:
             ctx.helpers_needed.add(FAST_BUDGET)
-            return result, Status.APPLIED
-        if rewriter.already:
-            return module, Status.ALREADY_APPLIED
-        return module, Status.NOT_APPLICABLE
+        return outcome(module, result, changed=rewriter.changed, already=rewriter.already)
 
 
 RULE = FastOptimizeRule()

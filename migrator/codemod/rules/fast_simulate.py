@@ -12,7 +12,7 @@ import libcst as cst
 
 from migrator.codemod.rule import (
     ModuleContext, Rule, StatementWalker, Status, comment_line, has_string_literal,
-    is_docstring, parse_code,
+    is_docstring, outcome, parse_code,
 )
 from migrator.codemod.rules.env_helpers import ENV_FLAG, TRUTHY
 
@@ -74,10 +74,7 @@ class FastSimulateRule(Rule):
         result = rewriter.walk(module)
         if rewriter.changed:
             ctx.helpers_needed.add(ENV_FLAG)
-            return result, Status.APPLIED
-        if rewriter.already:
-            return module, Status.ALREADY_APPLIED
-        return module, Status.NOT_APPLICABLE
+        return outcome(module, result, changed=rewriter.changed, already=rewriter.already)
 
 
 RULE = FastSimulateRule()

@@ -13,7 +13,7 @@ import libcst as cst
 
 from migrator.codemod.rule import (
     ModuleContext, Rule, StatementWalker, Status, assigned_name, comment_line,
-    has_string_literal, parse_code,
+    has_string_literal, outcome, parse_code,
 )
 from migrator.codemod.rules.env_helpers import ENV_INT
 
@@ -78,10 +78,7 @@ class MaxHorizonRule(Rule):
         result = rewriter.walk(module)
         if rewriter.changed:
             ctx.helpers_needed.add(ENV_INT)
-            return result, Status.APPLIED
-        if rewriter.env_in_source:
-            return module, Status.ALREADY_APPLIED
-        return module, Status.NOT_APPLICABLE
+        return outcome(module, result, changed=rewriter.changed, already=rewriter.env_in_source)
 
 
 RULE = MaxHorizonRule()

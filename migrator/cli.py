@@ -76,8 +76,15 @@ def _resolve_settings(root: str, hyperparams: str | None, dry_run: bool, check: 
     )
 
 
-def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --root/--hyperparams/--dry-run/--check/--json/-q and pass a Settings."""
+def common_options(func: Callable[..., Any] | None = None, *,
+                   warn_unfinished: bool = True) -> Any:
+    """Add --root/--hyperparams/--dry-run/--check/--json/-q and pass a Settings.
+
+    With warn_unfinished (the default), a migration a killed run left unfinished is
+    reported on stderr before the command runs; history and revert report it themselves.
+    """
+    if func is None:
+        return functools.partial(common_options, warn_unfinished=warn_unfinished)
 
     @click.option("--root", default=".", show_default=True, metavar="DIR",
                   help="The project root (where backtest_test3_inline.py and .migrate/ live).")
@@ -91,7 +98,7 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(root: str, hyperparams: str | None, dry_run: bool, check: bool,
                 as_json: bool, quiet: bool, **kwargs: Any) -> Any:
         settings = _resolve_settings(root, hyperparams, dry_run, check, as_json, quiet)
-        if click.get_current_context().info_name not in ("history", "revert"):  # they say it themselves
+        if warn_unfinished:
             from migrator.journal import Journal, unfinished_notice
 
             unfinished = Journal(settings.root).unfinished()
@@ -299,7 +306,7 @@ def rules(settings: Settings) -> None:
 # --- journal (migrator.journal) ---------------------------------------------
 @main.command("history", epilog=EXIT_CODES_HELP,
               short_help="List recorded migrations: id, time, kind, files, state, command.")
-@common_options
+@common_options(warn_unfinished=False)
 def history(settings: Settings) -> None:
     """List the migrations recorded under ROOT/.migrate, oldest first:
     id, time (UTC), kind, files, state, command. --json gives a list of
@@ -327,7 +334,7 @@ def history(settings: Settings) -> None:
 @click.option("--force", is_flag=True,
               help="Also restore files changed since the migration (their current bytes are "
                    "kept under ROOT/.migrate/overwritten/ID/).")
-@common_options
+@common_options(warn_unfinished=False)
 def revert(settings: Settings, migration_id: str | None, force: bool) -> None:
     """Give back the exact original bytes of a migration and mark it reverted.
 

@@ -1,0 +1,375 @@
+"""A small evaluator for the settings a backtest module computes from its environment.
+
+The backtest decides its values with module constants such as
+`int(os.getenv("TOTO_NUM_SAMPLES", "3072"))` or `_read_int_env(NAME, 128)`.
+Rather than recognising a few spellings, this evaluates the expression itself,
+over a given environment mapping, following the module's own helper functions.
+It covers the subset such settings are written in (literals, os.getenv /
+os.environ, int/float/str/bool/min/max, str methods, comparisons, module
+constants and helpers made of assignments, if, try/except and return). Anything
+outside it raises `Unresolvable` with the reason: the caller reports an unknown,
+it never guesses. Nothing of the user's code is imported or executed.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class Unknown:
+    """A value explain cannot determine from the user's code and files, and why."""
+
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"unknown": self.reason}
+
+
+class Unresolvable(Exception):
+    """The expression uses something the evaluator does not model (message: why)."""
+
+
+class ModuleRaises(Exception):
+    """Evaluating the module's own code raises (as the backtest would at run time)."""
+
+
+_MAX_STEPS = 20_000
+_ENV_GETTERS = frozenset({"os.getenv", "getenv", "os.environ.get", "environ.get"})
+_LOG_OBJECTS = frozenset({"logger", "LOGGER", "log", "logging", "warnings", "_logger", "LOG"})
+_EXCEPTIONS: dict[str, tuple[type[BaseException], ...]] = {
+    "ValueError": (ValueError,), "TypeError": (TypeError,), "KeyError": (KeyError,),
+    "Exception": (Exception,), "ArithmeticError": (ArithmeticError,),
+    "ZeroDivisionError": (ZeroDivisionError,), "LookupError": (LookupError,),
+}
+_STR_METHODS = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "casefold", "isdigit",
+                          "startswith", "endswith", "replace"})
+_BUILTINS: dict[str, Callable[..., Any]] = {
+    "int": int, "float": float, "str": str, "bool": bool, "max": max, "min": min, "abs": abs,
+    "len": len, "round": round, "dict": dict, "Path": lambda *parts: str(Path(*parts)),
+    "pathlib.Path": lambda *parts: str(Path(*parts)),
+}
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b, ast.Div: lambda a, b: a / b, ast.Mod: lambda a, b: a % b,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
+    ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
+    ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b,
+}
+
+
+def dotted(node: ast.AST) -> str | None:
+    """`os.environ.get` for that attribute chain, None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def module_assignments(tree: ast.Module) -> dict[str, list[ast.stmt]]:
+    """Module-level assignments per name (also those inside top-level if/try/with)."""
+    found: dict[str, list[ast.stmt]] = {}
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found.setdefault(target.id, []).append(node)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+                found.setdefault(node.target.id, []).append(node)
+            elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []) or [])
+                for handler in getattr(node, "handlers", []) or []:
+                    visit(handler.body)
+
+    visit(tree.body)
+    return found
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Evaluator:
+    """Evaluates expressions of one module under one environment mapping."""
+
+    def __init__(self, tree: ast.Module, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.assignments = module_assignments(tree)
+        self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        self._constants: dict[str, Any] = {}
+        self._evaluating: set[str] = set()
+        self._steps = 0
+
+    # --- public ---------------------------------------------------------------
+    def constant(self, name: str) -> Any:
+        """The value of a module constant (a single, plain module-level assignment)."""
+        if name in self._constants:
+            return self._constants[name]
+        nodes = self.assignments.get(name)
+        if not nodes:
+            raise Unresolvable(f"{name} is not assigned at module level")
+        if len(nodes) > 1:
+            lines = ", ".join(str(node.lineno) for node in nodes)
+            raise Unresolvable(f"{name} is assigned at several lines ({lines})")
+        node = nodes[0]
+        if isinstance(node, ast.AugAssign) or node.value is None:
+            raise Unresolvable(f"{name} (line {node.lineno}) is not a plain assignment")
+        if name in self._evaluating:
+            raise Unresolvable(f"{name} refers to itself")
+        self._evaluating.add(name)
+        try:
+            value = self.expr(node.value, {})
+        finally:
+            self._evaluating.discard(name)
+        self._constants[name] = value
+        return value
+
+    def expr(self, node: ast.expr, local: dict[str, Any]) -> Any:
+        self._steps += 1
+        if self._steps > _MAX_STEPS:
+            raise Unresolvable("evaluation too long")
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
+        try:
+            return method(node, local)
+        except (_Return, Unresolvable, ModuleRaises):
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, AttributeError) as exc:
+            # Raised by the module's own code (int("abc")): a try/except around it may catch it.
+            raise _Raised(exc, f"line {node.lineno}: `{ast.unparse(node)}` raises "
+                               f"{type(exc).__name__}: {exc}") from None
+
+    # --- expressions ----------------------------------------------------------
+    def _Constant(self, node: ast.Constant, local: dict[str, Any]) -> Any:
+        return node.value
+
+    def _Name(self, node: ast.Name, local: dict[str, Any]) -> Any:
+        if node.id in local:
+            return local[node.id]
+        if node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        if node.id in self.assignments:
+            return self.constant(node.id)
+        raise Unresolvable(f"line {node.lineno}: `{node.id}` is not a module constant")
+
+    def _Dict(self, node: ast.Dict, local: dict[str, Any]) -> Any:
+        if any(key is None for key in node.keys):
+            raise Unresolvable(f"line {node.lineno}: `**` in a dict is not modelled")
+        return {self.expr(k, local): self.expr(v, local) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+
+    def _List(self, node: ast.List, local: dict[str, Any]) -> Any:
+        return [self.expr(item, local) for item in node.elts]
+
+    def _Tuple(self, node: ast.Tuple, local: dict[str, Any]) -> Any:
+        return tuple(self.expr(item, local) for item in node.elts)
+
+    def _Set(self, node: ast.Set, local: dict[str, Any]) -> Any:
+        return {self.expr(item, local) for item in node.elts}
+
+    def _UnaryOp(self, node: ast.UnaryOp, local: dict[str, Any]) -> Any:
+        value = self.expr(node.operand, local)
+        if isinstance(node.op, ast.Not):
+            return not value
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return +value
+        raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
+
+    def _BinOp(self, node: ast.BinOp, local: dict[str, Any]) -> Any:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
+        return op(self.expr(node.left, local), self.expr(node.right, local))
+
+    def _BoolOp(self, node: ast.BoolOp, local: dict[str, Any]) -> Any:
+        value: Any = None
+        for operand in node.values:  # short-circuits like Python
+            value = self.expr(operand, local)
+            if isinstance(node.op, ast.And) and not value:
+                return value
+            if isinstance(node.op, ast.Or) and value:
+                return value
+        return value
+
+    def _Compare(self, node: ast.Compare, local: dict[str, Any]) -> Any:
+        left = self.expr(node.left, local)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.expr(right_node, local)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+
+    def _IfExp(self, node: ast.IfExp, local: dict[str, Any]) -> Any:
+        return self.expr(node.body if self.expr(node.test, local) else node.orelse, local)
+
+    def _Subscript(self, node: ast.Subscript, local: dict[str, Any]) -> Any:
+        key = self.expr(node.slice, local)
+        if dotted(node.value) in ("os.environ", "environ"):
+            if key not in self.env:
+                raise ModuleRaises(f"line {node.lineno}: os.environ[{key!r}] raises KeyError ({key} is unset)")
+            return self.env[key]
+        container = self.expr(node.value, local)
+        try:
+            return container[key]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ModuleRaises(f"line {node.lineno}: `{ast.unparse(node)}` raises {type(exc).__name__}") from None
+
+    def _Call(self, node: ast.Call, local: dict[str, Any]) -> Any:
+        if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
+            raise Unresolvable(f"line {node.lineno}: `*args`/`**kwargs` calls are not modelled")
+        name = dotted(node.func)
+        args = [self.expr(arg, local) for arg in node.args] if name not in self.functions else None
+        if name in _ENV_GETTERS:
+            assert args is not None
+            default = args[1] if len(args) > 1 else next(
+                (self.expr(k.value, local) for k in node.keywords if k.arg == "default"), None)
+            return self.env.get(args[0], default)
+        if name in self.functions:
+            return self.call_function(self.functions[name], node, local)
+        assert args is not None
+        kwargs = {k.arg: self.expr(k.value, local) for k in node.keywords}
+        if name in _BUILTINS:
+            return _BUILTINS[name](*args, **kwargs)
+        if isinstance(node.func, ast.Attribute):
+            owner = self.expr(node.func.value, local)
+            method = node.func.attr
+            if (isinstance(owner, str) and method in _STR_METHODS) or (
+                    isinstance(owner, dict) and method in ("get", "copy")):
+                return getattr(owner, method)(*args, **kwargs)
+        raise Unresolvable(f"line {node.lineno}: the call `{ast.unparse(node.func)}(...)` is not modelled")
+
+    # --- the module's helper functions ---------------------------------------
+    def call_function(self, function: ast.FunctionDef, call: ast.Call, caller: dict[str, Any]) -> Any:
+        spec = function.args
+        if spec.vararg or spec.kwarg or spec.posonlyargs or spec.kwonlyargs:
+            raise Unresolvable(f"line {function.lineno}: {function.name}'s signature is not modelled")
+        names = [arg.arg for arg in spec.args]
+        local: dict[str, Any] = {}
+        if len(call.args) > len(names):
+            raise Unresolvable(f"line {call.lineno}: too many arguments for {function.name}")
+        for name, arg in zip(names, call.args):
+            local[name] = self.expr(arg, caller)
+        for keyword in call.keywords:
+            if keyword.arg not in names:
+                raise Unresolvable(f"line {call.lineno}: {function.name} has no parameter {keyword.arg}")
+            local[keyword.arg] = self.expr(keyword.value, caller)  # type: ignore[index]
+        defaults = dict(zip(names[len(names) - len(spec.defaults):], spec.defaults))
+        for name in names:
+            if name not in local:
+                if name not in defaults:
+                    raise Unresolvable(f"line {call.lineno}: {function.name} misses argument {name}")
+                local[name] = self.expr(defaults[name], {})
+        try:
+            self._block(function.body, local)
+        except _Return as result:
+            return result.value
+        return None
+
+    def _block(self, statements: list[ast.stmt], local: dict[str, Any]) -> None:
+        for statement in statements:
+            self._statement(statement, local)
+
+    def _statement(self, node: ast.stmt, local: dict[str, Any]) -> None:
+        self._steps += 1
+        if self._steps > _MAX_STEPS:
+            raise Unresolvable("evaluation too long")
+        if isinstance(node, ast.Return):
+            raise _Return(None if node.value is None else self.expr(node.value, local))
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            value = self.expr(node.value, local)
+            for target in node.targets:
+                local[target.id] = value  # type: ignore[attr-defined]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            if node.value is not None:
+                local[node.target.id] = self.expr(node.value, local)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            op = _BINOPS.get(type(node.op))
+            if op is None:
+                raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
+            local[node.target.id] = op(self.expr(node.target, local), self.expr(node.value, local))
+        elif isinstance(node, ast.If):
+            self._block(node.body if self.expr(node.test, local) else node.orelse, local)
+        elif isinstance(node, ast.Try):
+            self._try(node, local)
+        elif isinstance(node, ast.Pass):
+            pass
+        elif isinstance(node, ast.Expr):
+            if isinstance(node.value, ast.Constant):
+                return  # a docstring
+            owner = dotted(node.value.func).split(".")[0] if isinstance(node.value, ast.Call) and dotted(node.value.func) else None
+            if owner in _LOG_OBJECTS or owner == "print":
+                return  # logging only: changes no value
+            raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
+        elif isinstance(node, ast.Raise):
+            raise ModuleRaises(f"line {node.lineno}: the module raises (`{ast.unparse(node)}`)")
+        else:
+            raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node).splitlines()[0]}` is not modelled")
+
+    def _try(self, node: ast.Try, local: dict[str, Any]) -> None:
+        try:
+            self._block(node.body, local)
+        except _Raised as raised:
+            for handler in node.handlers:
+                if _catches(handler, raised.exc):
+                    if handler.name:
+                        local[handler.name] = raised.exc
+                    self._block(handler.body, local)
+                    break
+            else:
+                raise
+        else:
+            self._block(node.orelse, local)
+        finally:
+            if node.finalbody:
+                self._block(node.finalbody, local)
+
+
+class _Raised(ModuleRaises):
+    """An exception the module's own code raises (int("abc")); a handler may catch it."""
+
+    def __init__(self, exc: BaseException, message: str) -> None:
+        super().__init__(message)
+        self.exc = exc
+
+
+def _catches(handler: ast.ExceptHandler, exc: BaseException) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    for name in names:
+        kinds = _EXCEPTIONS.get(dotted(name) or "")
+        if kinds is None:
+            raise Unresolvable(f"line {handler.lineno}: `except {ast.unparse(handler.type)}` is not modelled")
+        if isinstance(exc, kinds):
+            return True
+    return False
+
+
+def evaluate(tree: ast.Module, node: ast.expr, env: Mapping[str, str],
+             evaluator: Evaluator | None = None) -> Any:
+    """`node`'s value under `env`, or Unknown with the reason (never raises for user code)."""
+    try:
+        return (evaluator or Evaluator(tree, env)).expr(node, {})
+    except ModuleRaises as exc:
+        return Unknown(f"the backtest fails here: {exc}")
+    except Unresolvable as exc:
+        return Unknown(str(exc))
+    except RecursionError:
+        return Unknown("the module's helpers recurse too deeply to follow")

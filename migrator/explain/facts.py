@@ -1,0 +1,434 @@
+"""What the user's backtest module says about its parameters, read with `ast`.
+
+`read_backtest_facts(path)` finds the settings the backtest resolves its Toto
+and Kronos parameters from (UPSTREAM.md section 3): the Toto defaults, the clamp
+floors and ceilings (env-driven or plain constants), FAST_TESTING and its
+values, the hyperparams root, the Kronos defaults and sample-count override,
+`max_horizon` and a fixed validation window. Each is a `Setting` (name, where,
+which env vars it reads, its default) or an `Unknown` saying why not.
+
+`toto_bounds` / `toto_floors` / `effective_toto` apply the module's clamp under
+an environment mapping: the API `migrate toto` uses to report the floors the
+user's code really has instead of hard-coded ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from migrator.errors import BadInputError
+from migrator.explain.evaluate import Evaluator, Unknown, dotted, evaluate, module_assignments
+from migrator.explain.hooks import EnvRead, find_env_reads
+
+# Names the module spells its settings with (guide commit first, then other versions).
+TOTO_DEFAULT_NAMES = {
+    "num_samples": ("DEFAULT_TOTO_NUM_SAMPLES", "TOTO_NUM_SAMPLES", "DEFAULT_TOTO_PARAMS['num_samples']"),
+    "samples_per_batch": ("DEFAULT_TOTO_SAMPLES_PER_BATCH", "TOTO_SAMPLES_PER_BATCH",
+                          "DEFAULT_TOTO_PARAMS['samples_per_batch']"),
+    "aggregate": ("TOTO_AGGREGATION_SPEC", "DEFAULT_TOTO_AGGREGATE", "DEFAULT_TOTO_PARAMS['aggregate']"),
+}
+# bound -> (constant names, the env var the guide's version reads it from)
+TOTO_BOUND_NAMES = {
+    "min_num_samples": (("TOTO_MIN_NUM_SAMPLES",), "MARKETSIM_TOTO_MIN_NUM_SAMPLES"),
+    "max_num_samples": (("TOTO_MAX_NUM_SAMPLES",), "MARKETSIM_TOTO_MAX_NUM_SAMPLES"),
+    "min_samples_per_batch": (("TOTO_MIN_SAMPLES_PER_BATCH",), "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH"),
+    "max_samples_per_batch": (("TOTO_MAX_SAMPLES_PER_BATCH",), "MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH"),
+}
+TOTO_KEYS = ("num_samples", "samples_per_batch", "aggregate")
+KRONOS_SAMPLE_COUNT_ENV = "MARKETSIM_KRONOS_SAMPLE_COUNT"
+HYPERPARAM_ROOT_ENV = "HYPERPARAM_ROOT"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A value the module computes: where, from what, and its value with no env var set."""
+
+    name: str  # e.g. DEFAULT_TOTO_NUM_SAMPLES or FAST_TOTO_PARAMS['num_samples']
+    location: str  # file:line
+    expression: str  # as written
+    env: tuple[str, ...]  # the env vars it reads (directly or through the module's helpers)
+    default: Any  # its value with none of them set (or Unknown)
+    node: ast.expr = dataclasses.field(compare=False, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "location": self.location, "expression": self.expression,
+                "env": list(self.env), "default": to_json(self.default)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A value under a given environment, and why it is that value."""
+
+    value: Any  # or Unknown
+    why: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"value": to_json(self.value), "why": self.why}
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """A line of the module that matters (a function, a literal, a slice)."""
+
+    location: str
+    text: str
+    value: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"location": self.location, "text": self.text, "value": to_json(self.value)}
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestFacts:
+    path: Path
+    tree: ast.Module = dataclasses.field(repr=False, compare=False)
+    toto_defaults: dict[str, Setting | Unknown]
+    toto_bounds: dict[str, Setting | Unknown]
+    clamp_function: Site | Unknown
+    fast_testing: Setting | Unknown
+    fast_toto_params: dict[str, Setting | Unknown]
+    fast_clamped: bool | Unknown  # whether the FAST_TESTING values go through the clamp
+    hyperparam_root: Setting | Unknown
+    kronos_defaults: dict[str, Setting] | Unknown
+    kronos_sample_count_read: Site | None  # None: the module never names the variable
+    max_horizon: tuple[Site, ...]
+    validation_windows: tuple[Site, ...]
+    env_reads: tuple[EnvRead, ...]
+
+    def where(self, line: int) -> str:
+        return f"{self.path}:{line}"
+
+    def value(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Any:
+        """The setting's value under `env` (Unknown when it cannot be determined)."""
+        if isinstance(setting, Unknown):
+            return setting
+        return evaluate(self.tree, setting.node, env)
+
+    def resolved(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Resolved:
+        if isinstance(setting, Unknown):
+            return Resolved(setting, setting.reason)
+        set_vars = [f"{name}={env[name]!r}" for name in setting.env if name in env]
+        how = ", ".join(set_vars) + " set" if set_vars else (
+            f"{', '.join(setting.env)} unset" if setting.env else "a plain constant, no env var")
+        return Resolved(self.value(setting, env),
+                        f"{setting.name} = {setting.expression} ({setting.location}); {how}")
+
+    def as_json(self) -> dict[str, Any]:
+        def each(mapping: Mapping[str, Setting | Unknown] | Unknown) -> Any:
+            return to_json(mapping) if isinstance(mapping, Unknown) else {k: to_json(v) for k, v in mapping.items()}
+
+        return {
+            "path": str(self.path),
+            "toto_defaults": each(self.toto_defaults),
+            "toto_bounds": each(self.toto_bounds),
+            "clamp_function": to_json(self.clamp_function),
+            "fast_testing": to_json(self.fast_testing),
+            "fast_toto_params": each(self.fast_toto_params),
+            "fast_clamped": to_json(self.fast_clamped),
+            "hyperparam_root": to_json(self.hyperparam_root),
+            "kronos_defaults": each(self.kronos_defaults),
+            "kronos_sample_count_read": to_json(self.kronos_sample_count_read),
+            "max_horizon": [site.as_json() for site in self.max_horizon],
+            "validation_windows": [site.as_json() for site in self.validation_windows],
+        }
+
+
+def to_json(value: Any) -> Any:
+    """JSON for values, Settings, Sites and Unknowns (an Unknown is {"unknown": reason})."""
+    if hasattr(value, "as_json"):
+        return value.as_json()
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v) for v in value]
+    return repr(value)
+
+
+# --- reading the module ---------------------------------------------------------
+def read_backtest_facts(path: Path) -> BacktestFacts:
+    """Read the module at `path`. Raises BadInputError (one line naming the file) when it
+    cannot be read or parsed; every other gap is an Unknown in the result."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the backtest: {exc.strerror or exc}") from None
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise BadInputError(f"{path}:{exc.lineno or 0}: not valid Python: {exc.msg}") from None
+    except ValueError as exc:  # null bytes
+        raise BadInputError(f"{path}: not valid Python: {exc}") from None
+    # Lines as Python numbers them (str.splitlines also splits on \f, \x1c, ...).
+    lines = re.split(r"\r\n|\r|\n", source.decode("utf-8", "replace"))
+    return _Reader(path, tree, lines).facts()
+
+
+class _Reader:
+    def __init__(self, path: Path, tree: ast.Module, lines: list[str]) -> None:
+        self.path = path
+        self.tree = tree
+        self.lines = lines
+        self.assignments = module_assignments(tree)
+        self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        self.defaults = Evaluator(tree, {})
+
+    def where(self, node: ast.AST) -> str:
+        return f"{self.path}:{getattr(node, 'lineno', 0)}"
+
+    def facts(self) -> BacktestFacts:
+        reads = find_env_reads(self.tree, self.lines, self.path)
+        bounds: dict[str, Setting | Unknown] = {}
+        for bound, (names, env_name) in TOTO_BOUND_NAMES.items():
+            bounds[bound] = self.first_setting(names, env_name)
+        kronos = self.dict_settings("DEFAULT_KRONOS_PARAMS")
+        return BacktestFacts(
+            path=self.path,
+            tree=self.tree,
+            toto_defaults={key: self.first_setting(names) for key, names in TOTO_DEFAULT_NAMES.items()},
+            toto_bounds=bounds,
+            clamp_function=self.clamp_function(),
+            fast_testing=self.first_setting(("FAST_TESTING",), "FAST_TESTING"),
+            fast_toto_params={key: self.first_setting((f"FAST_TOTO_PARAMS['{key}']",)) for key in TOTO_KEYS},
+            fast_clamped=self.fast_clamped(),
+            hyperparam_root=self.hyperparam_root(),
+            kronos_defaults=kronos,
+            kronos_sample_count_read=next(
+                (Site(read.location, read.statement_text) for read in reads if read.var == KRONOS_SAMPLE_COUNT_ENV),
+                None),
+            max_horizon=tuple(self.max_horizon()),
+            validation_windows=tuple(self.validation_windows()),
+            env_reads=tuple(reads),
+        )
+
+    # --- settings ------------------------------------------------------------
+    def setting(self, name: str) -> Setting | Unknown:
+        """NAME, or NAME['key'] for a key of a module-level dict literal."""
+        if name.endswith("']"):
+            base, key = name[:-2].split("['", 1)
+            found = self.dict_settings(base)
+            if isinstance(found, Unknown):
+                return found
+            return found.get(key, Unknown(f"{base} in {self.path.name} has no key {key!r}"))
+        nodes = self.assignments.get(name)
+        if not nodes:
+            return Unknown(f"{self.path.name} assigns no {name}")
+        if len(nodes) > 1:
+            return Unknown(f"{name} is assigned at several lines of {self.path.name} "
+                           f"({', '.join(str(n.lineno) for n in nodes)}); which one runs is not read")
+        node = nodes[0]
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            return Unknown(f"{name} ({self.where(node)}) is not a plain assignment")
+        return self.make_setting(name, node.value)
+
+    def make_setting(self, name: str, value: ast.expr) -> Setting:
+        return Setting(name=name, location=self.where(value), expression=ast.unparse(value),
+                       env=tuple(self.env_names(value, set())),
+                       default=evaluate(self.tree, value, {}, self.defaults), node=value)
+
+    def first_setting(self, names: tuple[str, ...], env_name: str | None = None) -> Setting | Unknown:
+        """The first of `names` the module assigns; else a module-level assignment reading
+        `env_name`; else Unknown naming what was looked for."""
+        unknowns = []
+        for name in names:
+            found = self.setting(name)
+            if isinstance(found, Setting):
+                return found
+            unknowns.append(found.reason)
+        if env_name:
+            for target, nodes in self.assignments.items():
+                if len(nodes) == 1 and isinstance(nodes[0], ast.Assign) and env_name in self.env_names(nodes[0].value, set()):
+                    return self.make_setting(target, nodes[0].value)
+            unknowns.append(f"no module-level assignment reads {env_name}")
+        shown = [reason for reason in unknowns if "assigns no" not in reason] or [
+            f"{self.path.name} assigns none of {', '.join(names)}" + (
+                f" and no module-level assignment reads {env_name}" if env_name else "")]
+        return Unknown("; ".join(shown))
+
+    def dict_settings(self, name: str) -> dict[str, Setting] | Unknown:
+        nodes = self.assignments.get(name)
+        if not nodes:
+            return Unknown(f"{self.path.name} assigns no {name}")
+        if len(nodes) > 1 or not isinstance(nodes[0], (ast.Assign, ast.AnnAssign)):
+            return Unknown(f"{name} is assigned at several lines of {self.path.name}")
+        value = nodes[0].value
+        if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                                      for k in value.keys):
+            return Unknown(f"{name} ({self.where(nodes[0])}) is not a dict literal with string keys")
+        return {k.value: self.make_setting(f"{name}['{k.value}']", v)  # type: ignore[union-attr]
+                for k, v in zip(value.keys, value.values)}
+
+    def env_names(self, node: ast.AST, seen: set[str]) -> list[str]:
+        """The env vars an expression reads: getenv / os.environ literals, the first literal
+        argument of a module helper that reads the environment, and those of the constants it uses."""
+        names: list[str] = []
+        for child in ast.walk(node):
+            literal = None
+            if isinstance(child, ast.Call) and child.args and isinstance(child.args[0], ast.Constant):
+                func = dotted(child.func) or ""
+                if func in ("os.getenv", "getenv", "os.environ.get", "environ.get") or (
+                        func in self.functions and _reads_env(self.functions[func])):
+                    literal = child.args[0].value
+            elif isinstance(child, ast.Subscript) and dotted(child.value) in ("os.environ", "environ") \
+                    and isinstance(child.slice, ast.Constant):
+                literal = child.slice.value
+            elif isinstance(child, ast.Name) and child.id in self.assignments and child.id not in seen:
+                seen.add(child.id)
+                for assignment in self.assignments[child.id]:
+                    if getattr(assignment, "value", None) is not None:
+                        names += self.env_names(assignment.value, seen)  # type: ignore[attr-defined]
+            if isinstance(literal, str) and literal not in names:
+                names.append(literal)
+        return list(dict.fromkeys(names))
+
+    # --- functions and sites --------------------------------------------------
+    def clamp_function(self) -> Site | Unknown:
+        for name, node in self.functions.items():
+            if "clamp" in name and "toto" in name:
+                return Site(self.where(node), f"def {name}")
+        return Unknown(f"{self.path.name} defines no Toto clamp function (a top-level def named *clamp*toto*)")
+
+    def fast_clamped(self) -> bool | Unknown:
+        """Whether resolve_toto_params's FAST_TESTING branch goes through the clamp."""
+        resolve = self.functions.get("resolve_toto_params")
+        if resolve is None:
+            return Unknown(f"{self.path.name} defines no resolve_toto_params")
+        clamp = self.clamp_function()
+        clamp_name = clamp.text[4:] if isinstance(clamp, Site) else None
+        for node in ast.walk(resolve):
+            if isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "FAST_TESTING"
+                                                for n in ast.walk(node.test)):
+                returns = [n for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.Return)]
+                if not returns:
+                    return Unknown(f"the FAST_TESTING branch ({self.where(node)}) does not return; "
+                                   "what follows it is not followed")
+                calls_clamp = [clamp_name is not None and any(
+                    isinstance(c, ast.Call) and dotted(c.func) == clamp_name for c in ast.walk(r))
+                    for r in returns]
+                if all(calls_clamp):
+                    return True
+                if not any(calls_clamp):
+                    return False
+                return Unknown(f"the FAST_TESTING branch ({self.where(node)}) returns both clamped "
+                               "and unclamped values")
+        return Unknown(f"resolve_toto_params ({self.where(resolve)}) has no `if FAST_TESTING` branch")
+
+    def hyperparam_root(self) -> Setting | Unknown:
+        found = self.first_setting(("HYPERPARAM_ROOT",), HYPERPARAM_ROOT_ENV)
+        if isinstance(found, Setting) and HYPERPARAM_ROOT_ENV in found.env:
+            return found
+        # Read inline, e.g. in load_best_config: os.getenv("HYPERPARAM_ROOT", "hyperparams").
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and (dotted(node.func) or "") in (
+                    "os.getenv", "getenv", "os.environ.get", "environ.get") and node.args \
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value == HYPERPARAM_ROOT_ENV:
+                return self.make_setting(ast.unparse(node), node)
+        return Unknown(f"{self.path.name} never reads {HYPERPARAM_ROOT_ENV}; where it loads configs "
+                       "from is not known")
+
+    def max_horizon(self) -> list[Site]:
+        sites = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "max_horizon"
+                                                    for t in node.targets):
+                value = node.value.value if isinstance(node.value, ast.Constant) else Unknown(
+                    f"set by `{ast.unparse(node.value)}` (see hooks)")
+                sites.append(Site(self.where(node), ast.unparse(node), value))
+        return sites
+
+    def validation_windows(self) -> list[Site]:
+        """`validation = price[-N:]`: a fixed window the forecasts are compared with."""
+        sites = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and "valid" in node.targets[0].id.lower() and isinstance(node.value, ast.Subscript):
+                piece = node.value.slice
+                if isinstance(piece, ast.Slice) and piece.upper is None and piece.step is None \
+                        and isinstance(piece.lower, ast.UnaryOp) and isinstance(piece.lower.op, ast.USub) \
+                        and isinstance(piece.lower.operand, ast.Constant) and isinstance(piece.lower.operand.value, int):
+                    sites.append(Site(self.where(node), ast.unparse(node), piece.lower.operand.value))
+        return sites
+
+
+def _reads_env(function: ast.FunctionDef) -> bool:
+    return any((isinstance(n, ast.Call) and (dotted(n.func) or "") in (
+        "os.getenv", "getenv", "os.environ.get", "environ.get"))
+        or (isinstance(n, ast.Attribute) and dotted(n) == "os.environ") for n in ast.walk(function))
+
+
+# --- the clamp (the API `migrate toto` uses) --------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TotoRuntime:
+    """What Toto runs with after the module's clamp, and what changed it."""
+
+    num_samples: Any  # int or Unknown
+    samples_per_batch: Any
+    clamped: bool  # the clamp changed a value
+    why: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"num_samples": to_json(self.num_samples), "samples_per_batch": to_json(self.samples_per_batch),
+                "clamped": self.clamped, "why": list(self.why)}
+
+
+def toto_bounds(facts: BacktestFacts, env: Mapping[str, str]) -> dict[str, Resolved]:
+    """The four clamp bounds as the module defines them, under `env`."""
+    return {name: facts.resolved(setting, env) for name, setting in facts.toto_bounds.items()}
+
+
+def toto_floors(facts: BacktestFacts, env: Mapping[str, str]) -> tuple[Resolved, Resolved]:
+    """(min num_samples, min samples_per_batch) as the module defines them, under `env`."""
+    bounds = toto_bounds(facts, env)
+    return bounds["min_num_samples"], bounds["min_samples_per_batch"]
+
+
+def clamp_toto(num_samples: int, samples_per_batch: int, low_ns: int, high_ns: int,
+               low_spb: int, high_spb: int) -> tuple[int, int]:
+    """The backtest's clamp (UPSTREAM.md section 3): num_samples to [low, high],
+    samples_per_batch to [low, high] and at most num_samples, then num_samples
+    rounded down to a multiple of samples_per_batch."""
+    ns = min(max(num_samples, low_ns), high_ns)
+    spb = min(max(samples_per_batch, low_spb), high_spb, ns)
+    if spb > 0:
+        ns -= ns % spb
+    return ns, spb
+
+
+def effective_toto(facts: BacktestFacts, num_samples: Any, samples_per_batch: Any,
+                   env: Mapping[str, str]) -> TotoRuntime:
+    """What the backtest runs for these values under `env`: the module's clamp with its own bounds."""
+    if isinstance(facts.clamp_function, Unknown):
+        return TotoRuntime(Unknown(facts.clamp_function.reason), Unknown(facts.clamp_function.reason),
+                           False, (facts.clamp_function.reason,))
+    for given in (num_samples, samples_per_batch):
+        if isinstance(given, Unknown):
+            return TotoRuntime(given, given, False, (given.reason,))
+        if not isinstance(given, int) or isinstance(given, bool):
+            reason = f"{given!r} is not an integer"
+            return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+    bounds = toto_bounds(facts, env)
+    unknown = [f"{name}: {b.value.reason}" for name, b in bounds.items() if isinstance(b.value, Unknown)]
+    if not unknown:
+        unknown = [f"{name} = {b.value!r} is not an integer" for name, b in bounds.items()
+                   if not isinstance(b.value, int) or isinstance(b.value, bool)]
+    if unknown:
+        reason = "clamp bounds unknown: " + "; ".join(unknown)
+        return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+    low_ns, high_ns, low_spb, high_spb = (bounds[k].value for k in (
+        "min_num_samples", "max_num_samples", "min_samples_per_batch", "max_samples_per_batch"))
+    if min(low_ns, low_spb, high_spb, high_ns) < 1:
+        reason = "a clamp bound below 1: what Toto does with it is not modelled"
+        return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+    ns, spb = clamp_toto(num_samples, samples_per_batch, low_ns, high_ns, low_spb, high_spb)
+    why = []
+    if ns != num_samples or spb != samples_per_batch:
+        why.append(f"clamped by {facts.clamp_function.text[4:]} ({facts.clamp_function.location}) "
+                   f"from {num_samples}/{samples_per_batch}: num_samples in [{low_ns}, {high_ns}], "
+                   f"samples_per_batch in [{low_spb}, {high_spb}] and <= num_samples, "
+                   "num_samples a multiple of samples_per_batch")
+    return TotoRuntime(ns, spb, bool(why), tuple(why))

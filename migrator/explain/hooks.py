@@ -1,0 +1,159 @@
+"""Where the backtest reads MARKETSIM_* variables, who put each read there, and what
+the current environment makes it do.
+
+A read is a string literal `MARKETSIM_...` passed to os.getenv / os.environ.get /
+os.environ[...] / `in os.environ`, or as the first argument of a module function
+that reads the environment (upstream's `_read_int_env`, migrate's `_marketsim_*`
+helpers). It is migrate's hook when it goes through or sits in a `_marketsim_*`
+helper, or a `# PERF:` / `# migrate:` comment (what `migrate apply` writes) sits
+just above its statement; otherwise it is upstream's own code.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from migrator.explain.evaluate import Evaluator, Unknown, dotted, evaluate
+
+PREFIX = "MARKETSIM_"
+HELPER_PREFIX = "_marketsim_"
+_ENV_GETTERS = ("os.getenv", "getenv", "os.environ.get", "environ.get")
+_MARKER = re.compile(r"#\s*(PERF:|migrate:)|added by migrate", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvRead:
+    var: str
+    location: str  # file:line
+    function: str | None  # the enclosing top-level or nested def, None at module level
+    via: str  # os.getenv, os.environ[...], _marketsim_env_int, _read_int_env, ...
+    origin: str  # "migrate" or "upstream"
+    marker: str | None  # the migrate comment above the statement, if any
+    statement_text: str  # the statement's first line, as written
+    node: ast.expr = dataclasses.field(compare=False, repr=False)
+    statement: ast.stmt = dataclasses.field(compare=False, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"var": self.var, "location": self.location, "function": self.function, "via": self.via,
+                "origin": self.origin, "marker": self.marker, "statement": self.statement_text}
+
+
+def find_env_reads(tree: ast.Module, lines: list[str], path: Path) -> list[EnvRead]:
+    env_functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
+                     and any(isinstance(n, ast.Call) and (dotted(n.func) or "") in _ENV_GETTERS
+                             or (isinstance(n, ast.Attribute) and dotted(n) == "os.environ")
+                             for n in ast.walk(node))}
+    reads: list[EnvRead] = []
+
+    def record(var: Any, node: ast.expr, via: str, function: str | None, statement: ast.stmt | None) -> None:
+        if not (isinstance(var, str) and var.startswith(PREFIX)) or statement is None:
+            return
+        marker = _marker_above(lines, statement)
+        migrate = via.startswith(HELPER_PREFIX) or (function or "").startswith(HELPER_PREFIX) or marker is not None
+        reads.append(EnvRead(
+            var=var, location=f"{path}:{node.lineno}", function=function, via=via,
+            origin="migrate" if migrate else "upstream", marker=marker,
+            statement_text=lines[statement.lineno - 1].strip() if statement.lineno <= len(lines) else "",
+            node=node, statement=statement))
+
+    def visit(node: ast.AST, function: str | None, statement: ast.stmt | None) -> None:
+        if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            name = dotted(node.func) or ""
+            short = name.rsplit(".", 1)[-1]
+            if name in _ENV_GETTERS or short.startswith(HELPER_PREFIX) or name in env_functions:
+                record(node.args[0].value, node, name, function, statement)
+        elif isinstance(node, ast.Subscript) and dotted(node.value) in ("os.environ", "environ") \
+                and isinstance(node.slice, ast.Constant):
+            record(node.slice.value, node, "os.environ[...]", function, statement)
+        elif isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant) and len(node.ops) == 1 \
+                and isinstance(node.ops[0], (ast.In, ast.NotIn)) \
+                and dotted(node.comparators[0]) in ("os.environ", "environ"):
+            record(node.left.value, node, "in os.environ", function, statement)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, child.name, child)
+            elif isinstance(child, ast.stmt):
+                visit(child, function, child)
+            else:
+                visit(child, function, statement)
+
+    visit(tree, None, None)
+    return reads
+
+
+def _marker_above(lines: list[str], statement: ast.stmt) -> str | None:
+    """The migrate comment among the comment lines just above the statement, or on its line."""
+    first = statement.lineno - 1
+    index = first
+    candidates = [lines[first]] if first < len(lines) else []
+    while index > 0 and lines[index - 1].strip().startswith("#"):
+        index -= 1
+        candidates.append(lines[index])
+    for line in candidates:
+        comment = line[line.find("#"):] if "#" in line else ""
+        if comment and _MARKER.search(comment):
+            return comment.strip()
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class HookEffect:
+    read: EnvRead
+    env_value: str | None  # the variable's current value, None when unset
+    value: Any  # what the read expression yields (the helper's result), or Unknown
+    effect: str  # what that makes the statement do
+
+    def as_json(self) -> dict[str, Any]:
+        document = self.read.as_json()
+        document.update({"env_value": self.env_value,
+                         "value": self.value.as_json() if isinstance(self.value, Unknown) else self.value,
+                         "effect": self.effect})
+        return document
+
+
+def hook_effects(tree: ast.Module, reads: tuple[EnvRead, ...], env: Mapping[str, str]) -> list[HookEffect]:
+    evaluator = Evaluator(tree, env)
+    return [_effect(tree, read, env, evaluator) for read in reads]
+
+
+def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: Evaluator) -> HookEffect:
+    value = evaluate(tree, read.node, env, evaluator)
+    statement = read.statement
+    shown = _show(value)
+    read_text = ast.unparse(read.node)
+    if isinstance(statement, (ast.If, ast.While)) and _contains(statement.test, read.node):
+        test = evaluate(tree, statement.test, env, evaluator)
+        body = ast.unparse(statement.body[0]).splitlines()[0] if statement.body else "pass"
+        if isinstance(test, Unknown):
+            effect = (f"`{read_text}` is {shown}; the condition `{ast.unparse(statement.test)}` also "
+                      f"depends on run-time values; when it holds: `{body}`")
+        elif test:
+            effect = f"condition true: runs `{body}`"
+        else:
+            effect = "condition false: skipped" + (
+                f", runs the else branch `{ast.unparse(statement.orelse[0]).splitlines()[0]}`"
+                if statement.orelse else "")
+    elif isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None \
+            and _contains(statement.value, read.node):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        whole = evaluate(tree, statement.value, env, evaluator)
+        target_text = " = ".join(ast.unparse(t) for t in targets)
+        if isinstance(whole, Unknown):
+            effect = f"`{read_text}` is {shown}; {target_text} also depends on run-time values"
+        else:
+            effect = f"{target_text} = {whole!r}"
+    else:
+        effect = f"`{read_text}` is {shown}"
+    return HookEffect(read, env.get(read.var), value, effect)
+
+
+def _show(value: Any) -> str:
+    return f"unknown ({value.reason})" if isinstance(value, Unknown) else repr(value)
+
+
+def _contains(tree: ast.AST, node: ast.AST) -> bool:
+    return any(child is node for child in ast.walk(tree))

@@ -167,6 +167,11 @@ class Evaluator:
             return self.constant(node.id)
         raise Unresolvable(f"line {node.lineno}: `{node.id}` is not a module constant")
 
+    def _Attribute(self, node: ast.Attribute, local: dict[str, Any]) -> Any:
+        if dotted(node) == "os.environ":
+            return dict(self.env)  # `NAME in os.environ`, os.environ.get(...)
+        raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
+
     def _Dict(self, node: ast.Dict, local: dict[str, Any]) -> Any:
         if any(key is None for key in node.keys):
             raise Unresolvable(f"line {node.lineno}: `**` in a dict is not modelled")

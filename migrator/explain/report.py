@@ -69,8 +69,10 @@ def render_text(explanation: Explanation, tty: bool) -> str:
                 continue
             for key, value in toto["values"].items():
                 out.append(f"  {symbol} toto {key} = {_show(value['value'])}: {value['why']}")
+            shown = {value["why"] for value in toto["values"].values()}
             for reason in toto["runtime"].get("why", []):
-                out.append(f"  {symbol} toto: {reason}")
+                if reason not in shown:
+                    out.append(f"  {symbol} toto: {reason}")
             out.append(f"  {symbol} kronos sample_count = {_show(kronos['sample_count']['value'])}: "
                        f"{kronos['sample_count']['why']}")
             for note in parts["notes"]:

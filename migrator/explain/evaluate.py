@@ -38,7 +38,7 @@ class ModuleRaises(Exception):
 
 
 _MAX_STEPS = 20_000
-_ENV_GETTERS = frozenset({"os.getenv", "getenv", "os.environ.get", "environ.get"})
+ENV_GETTERS = frozenset({"os.getenv", "getenv", "os.environ.get", "environ.get"})
 _LOG_OBJECTS = frozenset({"logger", "LOGGER", "log", "logging", "warnings", "_logger", "LOG"})
 _EXCEPTIONS: dict[str, tuple[type[BaseException], ...]] = {
     "ValueError": (ValueError,), "TypeError": (TypeError,), "KeyError": (KeyError,),
@@ -74,6 +74,18 @@ def dotted(node: ast.AST) -> str | None:
         return None
     parts.append(node.id)
     return ".".join(reversed(parts))
+
+
+def is_env_read(node: ast.AST) -> bool:
+    """os.getenv(...) / os.environ.get(...) calls and the os.environ mapping itself."""
+    return (isinstance(node, ast.Call) and (dotted(node.func) or "") in ENV_GETTERS) or (
+        isinstance(node, ast.Attribute) and dotted(node) == "os.environ")
+
+
+def env_reading_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """The module's top-level functions that read the environment (e.g. `_read_int_env`)."""
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)
+            and any(is_env_read(n) for n in ast.walk(node))}
 
 
 def module_assignments(tree: ast.Module) -> dict[str, list[ast.stmt]]:
@@ -173,9 +185,13 @@ class Evaluator:
         raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
 
     def _Dict(self, node: ast.Dict, local: dict[str, Any]) -> Any:
-        if any(key is None for key in node.keys):
-            raise Unresolvable(f"line {node.lineno}: `**` in a dict is not modelled")
-        return {self.expr(k, local): self.expr(v, local) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+        result: dict[Any, Any] = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:  # {**other, ...}
+                result.update(self.expr(value, local))
+            else:
+                result[self.expr(key, local)] = self.expr(value, local)
+        return result
 
     def _List(self, node: ast.List, local: dict[str, Any]) -> Any:
         return [self.expr(item, local) for item in node.elts]
@@ -241,7 +257,7 @@ class Evaluator:
             raise Unresolvable(f"line {node.lineno}: `*args`/`**kwargs` calls are not modelled")
         name = dotted(node.func)
         args = [self.expr(arg, local) for arg in node.args] if name not in self.functions else None
-        if name in _ENV_GETTERS:
+        if name in ENV_GETTERS:
             assert args is not None
             default = args[1] if len(args) > 1 else next(
                 (self.expr(k.value, local) for k in node.keywords if k.arg == "default"), None)
@@ -256,30 +272,35 @@ class Evaluator:
             owner = self.expr(node.func.value, local)
             method = node.func.attr
             if (isinstance(owner, str) and method in _STR_METHODS) or (
-                    isinstance(owner, dict) and method in ("get", "copy")):
+                    isinstance(owner, dict) and method in ("get", "copy", "update")):
                 return getattr(owner, method)(*args, **kwargs)
         raise Unresolvable(f"line {node.lineno}: the call `{ast.unparse(node.func)}(...)` is not modelled")
 
     # --- the module's helper functions ---------------------------------------
     def call_function(self, function: ast.FunctionDef, call: ast.Call, caller: dict[str, Any]) -> Any:
+        if len(call.args) > len(function.args.args):
+            raise Unresolvable(f"line {call.lineno}: too many arguments for {function.name}")
+        return self.call_with_values(function, [self.expr(arg, caller) for arg in call.args],
+                                     {k.arg: self.expr(k.value, caller) for k in call.keywords})  # type: ignore[misc]
+
+    def call_with_values(self, function: ast.FunctionDef, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run one of the module's functions on these argument values (its return value)."""
         spec = function.args
         if spec.vararg or spec.kwarg or spec.posonlyargs or spec.kwonlyargs:
             raise Unresolvable(f"line {function.lineno}: {function.name}'s signature is not modelled")
         names = [arg.arg for arg in spec.args]
-        local: dict[str, Any] = {}
-        if len(call.args) > len(names):
-            raise Unresolvable(f"line {call.lineno}: too many arguments for {function.name}")
-        for name, arg in zip(names, call.args):
-            local[name] = self.expr(arg, caller)
-        for keyword in call.keywords:
-            if keyword.arg not in names:
-                raise Unresolvable(f"line {call.lineno}: {function.name} has no parameter {keyword.arg}")
-            local[keyword.arg] = self.expr(keyword.value, caller)  # type: ignore[index]
+        if len(args) > len(names):
+            raise Unresolvable(f"line {function.lineno}: too many arguments for {function.name}")
+        local: dict[str, Any] = dict(zip(names, args))
+        for name, value in kwargs.items():
+            if name not in names:
+                raise Unresolvable(f"line {function.lineno}: {function.name} has no parameter {name}")
+            local[name] = value
         defaults = dict(zip(names[len(names) - len(spec.defaults):], spec.defaults))
         for name in names:
             if name not in local:
                 if name not in defaults:
-                    raise Unresolvable(f"line {call.lineno}: {function.name} misses argument {name}")
+                    raise Unresolvable(f"line {function.lineno}: {function.name} misses argument {name}")
                 local[name] = self.expr(defaults[name], {})
         try:
             self._block(function.body, local)
@@ -301,6 +322,10 @@ class Evaluator:
             value = self.expr(node.value, local)
             for target in node.targets:
                 local[target.id] = value  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Subscript) \
+                and isinstance(node.targets[0].value, ast.Name) and isinstance(local.get(node.targets[0].value.id), dict):
+            target = node.targets[0]
+            local[target.value.id][self.expr(target.slice, local)] = self.expr(node.value, local)  # type: ignore[attr-defined]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             if node.value is not None:
                 local[node.target.id] = self.expr(node.value, local)
@@ -321,6 +346,11 @@ class Evaluator:
             owner = dotted(node.value.func).split(".")[0] if isinstance(node.value, ast.Call) and dotted(node.value.func) else None
             if owner in _LOG_OBJECTS or owner == "print":
                 return  # logging only: changes no value
+            if isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
+                    and node.value.func.attr == "update" and isinstance(node.value.func.value, ast.Name) \
+                    and isinstance(local.get(node.value.func.value.id), dict):
+                self.expr(node.value, local)  # params.update(...) on a local dict
+                return
             raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
         elif isinstance(node, ast.Raise):
             raise ModuleRaises(f"line {node.lineno}: the module raises (`{ast.unparse(node)}`)")

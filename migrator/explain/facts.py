@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.errors import BadInputError
-from migrator.explain.evaluate import Evaluator, Unknown, dotted, evaluate, module_assignments
+from migrator.explain.evaluate import (
+    ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
+    module_assignments,
+)
 from migrator.explain.hooks import EnvRead, find_env_reads
 
 # Names the module spells its settings with (guide commit first, then other versions).
@@ -176,6 +179,7 @@ class _Reader:
         self.lines = lines
         self.assignments = module_assignments(tree)
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        self.env_functions = env_reading_functions(tree)
         self.defaults = Evaluator(tree, {})
 
     def where(self, node: ast.AST) -> str:
@@ -271,8 +275,7 @@ class _Reader:
             literal = None
             if isinstance(child, ast.Call) and child.args and isinstance(child.args[0], ast.Constant):
                 func = dotted(child.func) or ""
-                if func in ("os.getenv", "getenv", "os.environ.get", "environ.get") or (
-                        func in self.functions and _reads_env(self.functions[func])):
+                if func in ENV_GETTERS or func in self.env_functions:
                     literal = child.args[0].value
             elif isinstance(child, ast.Subscript) and dotted(child.value) in ("os.environ", "environ") \
                     and isinstance(child.slice, ast.Constant):
@@ -324,8 +327,7 @@ class _Reader:
             return found
         # Read inline, e.g. in load_best_config: os.getenv("HYPERPARAM_ROOT", "hyperparams").
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Call) and (dotted(node.func) or "") in (
-                    "os.getenv", "getenv", "os.environ.get", "environ.get") and node.args \
+            if isinstance(node, ast.Call) and (dotted(node.func) or "") in ENV_GETTERS and node.args \
                     and isinstance(node.args[0], ast.Constant) and node.args[0].value == HYPERPARAM_ROOT_ENV:
                 return self.make_setting(ast.unparse(node), node)
         return Unknown(f"{self.path.name} never reads {HYPERPARAM_ROOT_ENV}; where it loads configs "
@@ -353,12 +355,6 @@ class _Reader:
                         and isinstance(piece.lower.operand, ast.Constant) and isinstance(piece.lower.operand.value, int):
                     sites.append(Site(self.where(node), ast.unparse(node), piece.lower.operand.value))
         return sites
-
-
-def _reads_env(function: ast.FunctionDef) -> bool:
-    return any((isinstance(n, ast.Call) and (dotted(n.func) or "") in (
-        "os.getenv", "getenv", "os.environ.get", "environ.get"))
-        or (isinstance(n, ast.Attribute) and dotted(n) == "os.environ") for n in ast.walk(function))
 
 
 # --- the clamp (the API `migrate toto` uses) --------------------------------------
@@ -400,35 +396,82 @@ def clamp_toto(num_samples: int, samples_per_batch: int, low_ns: int, high_ns: i
 
 
 def effective_toto(facts: BacktestFacts, num_samples: Any, samples_per_batch: Any,
-                   env: Mapping[str, str]) -> TotoRuntime:
-    """What the backtest runs for these values under `env`: the module's clamp with its own bounds."""
+                   env: Mapping[str, str], *, aggregate: Any = None, symbol: str = "SYMBOL") -> TotoRuntime:
+    """What the backtest runs for these values under `env`.
+
+    First by following the module's own clamp function on them (exact, whatever its
+    rules); when its code uses something the evaluator does not model, by the clamp
+    UPSTREAM.md section 3 documents, with the bounds the module defines (said so in `why`).
+    """
     if isinstance(facts.clamp_function, Unknown):
-        return TotoRuntime(Unknown(facts.clamp_function.reason), Unknown(facts.clamp_function.reason),
-                           False, (facts.clamp_function.reason,))
+        return _unknown_runtime(facts.clamp_function.reason)
     for given in (num_samples, samples_per_batch):
         if isinstance(given, Unknown):
-            return TotoRuntime(given, given, False, (given.reason,))
+            return _unknown_runtime(given.reason)
         if not isinstance(given, int) or isinstance(given, bool):
-            reason = f"{given!r} is not an integer"
-            return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+            return _unknown_runtime(f"{given!r} is not an integer")
+    clamp = facts.clamp_function
+    name = clamp.text[4:]
+    ran = _run_clamp(facts, name, num_samples, samples_per_batch, aggregate, symbol, env)
+    if isinstance(ran, Unknown):
+        return _unknown_runtime(ran.reason)
+    if isinstance(ran, tuple):
+        ns, spb = ran
+        changed = (ns, spb) != (num_samples, samples_per_batch)
+        why = (f"clamped by {name} ({clamp.location}) from {num_samples}/{samples_per_batch} "
+               "(its own code, followed)",) if changed else ()
+        return TotoRuntime(ns, spb, changed, why)
     bounds = toto_bounds(facts, env)
-    unknown = [f"{name}: {b.value.reason}" for name, b in bounds.items() if isinstance(b.value, Unknown)]
+    unknown = [f"{key}: {b.value.reason}" for key, b in bounds.items() if isinstance(b.value, Unknown)]
     if not unknown:
-        unknown = [f"{name} = {b.value!r} is not an integer" for name, b in bounds.items()
+        unknown = [f"{key} = {b.value!r} is not an integer" for key, b in bounds.items()
                    if not isinstance(b.value, int) or isinstance(b.value, bool)]
     if unknown:
-        reason = "clamp bounds unknown: " + "; ".join(unknown)
-        return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+        return _unknown_runtime(f"{name}'s code cannot be followed ({ran}) and its bounds are unknown: "
+                                + "; ".join(unknown))
     low_ns, high_ns, low_spb, high_spb = (bounds[k].value for k in (
         "min_num_samples", "max_num_samples", "min_samples_per_batch", "max_samples_per_batch"))
     if min(low_ns, low_spb, high_spb, high_ns) < 1:
-        reason = "a clamp bound below 1: what Toto does with it is not modelled"
-        return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+        return _unknown_runtime("a clamp bound below 1: what Toto does with it is not modelled")
     ns, spb = clamp_toto(num_samples, samples_per_batch, low_ns, high_ns, low_spb, high_spb)
-    why = []
-    if ns != num_samples or spb != samples_per_batch:
-        why.append(f"clamped by {facts.clamp_function.text[4:]} ({facts.clamp_function.location}) "
-                   f"from {num_samples}/{samples_per_batch}: num_samples in [{low_ns}, {high_ns}], "
-                   f"samples_per_batch in [{low_spb}, {high_spb}] and <= num_samples, "
-                   "num_samples a multiple of samples_per_batch")
-    return TotoRuntime(ns, spb, bool(why), tuple(why))
+    changed = (ns, spb) != (num_samples, samples_per_batch)
+    why = (f"clamped by {name} ({clamp.location}) from {num_samples}/{samples_per_batch}, as the upstream "
+           f"clamp is documented: num_samples in [{low_ns}, {high_ns}], samples_per_batch in "
+           f"[{low_spb}, {high_spb}] and <= num_samples, num_samples a multiple of samples_per_batch "
+           f"({name}'s own code could not be followed: {ran})",) if changed else ()
+    return TotoRuntime(ns, spb, changed, why)
+
+
+def _unknown_runtime(reason: str) -> TotoRuntime:
+    return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+
+
+def _run_clamp(facts: BacktestFacts, name: str, num_samples: int, samples_per_batch: int, aggregate: Any,
+               symbol: str, env: Mapping[str, str]) -> tuple[int, int] | Unknown | str:
+    """The clamp function's result on these values; Unknown when the module's code fails on
+    them; a str (why) when its code cannot be followed."""
+    function = next(node for node in facts.tree.body if isinstance(node, ast.FunctionDef) and node.name == name)
+    params: dict[str, Any] = {"num_samples": num_samples, "samples_per_batch": samples_per_batch}
+    if aggregate is not None and not isinstance(aggregate, Unknown):
+        params["aggregate"] = aggregate
+    spec = function.args
+    required = spec.args[:len(spec.args) - len(spec.defaults)]
+    symbols = [arg.arg for arg in required if "symbol" in arg.arg]
+    others = [arg.arg for arg in required if "symbol" not in arg.arg]
+    if len(others) != 1 or len(symbols) > 1:
+        return f"its parameters ({', '.join(a.arg for a in spec.args)}) are not (symbol, params) or (params)"
+    try:
+        result = Evaluator(facts.tree, env).call_with_values(
+            function, [], {others[0]: params, **{s: symbol for s in symbols}})
+    except ModuleRaises as exc:
+        return Unknown(f"the backtest fails in {name}: {exc}")
+    except Unresolvable as exc:
+        return str(exc)
+    except RecursionError:
+        return "it recurses too deeply to follow"
+    if not isinstance(result, dict):
+        return f"it returns {type(result).__name__}, not a dict"
+    ns, spb = result.get("num_samples"), result.get("samples_per_batch")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ns, spb)):
+        return f"its result's num_samples/samples_per_batch are {ns!r}/{spb!r}"
+    return ns, spb  # type: ignore[return-value]

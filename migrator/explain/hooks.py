@@ -17,11 +17,10 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from migrator.explain.evaluate import Evaluator, Unknown, dotted, evaluate
+from migrator.explain.evaluate import ENV_GETTERS, Evaluator, Unknown, dotted, env_reading_functions, evaluate
 
 PREFIX = "MARKETSIM_"
 HELPER_PREFIX = "_marketsim_"
-_ENV_GETTERS = ("os.getenv", "getenv", "os.environ.get", "environ.get")
 _MARKER = re.compile(r"#\s*(PERF:|migrate:)|added by migrate", re.IGNORECASE)
 
 
@@ -43,10 +42,7 @@ class EnvRead:
 
 
 def find_env_reads(tree: ast.Module, lines: list[str], path: Path) -> list[EnvRead]:
-    env_functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)
-                     and any(isinstance(n, ast.Call) and (dotted(n.func) or "") in _ENV_GETTERS
-                             or (isinstance(n, ast.Attribute) and dotted(n) == "os.environ")
-                             for n in ast.walk(node))}
+    env_functions = env_reading_functions(tree)
     reads: list[EnvRead] = []
 
     def record(var: Any, node: ast.expr, via: str, function: str | None, statement: ast.stmt | None) -> None:
@@ -64,7 +60,7 @@ def find_env_reads(tree: ast.Module, lines: list[str], path: Path) -> list[EnvRe
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             name = dotted(node.func) or ""
             short = name.rsplit(".", 1)[-1]
-            if name in _ENV_GETTERS or short.startswith(HELPER_PREFIX) or name in env_functions:
+            if name in ENV_GETTERS or short.startswith(HELPER_PREFIX) or name in env_functions:
                 record(node.args[0].value, node, name, function, statement)
         elif isinstance(node, ast.Subscript) and dotted(node.value) in ("os.environ", "environ") \
                 and isinstance(node.slice, ast.Constant):

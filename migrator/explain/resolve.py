@@ -190,7 +190,7 @@ def _toto(facts: BacktestFacts, path: Path, fast: Resolved, env: Mapping[str, st
                    "why": [clamped_by.reason]}
     elif clamped_by:
         runtime = effective_toto(facts, values["num_samples"].value, values["samples_per_batch"].value,
-                                 env).as_json()
+                                 env, aggregate=values["aggregate"].value, symbol=path.stem).as_json()
     else:
         runtime = {"num_samples": values["num_samples"].value, "samples_per_batch": values["samples_per_batch"].value,
                    "clamped": False, "why": ["resolve_toto_params returns FAST_TOTO_PARAMS without the clamp"]}

@@ -82,3 +82,46 @@ def test_the_example_backtest_agrees(tmp_path):
     make_tree(root / "hyperparams")
     for settings in SCENARIOS.values():
         _compare(root, root / "backtest_test3_inline.py", clean_env(**settings))
+
+
+def _variant(root: Path, old: str, new: str) -> None:
+    backtest = root / "backtest_test3_inline.py"
+    source = backtest.read_text()
+    assert old in source
+    backtest.write_text(source.replace(old, new))
+
+
+def test_the_modules_own_clamp_code_is_followed(project):
+    root = project("guide_shape.py")
+    env = clean_env(TOTO_SAMPLES_PER_BATCH="100")
+    document = _compare(root, root / "backtest_test3_inline.py", env)
+    assert "its own code, followed" in document["symbols"]["MSFT"]["toto"]["runtime"]["why"][0]
+    assert document["symbols"]["MSFT"]["toto"]["runtime"]["num_samples"] == 3000
+    # A version that does not round down: explain follows it, not the documented rule.
+    _variant(root, "    num_samples -= num_samples % samples_per_batch\n", "")
+    document = _compare(root, root / "backtest_test3_inline.py", env)
+    assert document["symbols"]["MSFT"]["toto"]["runtime"]["num_samples"] == 3072
+
+
+def test_a_clamp_it_cannot_follow_uses_the_documented_rule_and_says_so(project):
+    root = project("guide_shape.py")
+    _variant(root, "    num_samples -= num_samples % samples_per_batch\n",
+             "    while num_samples % samples_per_batch:\n        num_samples -= 1\n")
+    for settings in ({}, {"TOTO_SAMPLES_PER_BATCH": "100"}, {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32"}):
+        document = _compare(root, root / "backtest_test3_inline.py", clean_env(**settings))
+    why = document["symbols"]["AAPL"]["toto"]["runtime"]["why"][0]
+    assert "as the upstream clamp is documented" in why and "could not be followed" in why
+
+
+def test_values_the_module_fails_on_are_unknown(project):
+    root = project("guide_shape.py")
+    (root / "hyperparams" / "toto" / "AAPL.json").write_text(
+        json.dumps({"config": {"num_samples": 64, "samples_per_batch": 0}}))
+    env = clean_env(MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH="0")
+    module = root / "backtest_test3_inline.py"
+    with pytest.raises(AssertionError, match="ZeroDivisionError"):
+        run_module(module, root, ["AAPL"], env)
+    code, out, err = run_explain(["--root", str(root), "--json", "--symbol", "AAPL"], env)
+    assert code == 0, err
+    runtime = json.loads(out)["symbols"]["AAPL"]["toto"]["runtime"]
+    assert "fails" in runtime["num_samples"]["unknown"] and "ZeroDivisionError" in runtime["num_samples"]["unknown"]

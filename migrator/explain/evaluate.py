@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -27,6 +28,24 @@ class Unknown:
 
     def as_json(self) -> dict[str, str]:
         return {"unknown": self.reason}
+
+
+def to_json(value: Any) -> Any:
+    """JSON for values, Settings, Sites and Unknowns (an Unknown is {"unknown": reason});
+    strict JSON: a non-finite float is written as its repr, anything else unknown as repr."""
+    if hasattr(value, "as_json"):
+        return value.as_json()
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((to_json(v) for v in value), key=repr)
+    return repr(value)
 
 
 class Unresolvable(Exception):

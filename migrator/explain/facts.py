@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from migrator.errors import BadInputError
 from migrator.explain.evaluate import (
     ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
-    module_assignments,
+    module_assignments, to_json,
 )
 from migrator.explain.hooks import EnvRead, find_env_reads
 
@@ -138,19 +138,6 @@ class BacktestFacts:
             "max_horizon": [site.as_json() for site in self.max_horizon],
             "validation_windows": [site.as_json() for site in self.validation_windows],
         }
-
-
-def to_json(value: Any) -> Any:
-    """JSON for values, Settings, Sites and Unknowns (an Unknown is {"unknown": reason})."""
-    if hasattr(value, "as_json"):
-        return value.as_json()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_json(v) for v in value]
-    return repr(value)
 
 
 # --- reading the module ---------------------------------------------------------

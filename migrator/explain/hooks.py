@@ -17,7 +17,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from migrator.explain.evaluate import ENV_GETTERS, Evaluator, Unknown, dotted, env_reading_functions, evaluate
+from migrator.explain.evaluate import (
+    ENV_GETTERS, Evaluator, Unknown, dotted, env_reading_functions, evaluate, to_json,
+)
 
 PREFIX = "MARKETSIM_"
 HELPER_PREFIX = "_marketsim_"
@@ -33,16 +35,22 @@ class EnvRead:
     origin: str  # "migrate" or "upstream"
     marker: str | None  # the migrate comment above the statement, if any
     statement_text: str  # the statement's first line, as written
+    called_from: tuple[str, ...]  # for a read inside a `_marketsim_*` helper: where the helper is called
     node: ast.expr = dataclasses.field(compare=False, repr=False)
     statement: ast.stmt = dataclasses.field(compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {"var": self.var, "location": self.location, "function": self.function, "via": self.via,
-                "origin": self.origin, "marker": self.marker, "statement": self.statement_text}
+                "origin": self.origin, "marker": self.marker, "statement": self.statement_text,
+                "called_from": list(self.called_from)}
 
 
 def find_env_reads(tree: ast.Module, lines: list[str], path: Path) -> list[EnvRead]:
     env_functions = env_reading_functions(tree)
+    calls: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith(HELPER_PREFIX):
+            calls.setdefault(node.func.id, []).append(f"{path}:{node.lineno}")
     reads: list[EnvRead] = []
 
     def record(var: Any, node: ast.expr, via: str, function: str | None, statement: ast.stmt | None) -> None:
@@ -54,6 +62,7 @@ def find_env_reads(tree: ast.Module, lines: list[str], path: Path) -> list[EnvRe
             var=var, location=f"{path}:{node.lineno}", function=function, via=via,
             origin="migrate" if migrate else "upstream", marker=marker,
             statement_text=lines[statement.lineno - 1].strip() if statement.lineno <= len(lines) else "",
+            called_from=tuple(calls.get(function or "", ())) if (function or "").startswith(HELPER_PREFIX) else (),
             node=node, statement=statement))
 
     def visit(node: ast.AST, function: str | None, statement: ast.stmt | None) -> None:
@@ -106,7 +115,7 @@ class HookEffect:
     def as_json(self) -> dict[str, Any]:
         document = self.read.as_json()
         document.update({"env_value": self.env_value,
-                         "value": self.value.as_json() if isinstance(self.value, Unknown) else self.value,
+                         "value": to_json(self.value),
                          "effect": self.effect})
         return document
 
@@ -128,9 +137,9 @@ def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: 
             effect = (f"`{read_text}` is {shown}; the condition `{ast.unparse(statement.test)}` also "
                       f"depends on run-time values; when it holds: `{body}`")
         elif test:
-            effect = f"condition true: runs `{body}`"
+            effect = f"`{ast.unparse(statement.test)}` is true: runs `{body}`"
         else:
-            effect = "condition false: skipped" + (
+            effect = f"`{ast.unparse(statement.test)}` is false: skipped" + (
                 f", runs the else branch `{ast.unparse(statement.orelse[0]).splitlines()[0]}`"
                 if statement.orelse else "")
     elif isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None \
@@ -144,6 +153,8 @@ def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: 
             effect = f"{target_text} = {whole!r}"
     else:
         effect = f"`{read_text}` is {shown}"
+    if read.called_from:
+        effect += f" (in {read.function}, called at {', '.join(read.called_from)})"
     return HookEffect(read, env.get(read.var), value, effect)
 
 

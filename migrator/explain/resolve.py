@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -132,15 +133,18 @@ def read_config(path: Path) -> ConfigFile:
     return ConfigFile(path, "loaded", config, record.get("model"))
 
 
-def _file_value(file: ConfigFile, key: str, kind: type) -> Resolved | None:
-    """The file's config[key] (checked against `kind`), or None when the file does not set it."""
+def _file_value(file: ConfigFile, key: str, kind: str) -> Resolved | None:
+    """The file's config[key] if it is of `kind` ("integer", "number" or "string"), Unknown
+    if it is not, None when the file does not set it."""
     if isinstance(file.config, Unknown):
         return Resolved(file.config, file.config.reason)
     if key not in file.config:
         return None
     value = file.config[key]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        reason = f"{file.path}: $.config.{key} is {json.dumps(value)}, not {'an integer' if kind is int else 'a ' + kind.__name__}"
+    fits = {"integer": isinstance(value, int), "number": isinstance(value, (int, float)),
+            "string": isinstance(value, str)}[kind]
+    if not fits or isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+        reason = f"{file.path}: $.config.{key} is {json.dumps(value)[:60]}, not a finite {kind}"
         return Resolved(Unknown(reason), reason)
     return Resolved(value, f"$.config.{key} in {file.path}")
 
@@ -175,7 +179,7 @@ def _toto(facts: BacktestFacts, path: Path, fast: Resolved, env: Mapping[str, st
         source = "FAST_TOTO_PARAMS (FAST_TESTING on)"
     else:
         values = {}
-        for key, kind in zip(TOTO_KEYS, (int, int, str)):
+        for key, kind in zip(TOTO_KEYS, ("integer", "integer", "string")):
             from_file = _file_value(file, key, kind)
             if from_file is None:
                 default = facts.resolved(facts.toto_defaults[key], env)
@@ -206,7 +210,7 @@ def _kronos(facts: BacktestFacts, path: Path, env: Mapping[str, str]) -> dict[st
         return {"file": file.as_json(), "values": {}, "sample_count": Resolved(defaults, defaults.reason).as_json()}
     values: dict[str, Resolved] = {}
     for key, setting in defaults.items():
-        from_file = _file_value(file, key, int if key in ("sample_count", "top_k", "max_context") else (int, float))  # type: ignore[arg-type]
+        from_file = _file_value(file, key, "integer" if key in ("sample_count", "top_k", "max_context") else "number")
         values[key] = from_file if from_file is not None else facts.resolved(setting, env)
     sample_count = values.get("sample_count") or Resolved(
         Unknown("DEFAULT_KRONOS_PARAMS has no sample_count"), "DEFAULT_KRONOS_PARAMS has no sample_count")

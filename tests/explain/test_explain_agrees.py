@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.explain.conftest import REPO, clean_env, explain_values, make_tree, run_explain, run_module
+from .helpers import REPO, clean_env, explain_values, make_tree, run_explain, run_module
 
 SYMBOLS = ["AAPL", "BTCUSD", "ETHUSD", "MSFT", "NVDA"]
 SCENARIOS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.explain.conftest import clean_env, run_explain
+from .helpers import clean_env, run_explain
 
 
 def test_missing_or_broken_backtest_is_one_line_exit_2(tmp_path: Path):
@@ -38,7 +38,7 @@ def test_invalid_files_make_that_symbols_values_unknown(project):
     assert "unknown" in aapl["runtime"]["num_samples"]
     assert symbols["AAPL"]["kronos"]["sample_count"]["value"] == 320  # the kronos file is fine
     nvda = symbols["NVDA"]["toto"]["runtime"]
-    assert "not an integer" in nvda["num_samples"]["unknown"]
+    assert "not a finite integer" in nvda["num_samples"]["unknown"]
     assert symbols["ETHUSD"]["kronos"]["file"]["state"] == "invalid"
     assert "unknown" in symbols["ETHUSD"]["kronos"]["sample_count"]["value"]
     assert symbols["XOM"]["toto"]["file"]["state"] == "invalid"

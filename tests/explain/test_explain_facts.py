@@ -10,7 +10,7 @@ import pytest
 from migrator.errors import BadInputError
 from migrator.explain import Unknown, clamp_toto, effective_toto, read_backtest_facts, toto_floors
 from migrator.explain.evaluate import evaluate
-from tests.explain.conftest import FIXTURES
+from .helpers import FIXTURES
 
 
 def test_guide_shape_floors_are_env_driven_with_their_lines():

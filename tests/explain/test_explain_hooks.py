@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from migrator.cli import main
 from migrator.explain import read_backtest_facts
 from migrator.explain.hooks import hook_effects
-from tests.explain.conftest import READ_VARS, clean_env, run_explain
+from .helpers import READ_VARS, clean_env, run_explain
 
 _CALL_FORECAST = """
 import importlib.util, sys
@@ -77,9 +77,10 @@ def backtest_forecasts(symbol, num_simulations=50):
 '''
 
 
-@pytest.mark.parametrize("exact, expected", [(None, "condition false: skipped"),
-                                             ("1", "condition true: runs `TotoForecaster = ExactTotoForecaster`"),
-                                             ("off", "condition false: skipped")])
+@pytest.mark.parametrize("exact, expected", [
+    (None, "`_marketsim_env_flag('MARKETSIM_EXACT_TOTO')` is false: skipped"),
+    ("1", "`_marketsim_env_flag('MARKETSIM_EXACT_TOTO')` is true: runs `TotoForecaster = ExactTotoForecaster`"),
+    ("off", "`_marketsim_env_flag('MARKETSIM_EXACT_TOTO')` is false: skipped")])
 def test_exact_toto_hook_and_other_read_shapes(tmp_path: Path, exact, expected):
     path = tmp_path / "backtest_test3_inline.py"
     path.write_text(_HOOKED)
@@ -97,7 +98,7 @@ def test_exact_toto_hook_and_other_read_shapes(tmp_path: Path, exact, expected):
     assert effects[("MARKETSIM_LIMIT", "in os.environ")].effect == "LIMIT = 3"
     # The condition also needs num_simulations, known only at run time: said so, not guessed.
     simulate = effects[("MARKETSIM_FAST_SIMULATE", "_marketsim_env_flag")]
-    assert simulate.effect == "condition false: skipped"
+    assert simulate.effect.endswith("is false: skipped")
     on = [e for e in hook_effects(facts.tree, facts.env_reads, {"MARKETSIM_FAST_SIMULATE": "yes"})
           if e.read.var == "MARKETSIM_FAST_SIMULATE"][0]
     assert "depends on run-time values" in on.effect and "min(num_simulations, 35)" in on.effect

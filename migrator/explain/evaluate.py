@@ -129,6 +129,35 @@ def module_assignments(tree: ast.Module) -> dict[str, list[ast.stmt]]:
     return found
 
 
+class Bindings:
+    """Module-level assignments, and which one a read of a name sees."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.assignments = module_assignments(tree)
+        self._top = {id(node) for node in tree.body}
+        # Statements in a top-level try/with body run unless something raises first.
+        self._mostly = {id(child) for node in tree.body if isinstance(node, (ast.Try, ast.With))
+                        for child in node.body}
+
+    def pick(self, name: str, before: int | None) -> ast.Assign | ast.AnnAssign:
+        nodes = self.assignments.get(name)
+        if not nodes:
+            raise Unresolvable(f"{name} is not assigned at module level")
+        lines = ", ".join(str(node.lineno) for node in nodes)
+        if len(nodes) > 1 and any(id(node) not in self._top for node in nodes):
+            raise Unresolvable(f"{name} is assigned at several lines ({lines}), some under a condition: "
+                               "which one runs is not known")
+        if id(nodes[0]) not in self._top and id(nodes[0]) not in self._mostly:
+            raise Unresolvable(f"{name} (line {lines}) is assigned only under a condition")
+        candidates = [node for node in nodes if before is None or node.lineno < before]
+        if not candidates:
+            raise Unresolvable(f"{name} is read at line {before}, before its assignment (line {lines})")
+        node = candidates[-1]
+        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+            raise Unresolvable(f"{name} (line {node.lineno}) is not a plain assignment")
+        return node
+
+
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -139,35 +168,40 @@ class Evaluator:
 
     def __init__(self, tree: ast.Module, env: Mapping[str, str]) -> None:
         self.env = env
-        self.assignments = module_assignments(tree)
+        self.bindings = Bindings(tree)
+        self.assignments = self.bindings.assignments
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-        self._constants: dict[str, Any] = {}
-        self._evaluating: set[str] = set()
+        self._constants: dict[int, Any] = {}
+        self._evaluating: set[int] = set()
+        self._context: list[int | None] = []
         self._steps = 0
 
     # --- public ---------------------------------------------------------------
     def constant(self, name: str) -> Any:
-        """The value of a module constant (a single, plain module-level assignment)."""
-        if name in self._constants:
-            return self._constants[name]
-        nodes = self.assignments.get(name)
-        if not nodes:
-            raise Unresolvable(f"{name} is not assigned at module level")
-        if len(nodes) > 1:
-            lines = ", ".join(str(node.lineno) for node in nodes)
-            raise Unresolvable(f"{name} is assigned at several lines ({lines})")
-        node = nodes[0]
-        if isinstance(node, ast.AugAssign) or node.value is None:
-            raise Unresolvable(f"{name} (line {node.lineno}) is not a plain assignment")
-        if name in self._evaluating:
-            raise Unresolvable(f"{name} refers to itself")
-        self._evaluating.add(name)
+        """The value a read of module constant `name` sees: at module level, the last
+        assignment above the line being evaluated; in a function (run after import), the last."""
+        node = self.bindings.pick(name, self._context[-1] if self._context else None)
+        if id(node) in self._constants:
+            return self._constants[id(node)]
+        if id(node) in self._evaluating:
+            raise Unresolvable(f"{name} (line {node.lineno}) refers to itself")
+        self._evaluating.add(id(node))
+        self._context.append(node.lineno)
         try:
-            value = self.expr(node.value, {})
+            value = self.expr(node.value, {})  # type: ignore[arg-type]
         finally:
-            self._evaluating.discard(name)
-        self._constants[name] = value
+            self._evaluating.discard(id(node))
+            self._context.pop()
+        self._constants[id(node)] = value
         return value
+
+    def at_line(self, node: ast.expr, line: int | None) -> Any:
+        """`node`'s value as module-level code at `line` sees it (None: after import)."""
+        self._context.append(line)
+        try:
+            return self.expr(node, {})
+        finally:
+            self._context.pop()
 
     def expr(self, node: ast.expr, local: dict[str, Any]) -> Any:
         self._steps += 1
@@ -417,10 +451,11 @@ def _catches(handler: ast.ExceptHandler, exc: BaseException) -> bool:
 
 
 def evaluate(tree: ast.Module, node: ast.expr, env: Mapping[str, str],
-             evaluator: Evaluator | None = None) -> Any:
-    """`node`'s value under `env`, or Unknown with the reason (never raises for user code)."""
+             evaluator: Evaluator | None = None, line: int | None = None) -> Any:
+    """`node`'s value under `env`, as module-level code at `line` sees the module's constants
+    (None: after import, as functions see them), or Unknown with the reason. Never raises."""
     try:
-        return (evaluator or Evaluator(tree, env)).expr(node, {})
+        return (evaluator or Evaluator(tree, env)).at_line(node, line)
     except ModuleRaises as exc:
         return Unknown(f"the backtest fails here: {exc}")
     except Unresolvable as exc:

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from migrator.errors import BadInputError
 from migrator.explain.evaluate import (
-    ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
+    ENV_GETTERS, Bindings, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
     module_assignments, to_json,
 )
 from migrator.explain.hooks import EnvRead, find_env_reads
@@ -56,6 +56,7 @@ class Setting:
     env: tuple[str, ...]  # the env vars it reads (directly or through the module's helpers)
     default: Any  # its value with none of them set (or Unknown)
     node: ast.expr = dataclasses.field(compare=False, repr=False)
+    line: int | None = dataclasses.field(default=None, compare=False, repr=False)  # evaluated as at this line
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "location": self.location, "expression": self.expression,
@@ -109,7 +110,7 @@ class BacktestFacts:
         """The setting's value under `env` (Unknown when it cannot be determined)."""
         if isinstance(setting, Unknown):
             return setting
-        return evaluate(self.tree, setting.node, env)
+        return evaluate(self.tree, setting.node, env, line=setting.line)
 
     def resolved(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Resolved:
         if isinstance(setting, Unknown):
@@ -164,7 +165,8 @@ class _Reader:
         self.path = path
         self.tree = tree
         self.lines = lines
-        self.assignments = module_assignments(tree)
+        self.bindings = Bindings(tree)
+        self.assignments = self.bindings.assignments
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         self.env_functions = env_reading_functions(tree)
         self.defaults = Evaluator(tree, {})
@@ -206,21 +208,19 @@ class _Reader:
             if isinstance(found, Unknown):
                 return found
             return found.get(key, Unknown(f"{base} in {self.path.name} has no key {key!r}"))
-        nodes = self.assignments.get(name)
-        if not nodes:
+        if name not in self.assignments:
             return Unknown(f"{self.path.name} assigns no {name}")
-        if len(nodes) > 1:
-            return Unknown(f"{name} is assigned at several lines of {self.path.name} "
-                           f"({', '.join(str(n.lineno) for n in nodes)}); which one runs is not read")
-        node = nodes[0]
-        if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
-            return Unknown(f"{name} ({self.where(node)}) is not a plain assignment")
-        return self.make_setting(name, node.value)
+        try:
+            node = self.bindings.pick(name, None)
+        except Unresolvable as exc:
+            return Unknown(f"{self.path.name}: {exc}")
+        return self.make_setting(name, node.value, node.lineno)  # type: ignore[arg-type]
 
-    def make_setting(self, name: str, value: ast.expr) -> Setting:
+    def make_setting(self, name: str, value: ast.expr, line: int | None) -> Setting:
+        """`line`: the module-level statement it is evaluated at (None: inside a function)."""
         return Setting(name=name, location=self.where(value), expression=ast.unparse(value),
                        env=tuple(self.env_names(value, set())),
-                       default=evaluate(self.tree, value, {}, self.defaults), node=value)
+                       default=evaluate(self.tree, value, {}, self.defaults, line), node=value, line=line)
 
     def first_setting(self, names: tuple[str, ...], env_name: str | None = None) -> Setting | Unknown:
         """The first of `names` the module assigns; else a module-level assignment reading
@@ -232,9 +232,13 @@ class _Reader:
                 return found
             unknowns.append(found.reason)
         if env_name:
-            for target, nodes in self.assignments.items():
-                if len(nodes) == 1 and isinstance(nodes[0], ast.Assign) and env_name in self.env_names(nodes[0].value, set()):
-                    return self.make_setting(target, nodes[0].value)
+            for target in self.assignments:
+                try:
+                    node = self.bindings.pick(target, None)
+                except Unresolvable:
+                    continue
+                if env_name in self.env_names(node.value, set()):  # type: ignore[arg-type]
+                    return self.make_setting(target, node.value, node.lineno)  # type: ignore[arg-type]
             unknowns.append(f"no module-level assignment reads {env_name}")
         shown = [reason for reason in unknowns if "assigns no" not in reason] or [
             f"{self.path.name} assigns none of {', '.join(names)}" + (
@@ -242,17 +246,27 @@ class _Reader:
         return Unknown("; ".join(shown))
 
     def dict_settings(self, name: str) -> dict[str, Setting] | Unknown:
-        nodes = self.assignments.get(name)
-        if not nodes:
+        if name not in self.assignments:
             return Unknown(f"{self.path.name} assigns no {name}")
-        if len(nodes) > 1 or not isinstance(nodes[0], (ast.Assign, ast.AnnAssign)):
-            return Unknown(f"{name} is assigned at several lines of {self.path.name}")
-        value = nodes[0].value
+        try:
+            node = self.bindings.pick(name, None)
+        except Unresolvable as exc:
+            return Unknown(f"{self.path.name}: {exc}")
+        value = node.value
         if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                                       for k in value.keys):
-            return Unknown(f"{name} ({self.where(nodes[0])}) is not a dict literal with string keys")
-        return {k.value: self.make_setting(f"{name}['{k.value}']", v)  # type: ignore[union-attr]
+            return Unknown(f"{name} ({self.where(node)}) is not a dict literal with string keys")
+        for statement in ast.walk(self.tree):
+            if statement is not node and isinstance(statement, ast.stmt) and _mutates(statement, name) \
+                    and not self._inside_function(statement):
+                return Unknown(f"{name} is changed after its assignment ({self.where(statement)})")
+        return {k.value: self.make_setting(f"{name}['{k.value}']", v, node.lineno)  # type: ignore[union-attr]
                 for k, v in zip(value.keys, value.values)}
+
+    def _inside_function(self, statement: ast.stmt) -> bool:
+        return any(statement is child for function in ast.walk(self.tree)
+                   if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                   for child in ast.walk(function))
 
     def env_names(self, node: ast.AST, seen: set[str]) -> list[str]:
         """The env vars an expression reads: getenv / os.environ literals, the first literal
@@ -316,7 +330,7 @@ class _Reader:
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and (dotted(node.func) or "") in ENV_GETTERS and node.args \
                     and isinstance(node.args[0], ast.Constant) and node.args[0].value == HYPERPARAM_ROOT_ENV:
-                return self.make_setting(ast.unparse(node), node)
+                return self.make_setting(ast.unparse(node), node, None)
         return Unknown(f"{self.path.name} never reads {HYPERPARAM_ROOT_ENV}; where it loads configs "
                        "from is not known")
 
@@ -342,6 +356,22 @@ class _Reader:
                         and isinstance(piece.lower.operand, ast.Constant) and isinstance(piece.lower.operand.value, int):
                     sites.append(Site(self.where(node), ast.unparse(node), piece.lower.operand.value))
         return sites
+
+
+def _mutates(statement: ast.stmt, name: str) -> bool:
+    """`NAME[...] = ...`, `NAME[...] += ...`, `del NAME[...]` or `NAME.update(...)`-style calls."""
+    targets: list[ast.expr] = []
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Delete):
+        targets = statement.targets
+    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+            and isinstance(statement.value.func, ast.Attribute):
+        targets = [statement.value.func]
+    return any(isinstance(t, (ast.Subscript, ast.Attribute)) and isinstance(t.value, ast.Name)
+               and t.value.id == name for t in targets)
 
 
 # --- the clamp (the API `migrate toto` uses) --------------------------------------

@@ -126,12 +126,14 @@ def hook_effects(tree: ast.Module, reads: tuple[EnvRead, ...], env: Mapping[str,
 
 
 def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: Evaluator) -> HookEffect:
-    value = evaluate(tree, read.node, env, evaluator)
+    # Module-level code sees the constants assigned above it; functions run after import.
+    line = read.statement.lineno if read.function is None else None
+    value = evaluate(tree, read.node, env, evaluator, line)
     statement = read.statement
     shown = _show(value)
     read_text = ast.unparse(read.node)
     if isinstance(statement, (ast.If, ast.While)) and _contains(statement.test, read.node):
-        test = evaluate(tree, statement.test, env, evaluator)
+        test = evaluate(tree, statement.test, env, evaluator, line)
         body = ast.unparse(statement.body[0]).splitlines()[0] if statement.body else "pass"
         if isinstance(test, Unknown):
             effect = (f"`{read_text}` is {shown}; the condition `{ast.unparse(statement.test)}` also "
@@ -145,7 +147,7 @@ def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: 
     elif isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None \
             and _contains(statement.value, read.node):
         targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-        whole = evaluate(tree, statement.value, env, evaluator)
+        whole = evaluate(tree, statement.value, env, evaluator, line)
         target_text = " = ".join(ast.unparse(t) for t in targets)
         if isinstance(whole, Unknown):
             effect = f"`{read_text}` is {shown}; {target_text} also depends on run-time values"

@@ -114,3 +114,27 @@ def test_an_unreadable_backtest_is_one_line_naming_it(tmp_path: Path):
     nul.write_bytes(b"x = 1\0\n")
     with pytest.raises(BadInputError, match="nul.py"):
         read_backtest_facts(nul)
+
+
+def _facts_of(tmp_path: Path, source: str):
+    path = tmp_path / "backtest_test3_inline.py"
+    path.write_text(source)
+    return read_backtest_facts(path)
+
+
+def test_reassigned_constants_are_read_as_python_runs_them(tmp_path: Path):
+    facts = _facts_of(tmp_path, (
+        "import os\n"
+        "TOTO_MIN_NUM_SAMPLES = 128\n"
+        "TOTO_MIN_SAMPLES_PER_BATCH = TOTO_MIN_NUM_SAMPLES // 4\n"  # sees 128, not the 64 below
+        "TOTO_MIN_NUM_SAMPLES = 64\n"
+        "if os.getenv('X'):\n"
+        "    TOTO_MAX_NUM_SAMPLES = 1\n"
+        "TOTO_MAX_SAMPLES_PER_BATCH = 512\n"
+        "DEFAULT_KRONOS_PARAMS = {'sample_count': 192}\n"
+        "DEFAULT_KRONOS_PARAMS['sample_count'] = 256\n"))
+    low_ns, low_spb = toto_floors(facts, {})
+    assert (low_ns.value, low_spb.value) == (64, 32)
+    assert facts.toto_bounds["min_num_samples"].location.endswith(":4")
+    assert "only under a condition" in facts.toto_bounds["max_num_samples"].reason
+    assert "changed after its assignment" in facts.kronos_defaults.reason

@@ -107,6 +107,37 @@ def env_reading_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
             and any(is_env_read(n) for n in ast.walk(node))}
 
 
+def env_writes(tree: ast.Module) -> dict[str, int]:
+    """Variables the module sets in its own environment, anywhere (name -> line; "*": unknown names):
+    os.environ[NAME] = ..., os.environ.setdefault / pop / update, os.putenv / unsetenv, del os.environ[NAME]."""
+    written: dict[str, int] = {}
+
+    def note(name: ast.expr | None, line: int) -> None:
+        key = name.value if isinstance(name, ast.Constant) and isinstance(name.value, str) else "*"
+        written.setdefault(key, line)
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Subscript) and dotted(target.value) in ("os.environ", "environ"):
+                    note(target.slice, node.lineno)
+        elif isinstance(node, ast.Call):
+            name = dotted(node.func) or ""
+            if name in ("os.environ.setdefault", "environ.setdefault", "os.environ.pop", "environ.pop",
+                        "os.putenv", "putenv", "os.unsetenv", "unsetenv"):
+                note(node.args[0] if node.args else None, node.lineno)
+            elif name in ("os.environ.update", "environ.update", "os.environ.clear", "environ.clear"):
+                if node.args and isinstance(node.args[0], ast.Dict) and all(k is not None for k in node.args[0].keys):
+                    for key in node.args[0].keys:
+                        note(key, node.lineno)
+                elif node.args or name.endswith("clear"):
+                    note(None, node.lineno)
+                for keyword in node.keywords:
+                    note(ast.Constant(keyword.arg) if keyword.arg else None, node.lineno)
+    return written
+
+
 def module_assignments(tree: ast.Module) -> dict[str, list[ast.stmt]]:
     """Module-level assignments per name (also those inside top-level if/try/with)."""
     found: dict[str, list[ast.stmt]] = {}
@@ -169,6 +200,7 @@ class Evaluator:
     def __init__(self, tree: ast.Module, env: Mapping[str, str]) -> None:
         self.env = env
         self.bindings = Bindings(tree)
+        self.written = env_writes(tree)
         self.assignments = self.bindings.assignments
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         self._constants: dict[int, Any] = {}
@@ -219,6 +251,14 @@ class Evaluator:
             raise _Raised(exc, f"line {node.lineno}: `{ast.unparse(node)}` raises "
                                f"{type(exc).__name__}: {exc}") from None
 
+    def _env(self, name: Any, node: ast.AST) -> Mapping[str, str]:
+        """The environment a read of `name` sees; unknown when the module itself sets it."""
+        line = self.written.get(name, self.written.get("*"))
+        if line is not None:
+            raise Unresolvable(f"line {node.lineno}: the module itself sets {name} (line {line}); "
+                               "when, relative to this read, is not followed")
+        return self.env
+
     # --- expressions ----------------------------------------------------------
     def _Constant(self, node: ast.Constant, local: dict[str, Any]) -> Any:
         return node.value
@@ -234,6 +274,9 @@ class Evaluator:
 
     def _Attribute(self, node: ast.Attribute, local: dict[str, Any]) -> Any:
         if dotted(node) == "os.environ":
+            if self.written:
+                where = ", ".join(f"{var} (line {line})" for var, line in self.written.items())
+                raise Unresolvable(f"the module itself sets {where}")
             return dict(self.env)  # `NAME in os.environ`, os.environ.get(...)
         raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
 
@@ -296,7 +339,7 @@ class Evaluator:
     def _Subscript(self, node: ast.Subscript, local: dict[str, Any]) -> Any:
         key = self.expr(node.slice, local)
         if dotted(node.value) in ("os.environ", "environ"):
-            if key not in self.env:
+            if key not in self._env(key, node):
                 raise ModuleRaises(f"line {node.lineno}: os.environ[{key!r}] raises KeyError ({key} is unset)")
             return self.env[key]
         container = self.expr(node.value, local)
@@ -314,7 +357,7 @@ class Evaluator:
             assert args is not None
             default = args[1] if len(args) > 1 else next(
                 (self.expr(k.value, local) for k in node.keywords if k.arg == "default"), None)
-            return self.env.get(args[0], default)
+            return self._env(args[0], node).get(args[0], default)
         if name in self.functions:
             return self.call_function(self.functions[name], node, local)
         assert args is not None

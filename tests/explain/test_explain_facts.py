@@ -138,3 +138,16 @@ def test_reassigned_constants_are_read_as_python_runs_them(tmp_path: Path):
     assert facts.toto_bounds["min_num_samples"].location.endswith(":4")
     assert "only under a condition" in facts.toto_bounds["max_num_samples"].reason
     assert "changed after its assignment" in facts.kronos_defaults.reason
+
+
+def test_a_variable_the_module_sets_itself_is_unknown(tmp_path: Path):
+    facts = _facts_of(tmp_path, (
+        "import os\n"
+        "TOTO_MIN_NUM_SAMPLES = int(os.getenv('MARKETSIM_TOTO_MIN_NUM_SAMPLES', '128'))\n"
+        "TOTO_MIN_SAMPLES_PER_BATCH = int(os.getenv('MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH', '32'))\n"
+        "def main(fast):\n"
+        "    if fast:\n"
+        "        os.environ['MARKETSIM_TOTO_MIN_NUM_SAMPLES'] = '16'\n"))
+    low_ns, low_spb = toto_floors(facts, {})
+    assert isinstance(low_ns.value, Unknown) and "sets MARKETSIM_TOTO_MIN_NUM_SAMPLES (line 6)" in low_ns.value.reason
+    assert low_spb.value == 32

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 from migrator.errors import BadInputError
 from migrator.explain.evaluate import (
     ENV_GETTERS, Bindings, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
-    module_assignments, to_json,
+    to_json,
 )
 from migrator.explain.hooks import EnvRead, find_env_reads
 
@@ -208,13 +208,19 @@ class _Reader:
             if isinstance(found, Unknown):
                 return found
             return found.get(key, Unknown(f"{base} in {self.path.name} has no key {key!r}"))
+        node = self.assignment(name)
+        if isinstance(node, Unknown):
+            return node
+        return self.make_setting(name, node.value, node.lineno)  # type: ignore[arg-type]
+
+    def assignment(self, name: str) -> ast.Assign | ast.AnnAssign | Unknown:
+        """The module-level assignment of `name` that is in effect after import."""
         if name not in self.assignments:
             return Unknown(f"{self.path.name} assigns no {name}")
         try:
-            node = self.bindings.pick(name, None)
+            return self.bindings.pick(name, None)
         except Unresolvable as exc:
             return Unknown(f"{self.path.name}: {exc}")
-        return self.make_setting(name, node.value, node.lineno)  # type: ignore[arg-type]
 
     def make_setting(self, name: str, value: ast.expr, line: int | None) -> Setting:
         """`line`: the module-level statement it is evaluated at (None: inside a function)."""
@@ -246,12 +252,9 @@ class _Reader:
         return Unknown("; ".join(shown))
 
     def dict_settings(self, name: str) -> dict[str, Setting] | Unknown:
-        if name not in self.assignments:
-            return Unknown(f"{self.path.name} assigns no {name}")
-        try:
-            node = self.bindings.pick(name, None)
-        except Unresolvable as exc:
-            return Unknown(f"{self.path.name}: {exc}")
+        node = self.assignment(name)
+        if isinstance(node, Unknown):
+            return node
         value = node.value
         if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                                       for k in value.keys):

@@ -87,3 +87,16 @@ def test_explain_runs_without_numpy_scipy_torch_or_libcst(project):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["symbols"]["AAPL"]["toto"]["runtime"]["num_samples"] == 128
+
+
+def test_on_a_tty_the_tables_have_bold_headers_and_aligned_columns(project):
+    from migrator.explain.report import render_text
+    from migrator.explain.resolve import explain
+
+    root = project("guide_shape.py")
+    text = render_text(explain(root, root / "backtest_test3_inline.py", {}), tty=True)
+    header = next(line for line in text.splitlines() if "SYMBOL" in line)
+    assert header.startswith("\x1b[1mSYMBOL") and header.endswith("\x1b[0m")
+    rows = [line for line in text.splitlines() if line.split(" ")[0] in ("AAPL", "BTCUSD", "MSFT")]
+    column = header.index("NUM_SAMPLES") - len("\x1b[1m")
+    assert len(rows) == 3 and all(row[column - 1] == " " and row[column] != " " for row in rows)

@@ -495,3 +495,51 @@ def _run_clamp(facts: BacktestFacts, name: str, num_samples: int, samples_per_ba
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ns, spb)):
         return f"its result's num_samples/samples_per_batch are {ns!r}/{spb!r}"
     return ns, spb  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class TotoAdvice:
+    """How to make the backtest run given Toto values: exports, or module lines to edit."""
+
+    runtime: TotoRuntime  # what runs now, under the given environment
+    exports: dict[str, str]  # env settings that lift the bounds in the way (read from the module)
+    edits: tuple[str, ...]  # bounds no env var can move: "NAME = 64 (file:line)"
+    takes_effect: bool  # with the exports, the values run as given (False: edits are needed too)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"runtime": self.runtime.as_json(), "exports": self.exports, "edits": list(self.edits),
+                "takes_effect": self.takes_effect}
+
+
+_BLOCKS = {  # bound -> (the target it limits, True for a lower bound)
+    "min_num_samples": ("num_samples", True), "max_num_samples": ("num_samples", False),
+    "min_samples_per_batch": ("samples_per_batch", True), "max_samples_per_batch": ("samples_per_batch", False),
+}
+
+
+def toto_advice(facts: BacktestFacts, num_samples: int, samples_per_batch: int,
+                env: Mapping[str, str]) -> TotoAdvice:
+    """For `migrate toto`: what the backtest runs for these values now, and the exports (the
+    env vars the module's own bounds read) or edits that make them run as given. Each export
+    is checked by evaluating the module's code with it set."""
+    runtime = effective_toto(facts, num_samples, samples_per_batch, env)
+    targets = {"num_samples": num_samples, "samples_per_batch": samples_per_batch}
+    exports: dict[str, str] = {}
+    edits: list[str] = []
+    for bound, resolved in toto_bounds(facts, env).items():
+        target, lower = _BLOCKS[bound]
+        value = resolved.value
+        if not isinstance(value, int) or (value <= targets[target] if lower else value >= targets[target]):
+            continue
+        setting = facts.toto_bounds[bound]
+        moved = False
+        if isinstance(setting, Setting) and len(setting.env) == 1:
+            trial = {**env, setting.env[0]: str(targets[target])}
+            moved = facts.value(setting, trial) == targets[target]
+            if moved:
+                exports[setting.env[0]] = str(targets[target])
+        if not moved and isinstance(setting, Setting):
+            edits.append(f"{setting.name} = {value!r} ({setting.location})")
+    after = effective_toto(facts, num_samples, samples_per_batch, {**env, **exports})
+    takes_effect = (after.num_samples, after.samples_per_batch) == (num_samples, samples_per_batch)
+    return TotoAdvice(runtime, exports, tuple(edits), takes_effect)

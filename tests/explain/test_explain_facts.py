@@ -151,3 +151,22 @@ def test_a_variable_the_module_sets_itself_is_unknown(tmp_path: Path):
     low_ns, low_spb = toto_floors(facts, {})
     assert isinstance(low_ns.value, Unknown) and "sets MARKETSIM_TOTO_MIN_NUM_SAMPLES (line 6)" in low_ns.value.reason
     assert low_spb.value == 32
+
+
+def test_toto_advice_gives_the_exports_the_users_module_reads():
+    from migrator.explain import toto_advice
+
+    guide = read_backtest_facts(FIXTURES / "guide_shape.py")
+    advice = toto_advice(guide, 32, 16, {})
+    assert (advice.runtime.num_samples, advice.runtime.samples_per_batch) == (128, 32)
+    assert advice.exports == {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32", "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}
+    assert advice.edits == () and advice.takes_effect
+    assert toto_advice(guide, 256, 64, {}).exports == {}
+    assert toto_advice(guide, 8192, 1024, {}).exports == {
+        "MARKETSIM_TOTO_MAX_NUM_SAMPLES": "8192", "MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH": "1024"}
+    # The 2026 shape: plain constants, no env var moves them; the lines to edit instead.
+    plain = read_backtest_facts(FIXTURES / "plain_2026.py")
+    advice = toto_advice(plain, 32, 16, {})
+    assert advice.exports == {} and not advice.takes_effect
+    assert advice.edits[0].startswith("TOTO_MIN_NUM_SAMPLES = 64 (") and "plain_2026.py:" in advice.edits[0]
+    assert toto_advice(plain, 64, 32, {}).takes_effect

@@ -404,6 +404,10 @@ class Evaluator:
             return result.value
         return None
 
+    def execute(self, statement: ast.stmt, local: dict[str, Any]) -> None:
+        """Run one statement of a function body on `local` (raises like the rest)."""
+        self._statement(statement, local)
+
     def _block(self, statements: list[ast.stmt], local: dict[str, Any]) -> None:
         for statement in statements:
             self._statement(statement, local)

@@ -153,11 +153,41 @@ def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: 
             effect = f"`{read_text}` is {shown}; {target_text} also depends on run-time values"
         else:
             effect = f"{target_text} = {whole!r}"
+            if read.function is not None and len(targets) == 1 and isinstance(targets[0], ast.Name):
+                effect = _then(tree, evaluator, statement, targets[0].id, whole, effect)
     else:
         effect = f"`{read_text}` is {shown}"
     if read.called_from:
         effect += f" (in {read.function}, called at {', '.join(read.called_from)})"
     return HookEffect(read, env.get(read.var), value, effect)
+
+
+def _then(tree: ast.Module, evaluator: Evaluator, statement: ast.stmt, name: str, value: Any,
+          effect: str) -> str:
+    """Follow the statements after the hook in its block that reassign `name` (a floor the
+    hook applies, a guard): the value the function goes on with, or why it is not known."""
+    block = _block_of(tree, statement)
+    local = {name: value}
+    for later in block[block.index(statement) + 1:]:
+        if not any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+                   for n in ast.walk(later)):
+            continue
+        try:
+            evaluator.execute(later, local)
+        except Exception as exc:  # Unresolvable, ModuleRaises, a return: not followed further
+            return f"{effect}, then line {later.lineno} may change it ({str(exc) or 'not followed'})"
+    if local.get(name) != value:
+        return f"{name} = {local.get(name)!r} (the read gives {value!r}; the lines after it change it)"
+    return effect
+
+
+def _block_of(tree: ast.Module, statement: ast.stmt) -> list[ast.stmt]:
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if isinstance(block, list) and any(item is statement for item in block):
+                return block
+    return [statement]
 
 
 def _show(value: Any) -> str:

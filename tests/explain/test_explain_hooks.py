@@ -102,3 +102,45 @@ def test_exact_toto_hook_and_other_read_shapes(tmp_path: Path, exact, expected):
     on = [e for e in hook_effects(facts.tree, facts.env_reads, {"MARKETSIM_FAST_SIMULATE": "yes"})
           if e.read.var == "MARKETSIM_FAST_SIMULATE"][0]
     assert "depends on run-time values" in on.effect and "min(num_simulations, 35)" in on.effect
+
+
+_FLOORED = '''\
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+
+def _marketsim_env_int(name, default):
+    try:
+        return int(os.environ.get(name, "").strip())
+    except ValueError:
+        return default
+
+
+def _compute_toto_forecast(symbol, price_frame):
+    predictions = []
+    # PERF: was 7; MARKETSIM_MAX_HORIZON sets it (added by migrate apply)
+    max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", 7)
+    if max_horizon < 7:
+        logger.warning("MARKETSIM_MAX_HORIZON=%s is below the validation window; using 7", max_horizon)
+        max_horizon = 7
+    for pred_idx in reversed(range(1, max_horizon + 1)):
+        predictions.append(price_frame[-pred_idx])
+    return predictions, []
+'''
+
+
+@pytest.mark.parametrize("setting", [None, "3", "9"])
+def test_a_floor_after_the_hook_is_followed(tmp_path: Path, setting):
+    path = tmp_path / "backtest_test3_inline.py"
+    path.write_text(_FLOORED)
+    env = clean_env(**({"MARKETSIM_MAX_HORIZON": setting} if setting else {}))
+    ran = subprocess.run([sys.executable, "-c", _CALL_FORECAST.replace('"Close", list(range(40)), 1.0, {}',
+                                                                       'list(range(40))'), str(path)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    facts = read_backtest_facts(path)
+    [effect] = hook_effects(facts.tree, facts.env_reads, {k: v for k, v in env.items() if k.startswith("MARKETSIM_")})
+    assert effect.effect.startswith(f"max_horizon = {int(ran.stdout)}")
+    assert effect.read.origin == "migrate"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -107,6 +108,7 @@ def env_reading_functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
             and any(is_env_read(n) for n in ast.walk(node))}
 
 
+@functools.lru_cache(maxsize=16)  # keyed by the tree object: read once per module
 def env_writes(tree: ast.Module) -> dict[str, int]:
     """Variables the module sets in its own environment, anywhere (name -> line; "*": unknown names):
     os.environ[NAME] = ..., os.environ.setdefault / pop / update, os.putenv / unsetenv, del os.environ[NAME]."""
@@ -160,6 +162,11 @@ def module_assignments(tree: ast.Module) -> dict[str, list[ast.stmt]]:
     return found
 
 
+@functools.lru_cache(maxsize=16)  # keyed by the tree object: indexed once per module
+def bindings(tree: ast.Module) -> Bindings:
+    return Bindings(tree)
+
+
 class Bindings:
     """Module-level assignments, and which one a read of a name sees."""
 
@@ -199,7 +206,7 @@ class Evaluator:
 
     def __init__(self, tree: ast.Module, env: Mapping[str, str]) -> None:
         self.env = env
-        self.bindings = Bindings(tree)
+        self.bindings = bindings(tree)
         self.written = env_writes(tree)
         self.assignments = self.bindings.assignments
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}

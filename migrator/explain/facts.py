@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.errors import BadInputError
 from migrator.explain.evaluate import (
-    ENV_GETTERS, Bindings, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
-    to_json,
+    ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
+    bindings, to_json,
 )
 from migrator.explain.hooks import EnvRead, find_env_reads
 
@@ -165,7 +166,7 @@ class _Reader:
         self.path = path
         self.tree = tree
         self.lines = lines
-        self.bindings = Bindings(tree)
+        self.bindings = bindings(tree)
         self.assignments = self.bindings.assignments
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         self.env_functions = env_reading_functions(tree)
@@ -251,6 +252,7 @@ class _Reader:
                 f" and no module-level assignment reads {env_name}" if env_name else "")]
         return Unknown("; ".join(shown))
 
+    @functools.cache  # noqa: B019 (one _Reader per read; asked once per key)
     def dict_settings(self, name: str) -> dict[str, Setting] | Unknown:
         node = self.assignment(name)
         if isinstance(node, Unknown):

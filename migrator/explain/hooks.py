@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -182,12 +183,20 @@ def _then(tree: ast.Module, evaluator: Evaluator, statement: ast.stmt, name: str
 
 
 def _block_of(tree: ast.Module, statement: ast.stmt) -> list[ast.stmt]:
+    return _blocks(tree).get(id(statement), [statement])
+
+
+@functools.lru_cache(maxsize=16)  # keyed by the tree object: indexed once per module
+def _blocks(tree: ast.Module) -> dict[int, list[ast.stmt]]:
+    """Each statement's enclosing statement list."""
+    found: dict[int, list[ast.stmt]] = {}
     for node in ast.walk(tree):
         for field in ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
-            if isinstance(block, list) and any(item is statement for item in block):
-                return block
-    return [statement]
+            if isinstance(block, list):
+                for item in block:
+                    found[id(item)] = block
+    return found
 
 
 def _show(value: Any) -> str:

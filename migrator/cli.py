@@ -368,6 +368,44 @@ def revert(settings: Settings, migration_id: str | None, force: bool) -> None:
         click.get_current_context().exit(EXIT_PENDING)
 
 
+# --- what the backtest runs with (migrator.explain) --------------------------
+@main.command("explain", short_help="What the backtest will really run with, per symbol, and why.")
+@click.option("--root", default=".", show_default=True, metavar="DIR",
+              help="The project root: the backtest's working directory.")
+@click.option("--hyperparams", default=None, metavar="DIR",
+              help="Explain as if HYPERPARAM_ROOT=DIR [default: the backtest's own resolution].")
+@click.option("--backtest", default=None, metavar="FILE",
+              help="The backtest module [default: ROOT/backtest_test3_inline.py].")
+@_SYMBOL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def explain(root: str, hyperparams: str | None, backtest: str | None, symbols: tuple[str, ...],
+            as_json: bool) -> None:
+    """Per symbol, the Toto and Kronos values the backtest will run with in the current
+    environment, and why: read from the backtest's own code (its defaults, env overrides,
+    FAST_TESTING, clamp floors and ceilings) and the hyperparams files it loads; and every
+    MARKETSIM_* read, whether `migrate apply` added it, and what it does now. A value that
+    cannot be determined is shown as unknown with the reason. Writes nothing.
+
+    \b
+    Exit codes: 0 done; 2 the backtest is missing or not valid Python, or bad usage.
+    """
+    from migrator.explain.report import render_text
+    from migrator.explain.resolve import explain as run_explain
+
+    root_path = Path(root).resolve()
+    if not root_path.is_dir():
+        raise click.BadParameter(f"{root}: not a directory", param_hint="--root")
+    env = dict(os.environ)
+    if hyperparams is not None:
+        env["HYPERPARAM_ROOT"] = str(Path(hyperparams).resolve())
+    path = Path(backtest) if backtest else root_path / "backtest_test3_inline.py"
+    result = run_explain(root_path, path, env, symbols)
+    if as_json:
+        emit_json(result.as_json())
+    else:
+        click.echo(render_text(result, tty=sys.stdout.isatty()), nl=False)
+
+
 # --- forecast core (migrator.forecast) --------------------------------------
 def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
     if value.strip().lower() == "all":

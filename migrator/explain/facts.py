@@ -1,0 +1,547 @@
+"""What the user's backtest module says about its parameters, read with `ast`.
+
+`read_backtest_facts(path)` finds the settings the backtest resolves its Toto
+and Kronos parameters from (UPSTREAM.md section 3): the Toto defaults, the clamp
+floors and ceilings (env-driven or plain constants), FAST_TESTING and its
+values, the hyperparams root, the Kronos defaults and sample-count override,
+`max_horizon` and a fixed validation window. Each is a `Setting` (name, where,
+which env vars it reads, its default) or an `Unknown` saying why not.
+
+`toto_bounds` / `toto_floors` / `effective_toto` apply the module's clamp under
+an environment mapping: the API `migrate toto` uses to report the floors the
+user's code really has instead of hard-coded ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from migrator.errors import BadInputError
+from migrator.explain.evaluate import (
+    ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
+    bindings, to_json,
+)
+from migrator.explain.hooks import EnvRead, find_env_reads
+
+# Names the module spells its settings with (guide commit first, then other versions).
+TOTO_DEFAULT_NAMES = {
+    "num_samples": ("DEFAULT_TOTO_NUM_SAMPLES", "TOTO_NUM_SAMPLES", "DEFAULT_TOTO_PARAMS['num_samples']"),
+    "samples_per_batch": ("DEFAULT_TOTO_SAMPLES_PER_BATCH", "TOTO_SAMPLES_PER_BATCH",
+                          "DEFAULT_TOTO_PARAMS['samples_per_batch']"),
+    "aggregate": ("TOTO_AGGREGATION_SPEC", "DEFAULT_TOTO_AGGREGATE", "DEFAULT_TOTO_PARAMS['aggregate']"),
+}
+# bound -> (constant names, the env var the guide's version reads it from)
+TOTO_BOUND_NAMES = {
+    "min_num_samples": (("TOTO_MIN_NUM_SAMPLES",), "MARKETSIM_TOTO_MIN_NUM_SAMPLES"),
+    "max_num_samples": (("TOTO_MAX_NUM_SAMPLES",), "MARKETSIM_TOTO_MAX_NUM_SAMPLES"),
+    "min_samples_per_batch": (("TOTO_MIN_SAMPLES_PER_BATCH",), "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH"),
+    "max_samples_per_batch": (("TOTO_MAX_SAMPLES_PER_BATCH",), "MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH"),
+}
+TOTO_KEYS = ("num_samples", "samples_per_batch", "aggregate")
+KRONOS_SAMPLE_COUNT_ENV = "MARKETSIM_KRONOS_SAMPLE_COUNT"
+HYPERPARAM_ROOT_ENV = "HYPERPARAM_ROOT"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A value the module computes: where, from what, and its value with no env var set."""
+
+    name: str  # e.g. DEFAULT_TOTO_NUM_SAMPLES or FAST_TOTO_PARAMS['num_samples']
+    location: str  # file:line
+    expression: str  # as written
+    env: tuple[str, ...]  # the env vars it reads (directly or through the module's helpers)
+    default: Any  # its value with none of them set (or Unknown)
+    node: ast.expr = dataclasses.field(compare=False, repr=False)
+    line: int | None = dataclasses.field(default=None, compare=False, repr=False)  # evaluated as at this line
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "location": self.location, "expression": self.expression,
+                "env": list(self.env), "default": to_json(self.default)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A value under a given environment, and why it is that value."""
+
+    value: Any  # or Unknown
+    why: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"value": to_json(self.value), "why": self.why}
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """A line of the module that matters (a function, a literal, a slice)."""
+
+    location: str
+    text: str
+    value: Any = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"location": self.location, "text": self.text, "value": to_json(self.value)}
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestFacts:
+    path: Path
+    tree: ast.Module = dataclasses.field(repr=False, compare=False)
+    toto_defaults: dict[str, Setting | Unknown]
+    toto_bounds: dict[str, Setting | Unknown]
+    clamp_function: Site | Unknown
+    fast_testing: Setting | Unknown
+    fast_toto_params: dict[str, Setting | Unknown]
+    fast_clamped: bool | Unknown  # whether the FAST_TESTING values go through the clamp
+    hyperparam_root: Setting | Unknown
+    kronos_defaults: dict[str, Setting] | Unknown
+    kronos_sample_count_read: Site | None  # None: the module never names the variable
+    max_horizon: tuple[Site, ...]
+    validation_windows: tuple[Site, ...]
+    env_reads: tuple[EnvRead, ...]
+
+    def where(self, line: int) -> str:
+        return f"{self.path}:{line}"
+
+    def value(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Any:
+        """The setting's value under `env` (Unknown when it cannot be determined)."""
+        if isinstance(setting, Unknown):
+            return setting
+        return evaluate(self.tree, setting.node, env, line=setting.line)
+
+    def resolved(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Resolved:
+        if isinstance(setting, Unknown):
+            return Resolved(setting, setting.reason)
+        set_vars = [f"{name}={env[name]!r}" for name in setting.env if name in env]
+        how = ", ".join(set_vars) + " set" if set_vars else (
+            f"{', '.join(setting.env)} unset" if setting.env else "a plain constant, no env var")
+        return Resolved(self.value(setting, env),
+                        f"{setting.name} = {setting.expression} ({setting.location}); {how}")
+
+    def as_json(self) -> dict[str, Any]:
+        def each(mapping: Mapping[str, Setting | Unknown] | Unknown) -> Any:
+            return to_json(mapping) if isinstance(mapping, Unknown) else {k: to_json(v) for k, v in mapping.items()}
+
+        return {
+            "path": str(self.path),
+            "toto_defaults": each(self.toto_defaults),
+            "toto_bounds": each(self.toto_bounds),
+            "clamp_function": to_json(self.clamp_function),
+            "fast_testing": to_json(self.fast_testing),
+            "fast_toto_params": each(self.fast_toto_params),
+            "fast_clamped": to_json(self.fast_clamped),
+            "hyperparam_root": to_json(self.hyperparam_root),
+            "kronos_defaults": each(self.kronos_defaults),
+            "kronos_sample_count_read": to_json(self.kronos_sample_count_read),
+            "max_horizon": [site.as_json() for site in self.max_horizon],
+            "validation_windows": [site.as_json() for site in self.validation_windows],
+        }
+
+
+# --- reading the module ---------------------------------------------------------
+def read_backtest_facts(path: Path) -> BacktestFacts:
+    """Read the module at `path`. Raises BadInputError (one line naming the file) when it
+    cannot be read or parsed; every other gap is an Unknown in the result."""
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the backtest: {exc.strerror or exc}") from None
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise BadInputError(f"{path}:{exc.lineno or 0}: not valid Python: {exc.msg}") from None
+    except ValueError as exc:  # null bytes
+        raise BadInputError(f"{path}: not valid Python: {exc}") from None
+    # Lines as Python numbers them (str.splitlines also splits on \f, \x1c, ...).
+    lines = re.split(r"\r\n|\r|\n", source.decode("utf-8", "replace"))
+    return _Reader(path, tree, lines).facts()
+
+
+class _Reader:
+    def __init__(self, path: Path, tree: ast.Module, lines: list[str]) -> None:
+        self.path = path
+        self.tree = tree
+        self.lines = lines
+        self.bindings = bindings(tree)
+        self.assignments = self.bindings.assignments
+        self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        self.env_functions = env_reading_functions(tree)
+        self.defaults = Evaluator(tree, {})
+
+    def where(self, node: ast.AST) -> str:
+        return f"{self.path}:{getattr(node, 'lineno', 0)}"
+
+    def facts(self) -> BacktestFacts:
+        reads = find_env_reads(self.tree, self.lines, self.path)
+        bounds: dict[str, Setting | Unknown] = {}
+        for bound, (names, env_name) in TOTO_BOUND_NAMES.items():
+            bounds[bound] = self.first_setting(names, env_name)
+        kronos = self.dict_settings("DEFAULT_KRONOS_PARAMS")
+        return BacktestFacts(
+            path=self.path,
+            tree=self.tree,
+            toto_defaults={key: self.first_setting(names) for key, names in TOTO_DEFAULT_NAMES.items()},
+            toto_bounds=bounds,
+            clamp_function=self.clamp_function(),
+            fast_testing=self.first_setting(("FAST_TESTING",), "FAST_TESTING"),
+            fast_toto_params={key: self.first_setting((f"FAST_TOTO_PARAMS['{key}']",)) for key in TOTO_KEYS},
+            fast_clamped=self.fast_clamped(),
+            hyperparam_root=self.hyperparam_root(),
+            kronos_defaults=kronos,
+            kronos_sample_count_read=next(
+                (Site(read.location, read.statement_text) for read in reads if read.var == KRONOS_SAMPLE_COUNT_ENV),
+                None),
+            max_horizon=tuple(self.max_horizon()),
+            validation_windows=tuple(self.validation_windows()),
+            env_reads=tuple(reads),
+        )
+
+    # --- settings ------------------------------------------------------------
+    def setting(self, name: str) -> Setting | Unknown:
+        """NAME, or NAME['key'] for a key of a module-level dict literal."""
+        if name.endswith("']"):
+            base, key = name[:-2].split("['", 1)
+            found = self.dict_settings(base)
+            if isinstance(found, Unknown):
+                return found
+            return found.get(key, Unknown(f"{base} in {self.path.name} has no key {key!r}"))
+        node = self.assignment(name)
+        if isinstance(node, Unknown):
+            return node
+        return self.make_setting(name, node.value, node.lineno)  # type: ignore[arg-type]
+
+    def assignment(self, name: str) -> ast.Assign | ast.AnnAssign | Unknown:
+        """The module-level assignment of `name` that is in effect after import."""
+        if name not in self.assignments:
+            return Unknown(f"{self.path.name} assigns no {name}")
+        try:
+            return self.bindings.pick(name, None)
+        except Unresolvable as exc:
+            return Unknown(f"{self.path.name}: {exc}")
+
+    def make_setting(self, name: str, value: ast.expr, line: int | None) -> Setting:
+        """`line`: the module-level statement it is evaluated at (None: inside a function)."""
+        return Setting(name=name, location=self.where(value), expression=ast.unparse(value),
+                       env=tuple(self.env_names(value, set())),
+                       default=evaluate(self.tree, value, {}, self.defaults, line), node=value, line=line)
+
+    def first_setting(self, names: tuple[str, ...], env_name: str | None = None) -> Setting | Unknown:
+        """The first of `names` the module assigns; else a module-level assignment reading
+        `env_name`; else Unknown naming what was looked for."""
+        unknowns = []
+        for name in names:
+            found = self.setting(name)
+            if isinstance(found, Setting):
+                return found
+            unknowns.append(found.reason)
+        if env_name:
+            for target in self.assignments:
+                try:
+                    node = self.bindings.pick(target, None)
+                except Unresolvable:
+                    continue
+                if env_name in self.env_names(node.value, set()):  # type: ignore[arg-type]
+                    return self.make_setting(target, node.value, node.lineno)  # type: ignore[arg-type]
+            unknowns.append(f"no module-level assignment reads {env_name}")
+        shown = [reason for reason in unknowns if "assigns no" not in reason] or [
+            f"{self.path.name} assigns none of {', '.join(names)}" + (
+                f" and no module-level assignment reads {env_name}" if env_name else "")]
+        return Unknown("; ".join(shown))
+
+    @functools.cache  # noqa: B019 (one _Reader per read; asked once per key)
+    def dict_settings(self, name: str) -> dict[str, Setting] | Unknown:
+        node = self.assignment(name)
+        if isinstance(node, Unknown):
+            return node
+        value = node.value
+        if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
+                                                      for k in value.keys):
+            return Unknown(f"{name} ({self.where(node)}) is not a dict literal with string keys")
+        for statement in ast.walk(self.tree):
+            if statement is not node and isinstance(statement, ast.stmt) and _mutates(statement, name) \
+                    and not self._inside_function(statement):
+                return Unknown(f"{name} is changed after its assignment ({self.where(statement)})")
+        return {k.value: self.make_setting(f"{name}['{k.value}']", v, node.lineno)  # type: ignore[union-attr]
+                for k, v in zip(value.keys, value.values)}
+
+    def _inside_function(self, statement: ast.stmt) -> bool:
+        return any(statement is child for function in ast.walk(self.tree)
+                   if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                   for child in ast.walk(function))
+
+    def env_names(self, node: ast.AST, seen: set[str]) -> list[str]:
+        """The env vars an expression reads: getenv / os.environ literals, the first literal
+        argument of a module helper that reads the environment, and those of the constants it uses."""
+        names: list[str] = []
+        for child in ast.walk(node):
+            literal = None
+            if isinstance(child, ast.Call) and child.args and isinstance(child.args[0], ast.Constant):
+                func = dotted(child.func) or ""
+                if func in ENV_GETTERS or func in self.env_functions:
+                    literal = child.args[0].value
+            elif isinstance(child, ast.Subscript) and dotted(child.value) in ("os.environ", "environ") \
+                    and isinstance(child.slice, ast.Constant):
+                literal = child.slice.value
+            elif isinstance(child, ast.Name) and child.id in self.assignments and child.id not in seen:
+                seen.add(child.id)
+                for assignment in self.assignments[child.id]:
+                    if getattr(assignment, "value", None) is not None:
+                        names += self.env_names(assignment.value, seen)  # type: ignore[attr-defined]
+            if isinstance(literal, str) and literal not in names:
+                names.append(literal)
+        return list(dict.fromkeys(names))
+
+    # --- functions and sites --------------------------------------------------
+    def clamp_function(self) -> Site | Unknown:
+        for name, node in self.functions.items():
+            if "clamp" in name and "toto" in name:
+                return Site(self.where(node), f"def {name}")
+        return Unknown(f"{self.path.name} defines no Toto clamp function (a top-level def named *clamp*toto*)")
+
+    def fast_clamped(self) -> bool | Unknown:
+        """Whether resolve_toto_params's FAST_TESTING branch goes through the clamp."""
+        resolve = self.functions.get("resolve_toto_params")
+        if resolve is None:
+            return Unknown(f"{self.path.name} defines no resolve_toto_params")
+        clamp = self.clamp_function()
+        clamp_name = clamp.text[4:] if isinstance(clamp, Site) else None
+        for node in ast.walk(resolve):
+            if isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "FAST_TESTING"
+                                                for n in ast.walk(node.test)):
+                returns = [n for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.Return)]
+                if not returns:
+                    return Unknown(f"the FAST_TESTING branch ({self.where(node)}) does not return; "
+                                   "what follows it is not followed")
+                calls_clamp = [clamp_name is not None and any(
+                    isinstance(c, ast.Call) and dotted(c.func) == clamp_name for c in ast.walk(r))
+                    for r in returns]
+                if all(calls_clamp):
+                    return True
+                if not any(calls_clamp):
+                    return False
+                return Unknown(f"the FAST_TESTING branch ({self.where(node)}) returns both clamped "
+                               "and unclamped values")
+        return Unknown(f"resolve_toto_params ({self.where(resolve)}) has no `if FAST_TESTING` branch")
+
+    def hyperparam_root(self) -> Setting | Unknown:
+        found = self.first_setting(("HYPERPARAM_ROOT",), HYPERPARAM_ROOT_ENV)
+        if isinstance(found, Setting) and HYPERPARAM_ROOT_ENV in found.env:
+            return found
+        # Read inline, e.g. in load_best_config: os.getenv("HYPERPARAM_ROOT", "hyperparams").
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Call) and (dotted(node.func) or "") in ENV_GETTERS and node.args \
+                    and isinstance(node.args[0], ast.Constant) and node.args[0].value == HYPERPARAM_ROOT_ENV:
+                return self.make_setting(ast.unparse(node), node, None)
+        return Unknown(f"{self.path.name} never reads {HYPERPARAM_ROOT_ENV}; where it loads configs "
+                       "from is not known")
+
+    def max_horizon(self) -> list[Site]:
+        sites = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "max_horizon"
+                                                    for t in node.targets):
+                value = node.value.value if isinstance(node.value, ast.Constant) else Unknown(
+                    f"set by `{ast.unparse(node.value)}` (see hooks)")
+                sites.append(Site(self.where(node), ast.unparse(node), value))
+        return sites
+
+    def validation_windows(self) -> list[Site]:
+        """`validation = price[-N:]`: a fixed window the forecasts are compared with."""
+        sites = []
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and "valid" in node.targets[0].id.lower() and isinstance(node.value, ast.Subscript):
+                piece = node.value.slice
+                if isinstance(piece, ast.Slice) and piece.upper is None and piece.step is None \
+                        and isinstance(piece.lower, ast.UnaryOp) and isinstance(piece.lower.op, ast.USub) \
+                        and isinstance(piece.lower.operand, ast.Constant) and isinstance(piece.lower.operand.value, int):
+                    sites.append(Site(self.where(node), ast.unparse(node), piece.lower.operand.value))
+        return sites
+
+
+def _mutates(statement: ast.stmt, name: str) -> bool:
+    """`NAME[...] = ...`, `NAME[...] += ...`, `del NAME[...]` or `NAME.update(...)`-style calls."""
+    targets: list[ast.expr] = []
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Delete):
+        targets = statement.targets
+    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+            and isinstance(statement.value.func, ast.Attribute):
+        targets = [statement.value.func]
+    return any(isinstance(t, (ast.Subscript, ast.Attribute)) and isinstance(t.value, ast.Name)
+               and t.value.id == name for t in targets)
+
+
+# --- the clamp (the API `migrate toto` uses) --------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TotoRuntime:
+    """What Toto runs with after the module's clamp, and what changed it."""
+
+    num_samples: Any  # int or Unknown
+    samples_per_batch: Any
+    clamped: bool  # the clamp changed a value
+    why: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"num_samples": to_json(self.num_samples), "samples_per_batch": to_json(self.samples_per_batch),
+                "clamped": self.clamped, "why": list(self.why)}
+
+
+def toto_bounds(facts: BacktestFacts, env: Mapping[str, str]) -> dict[str, Resolved]:
+    """The four clamp bounds as the module defines them, under `env`."""
+    return {name: facts.resolved(setting, env) for name, setting in facts.toto_bounds.items()}
+
+
+def toto_floors(facts: BacktestFacts, env: Mapping[str, str]) -> tuple[Resolved, Resolved]:
+    """(min num_samples, min samples_per_batch) as the module defines them, under `env`."""
+    bounds = toto_bounds(facts, env)
+    return bounds["min_num_samples"], bounds["min_samples_per_batch"]
+
+
+def clamp_toto(num_samples: int, samples_per_batch: int, low_ns: int, high_ns: int,
+               low_spb: int, high_spb: int) -> tuple[int, int]:
+    """The backtest's clamp (UPSTREAM.md section 3): num_samples to [low, high],
+    samples_per_batch to [low, high] and at most num_samples, then num_samples
+    rounded down to a multiple of samples_per_batch."""
+    ns = min(max(num_samples, low_ns), high_ns)
+    spb = min(max(samples_per_batch, low_spb), high_spb, ns)
+    if spb > 0:
+        ns -= ns % spb
+    return ns, spb
+
+
+def effective_toto(facts: BacktestFacts, num_samples: Any, samples_per_batch: Any,
+                   env: Mapping[str, str], *, aggregate: Any = None, symbol: str = "SYMBOL") -> TotoRuntime:
+    """What the backtest runs for these values under `env`.
+
+    First by following the module's own clamp function on them (exact, whatever its
+    rules); when its code uses something the evaluator does not model, by the clamp
+    UPSTREAM.md section 3 documents, with the bounds the module defines (said so in `why`).
+    """
+    if isinstance(facts.clamp_function, Unknown):
+        return _unknown_runtime(facts.clamp_function.reason)
+    for given in (num_samples, samples_per_batch):
+        if isinstance(given, Unknown):
+            return _unknown_runtime(given.reason)
+        if not isinstance(given, int) or isinstance(given, bool):
+            return _unknown_runtime(f"{given!r} is not an integer")
+    clamp = facts.clamp_function
+    name = clamp.text[4:]
+    ran = _run_clamp(facts, name, num_samples, samples_per_batch, aggregate, symbol, env)
+    if isinstance(ran, Unknown):
+        return _unknown_runtime(ran.reason)
+    if isinstance(ran, tuple):
+        ns, spb = ran
+        changed = (ns, spb) != (num_samples, samples_per_batch)
+        why = (f"clamped by {name} ({clamp.location}) from {num_samples}/{samples_per_batch} "
+               "(its own code, followed)",) if changed else ()
+        return TotoRuntime(ns, spb, changed, why)
+    bounds = toto_bounds(facts, env)
+    unknown = [f"{key}: {b.value.reason}" for key, b in bounds.items() if isinstance(b.value, Unknown)]
+    if not unknown:
+        unknown = [f"{key} = {b.value!r} is not an integer" for key, b in bounds.items()
+                   if not isinstance(b.value, int) or isinstance(b.value, bool)]
+    if unknown:
+        return _unknown_runtime(f"{name}'s code cannot be followed ({ran}) and its bounds are unknown: "
+                                + "; ".join(unknown))
+    low_ns, high_ns, low_spb, high_spb = (bounds[k].value for k in (
+        "min_num_samples", "max_num_samples", "min_samples_per_batch", "max_samples_per_batch"))
+    if min(low_ns, low_spb, high_spb, high_ns) < 1:
+        return _unknown_runtime("a clamp bound below 1: what Toto does with it is not modelled")
+    ns, spb = clamp_toto(num_samples, samples_per_batch, low_ns, high_ns, low_spb, high_spb)
+    changed = (ns, spb) != (num_samples, samples_per_batch)
+    why = (f"clamped by {name} ({clamp.location}) from {num_samples}/{samples_per_batch}, as the upstream "
+           f"clamp is documented: num_samples in [{low_ns}, {high_ns}], samples_per_batch in "
+           f"[{low_spb}, {high_spb}] and <= num_samples, num_samples a multiple of samples_per_batch "
+           f"({name}'s own code could not be followed: {ran})",) if changed else ()
+    return TotoRuntime(ns, spb, changed, why)
+
+
+def _unknown_runtime(reason: str) -> TotoRuntime:
+    return TotoRuntime(Unknown(reason), Unknown(reason), False, (reason,))
+
+
+def _run_clamp(facts: BacktestFacts, name: str, num_samples: int, samples_per_batch: int, aggregate: Any,
+               symbol: str, env: Mapping[str, str]) -> tuple[int, int] | Unknown | str:
+    """The clamp function's result on these values; Unknown when the module's code fails on
+    them; a str (why) when its code cannot be followed."""
+    function = next(node for node in facts.tree.body if isinstance(node, ast.FunctionDef) and node.name == name)
+    params: dict[str, Any] = {"num_samples": num_samples, "samples_per_batch": samples_per_batch}
+    if aggregate is not None and not isinstance(aggregate, Unknown):
+        params["aggregate"] = aggregate
+    spec = function.args
+    required = spec.args[:len(spec.args) - len(spec.defaults)]
+    symbols = [arg.arg for arg in required if "symbol" in arg.arg]
+    others = [arg.arg for arg in required if "symbol" not in arg.arg]
+    if len(others) != 1 or len(symbols) > 1:
+        return f"its parameters ({', '.join(a.arg for a in spec.args)}) are not (symbol, params) or (params)"
+    try:
+        result = Evaluator(facts.tree, env).call_with_values(
+            function, [], {others[0]: params, **{s: symbol for s in symbols}})
+    except ModuleRaises as exc:
+        return Unknown(f"the backtest fails in {name}: {exc}")
+    except Unresolvable as exc:
+        return str(exc)
+    except RecursionError:
+        return "it recurses too deeply to follow"
+    if not isinstance(result, dict):
+        return f"it returns {type(result).__name__}, not a dict"
+    ns, spb = result.get("num_samples"), result.get("samples_per_batch")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ns, spb)):
+        return f"its result's num_samples/samples_per_batch are {ns!r}/{spb!r}"
+    return ns, spb  # type: ignore[return-value]
+
+
+@dataclasses.dataclass(frozen=True)
+class TotoAdvice:
+    """How to make the backtest run given Toto values: exports, or module lines to edit."""
+
+    runtime: TotoRuntime  # what runs now, under the given environment
+    exports: dict[str, str]  # env settings that lift the bounds in the way (read from the module)
+    edits: tuple[str, ...]  # bounds no env var can move: "NAME = 64 (file:line)"
+    takes_effect: bool  # with the exports, the values run as given (False: edits are needed too)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"runtime": self.runtime.as_json(), "exports": self.exports, "edits": list(self.edits),
+                "takes_effect": self.takes_effect}
+
+
+_BLOCKS = {  # bound -> (the target it limits, True for a lower bound)
+    "min_num_samples": ("num_samples", True), "max_num_samples": ("num_samples", False),
+    "min_samples_per_batch": ("samples_per_batch", True), "max_samples_per_batch": ("samples_per_batch", False),
+}
+
+
+def toto_advice(facts: BacktestFacts, num_samples: int, samples_per_batch: int,
+                env: Mapping[str, str]) -> TotoAdvice:
+    """For `migrate toto`: what the backtest runs for these values now, and the exports (the
+    env vars the module's own bounds read) or edits that make them run as given. Each export
+    is checked by evaluating the module's code with it set."""
+    runtime = effective_toto(facts, num_samples, samples_per_batch, env)
+    targets = {"num_samples": num_samples, "samples_per_batch": samples_per_batch}
+    exports: dict[str, str] = {}
+    edits: list[str] = []
+    for bound, resolved in toto_bounds(facts, env).items():
+        target, lower = _BLOCKS[bound]
+        value = resolved.value
+        if not isinstance(value, int) or (value <= targets[target] if lower else value >= targets[target]):
+            continue
+        setting = facts.toto_bounds[bound]
+        moved = False
+        if isinstance(setting, Setting) and len(setting.env) == 1:
+            trial = {**env, setting.env[0]: str(targets[target])}
+            moved = facts.value(setting, trial) == targets[target]
+            if moved:
+                exports[setting.env[0]] = str(targets[target])
+        if not moved and isinstance(setting, Setting):
+            edits.append(f"{setting.name} = {value!r} ({setting.location})")
+    after = effective_toto(facts, num_samples, samples_per_batch, {**env, **exports})
+    takes_effect = (after.num_samples, after.samples_per_batch) == (num_samples, samples_per_batch)
+    return TotoAdvice(runtime, exports, tuple(edits), takes_effect)

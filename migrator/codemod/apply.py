@@ -19,6 +19,7 @@ DEFAULT_TARGET = "backtest_test3_inline.py"
 # Patched too when present: upstream's parallel copy of the backtest and its optimizers.
 # (The guide's `backtest_test3_inline.py.pre_speedup` backup is not a .py file: never a target.)
 OPTIONAL_TARGETS = ("backtest_test3_inline_parallel.py", "src/optimization_utils.py")
+BACKUP_SUFFIX = ".pre_speedup"  # the guide's script's backup of the original: never patched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +55,9 @@ def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
     for argument in arguments:
         if argument.is_dir():
             targets.extend(python_files(argument))
+        elif argument.name.endswith(BACKUP_SUFFIX):
+            raise BadInputError(f"{argument}: a backup the speed-up guide's script left "
+                                f"(migrate never patches it; name the backtest itself)")
         elif argument.exists():
             targets.append(argument)
         else:

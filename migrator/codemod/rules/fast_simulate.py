@@ -78,11 +78,12 @@ class _Rewriter(StatementWalker):
         self.already = 0
 
     def leave_function(self, original: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
-        if not _has_param(updated_node.params, _PARAM) \
-                or not _runs_simulations(updated_node, self.runners):
+        if not _has_param(updated_node.params, _PARAM):
             return updated_node
         if self.env_in_source and has_string_literal(updated_node.body, ENV_VAR):
             self.already += 1
+            return updated_node
+        if not _runs_simulations(updated_node, self.runners):
             return updated_node
         self.changed += 1
         check = parse_code(

@@ -27,11 +27,12 @@ TRUTHY_SET = "{" + ", ".join(f'"{v}"' for v in TRUTHY) + "}"
 # Written with {ENV_INT}-style placeholders for the names the module gives the helpers.
 _TEMPLATES = {
     ENV_INT: '''\
-def {ENV_INT}(name, default, low=1, high=None, _warned=set()):
+def {ENV_INT}(name, default, low=1, high=None, _warned={}):
     """An integer setting from the environment (added by `migrate apply`).
 
     Unset, empty or not an integer: `default`. Outside [low, high]: the nearest
-    bound, and one logged warning per value. Never raises.
+    bound, and one logged warning per value (dict.setdefault: once, even across
+    threads). Never raises.
     """
     import os
     try:
@@ -39,8 +40,8 @@ def {ENV_INT}(name, default, low=1, high=None, _warned=set()):
     except ValueError:
         return default
     bounded = max(low, value) if high is None else min(max(low, value), high)
-    if bounded != value and (name, value) not in _warned:
-        _warned.add((name, value))
+    first = object()
+    if bounded != value and _warned.setdefault((name, value), first) is first:
         import logging
         logging.getLogger(__name__).warning(
             "%s=%d: this code supports %d to %s; using %d", name, value, low,

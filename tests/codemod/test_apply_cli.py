@@ -287,3 +287,32 @@ def test_pre_commit_hook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert invoke(*command[1:], *files).exit_code == 1
     assert invoke("apply", *files).exit_code == 0
     assert invoke(*command[1:], *files).exit_code == 0
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_deep_expression_is_one_line_exit_2(tmp_path: Path, jobs: str) -> None:
+    """Failed before: a traceback (RecursionError from CPython's parser) and exit 1."""
+    deep = tmp_path / "deep.py"
+    deep.write_text("close_at_eod_candidates = " + " + ".join(["[1]"] * 3000) + "\n")
+    good = tmp_path / "good.py"
+    good.write_bytes(HORIZON)
+    result = invoke("apply", "--root", str(tmp_path), "-j", jobs, str(good), str(deep))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if "deep.py" in line]
+    assert errors == [
+        "migrate: error: deep.py: nested too deeply for Python's parser; file left alone"]
+    assert good.read_bytes() == HORIZON
+
+
+def test_notes_and_max_horizon_refusal_in_text(project: Path) -> None:
+    result = invoke("apply", "--root", str(project), "--dry-run", "-q")
+    assert result.exit_code == 0
+    refused = invoke("apply", "--root", str(project), "--max-horizon", "3")
+    assert refused.exit_code == 2
+    assert "--max-horizon 3 would break this backtest: `validation = price[-7:]`" in refused.stderr
+    assert (project / "backtest_test3_inline.py").read_bytes() == \
+        (EXAMPLES / "backtest_test3_inline.py").read_bytes()
+    text = invoke("apply", "--root", str(project), "--check").output
+    assert "note: backtest_test3_inline.py:" in text
+    assert "MARKETSIM_MAX_HORIZON other than 7 would break the backtest" in text

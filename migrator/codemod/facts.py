@@ -40,40 +40,60 @@ class HorizonAssignment:
 
 
 class ModuleFacts:
+    """Facts about one module; each computed on first use from a single walk of its ast."""
+
     def __init__(self, tree: ast.Module, source: bytes = b"") -> None:
         self.tree = tree
         self.source = source
 
     @cached_property
+    def _nodes(self) -> dict[type, list[ast.AST]]:
+        """Every node of the module by type (one ast.walk serves every fact)."""
+        index: dict[type, list[ast.AST]] = {}
+        for node in ast.walk(self.tree):
+            index.setdefault(type(node), []).append(node)
+        return index
+
+    def _of(self, *types: type) -> list[ast.AST]:
+        return [node for kind in types for node in self._nodes.get(kind, ())]
+
+    @cached_property
+    def _functions(self) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+        return self._of(ast.FunctionDef, ast.AsyncFunctionDef)  # type: ignore[return-value]
+
+    def _enclosing(self, node: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+        """The functions whose body holds `node` (by line span), innermost last."""
+        line = getattr(node, "lineno", 0)
+        found = [f for f in self._functions
+                 if f.lineno < line <= (f.end_lineno or f.lineno)
+                 or (f.lineno == line and node is not f and _in_body(f, node))]
+        return sorted(found, key=lambda f: (f.lineno, f.col_offset))
+
+    @cached_property
     def bound_names(self) -> frozenset[str]:
         """Names bound anywhere in the module (assigned, defined, imported, parameters)."""
-        bound: set[str] = set()
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                bound.add(node.id)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(node.name)
-            elif isinstance(node, ast.arg):
-                bound.add(node.arg)
-            elif isinstance(node, ast.alias):
-                bound.add((node.asname or node.name).split(".")[0])
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                bound.update(node.names)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                bound.add(node.name)
-            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-                bound.add(node.name)
-            elif isinstance(node, ast.MatchMapping) and node.rest:
-                bound.add(node.rest)
+        bound: set[str] = {node.id for node in self._of(ast.Name)  # type: ignore[attr-defined]
+                           if not isinstance(node.ctx, ast.Load)}  # type: ignore[attr-defined]
+        bound.update(node.name for node in self._of(  # type: ignore[attr-defined]
+            ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        bound.update(node.arg for node in self._of(ast.arg))  # type: ignore[attr-defined]
+        bound.update((node.asname or node.name).split(".")[0]  # type: ignore[attr-defined]
+                     for node in self._of(ast.alias))
+        for node in self._of(ast.Global, ast.Nonlocal):
+            bound.update(node.names)  # type: ignore[attr-defined]
+        for node in self._of(ast.ExceptHandler, ast.MatchAs, ast.MatchStar):
+            if node.name:  # type: ignore[attr-defined]
+                bound.add(node.name)  # type: ignore[attr-defined]
+        bound.update(node.rest for node in self._of(ast.MatchMapping)  # type: ignore[attr-defined]
+                     if node.rest)  # type: ignore[attr-defined]
         return frozenset(bound)
 
     @cached_property
     def identifiers(self) -> frozenset[str]:
         """Every name the module binds or reads, attributes included: a name outside this
         set can be bound anywhere in the module without changing what its code means."""
-        return self.bound_names | {
-            node.id if isinstance(node, ast.Name) else node.attr
-            for node in ast.walk(self.tree) if isinstance(node, (ast.Name, ast.Attribute))}
+        return self.bound_names | {node.id for node in self._of(ast.Name)} | \
+            {node.attr for node in self._of(ast.Attribute)}  # type: ignore[attr-defined]
 
     def fresh_name(self, base: str) -> str:
         """`base`, else `base_2`, `base_3`, ...: the first name the module does not use."""
@@ -91,32 +111,46 @@ class ModuleFacts:
     @cached_property
     def simulation_runners(self) -> frozenset[str]:
         """Names of the functions that run the simulations: they loop over
-        `range(... num_simulations ...)`, or pass `num_simulations` on to a function of
-        this module that does (resolved by name, to a fixed point)."""
-        functions = [node for node in ast.walk(self.tree)
-                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-        callees = {id(node): _simulation_callees(node) for node in functions}
-        runners = {node.name for node in functions if _loops_over_simulations(node)}
+        `range(... num_simulations ...)` (anywhere in their body: loops, comprehensions,
+        pool.map arguments, nested functions), or pass `num_simulations` on to a
+        function of this module that does (resolved by name, to a fixed point)."""
+        if SIMULATIONS.encode() not in self.source and self.source:
+            return frozenset()
+        runners: set[str] = set()
+        passes: list[tuple[str, ast.AST]] = []  # (callee name, call)
+        for call in self._of(ast.Call):
+            func = call.func  # type: ignore[attr-defined]
+            name = func.id if isinstance(func, ast.Name) else \
+                func.attr if isinstance(func, ast.Attribute) else None
+            if name is None:
+                continue
+            if name == "range":
+                if any(_mentions(arg, SIMULATIONS) for arg in call.args):  # type: ignore[attr-defined]
+                    runners.update(f.name for f in self._enclosing(call))
+            elif any(isinstance(value, ast.Name) and value.id == SIMULATIONS
+                     for value in [*call.args, *(k.value for k in call.keywords)]):  # type: ignore[attr-defined]
+                passes.append((name, call))
+        callers = [(name, [f.name for f in self._enclosing(call)]) for name, call in passes]
         while True:
-            more = {node.name for node in functions
-                    if node.name not in runners and callees[id(node)] & runners}
+            more = {caller for name, enclosing in callers if name in runners
+                    for caller in enclosing} - runners
             if not more:
                 return frozenset(runners)
             runners |= more
 
     @cached_property
     def horizon_assignments(self) -> list[HorizonAssignment]:
+        """Function-local `max_horizon = <int>` (plain or annotated)."""
         found = []
-        for function in ast.walk(self.tree):
-            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                for node in _own_nodes(function):
-                    value = getattr(node, "value", None)
-                    targets = node.targets if isinstance(node, ast.Assign) else \
-                        [node.target] if isinstance(node, ast.AnnAssign) else []
-                    if any(isinstance(t, ast.Name) and t.id == HORIZON for t in targets) \
-                            and isinstance(value, ast.Constant) and type(value.value) is int:
-                        found.append(HorizonAssignment(value.value, node.lineno, function.name))
-        return found
+        for node in self._of(ast.Assign, ast.AnnAssign):
+            value = node.value  # type: ignore[attr-defined]
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]  # type: ignore[attr-defined]
+            if any(isinstance(t, ast.Name) and t.id == HORIZON for t in targets) \
+                    and isinstance(value, ast.Constant) and type(value.value) is int:
+                enclosing = self._enclosing(node)
+                if enclosing:
+                    found.append(HorizonAssignment(value.value, node.lineno, enclosing[-1].name))
+        return sorted(found, key=lambda a: a.line)
 
     @cached_property
     def forecast_windows(self) -> list[Window]:
@@ -125,36 +159,36 @@ class ModuleFacts:
         the shape of the real backtest's check of its walk-forward forecasts."""
         lines = self.source.decode("utf-8", "replace").splitlines()
         windows = []
-        for function in ast.walk(self.tree):
-            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for node in self._of(ast.Assign):
+            targets = node.targets  # type: ignore[attr-defined]
+            rows = _tail_rows(node.value)  # type: ignore[attr-defined]
+            if rows is None or rows < 2 or len(targets) != 1 or not isinstance(targets[0], ast.Name):
                 continue
-            own = list(_own_nodes(function))
-            compared = {name.id for node in own if _is_comparison(node)
-                        for operand in _operands(node) for name in ast.walk(operand)
-                        if isinstance(name, ast.Name)}
-            for node in own:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                        and isinstance(node.targets[0], ast.Name) \
-                        and node.targets[0].id in compared:
-                    rows = _tail_rows(node.value)
-                    if rows is not None and rows >= 2:
-                        text = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
-                        windows.append(Window(rows, node.lineno, function.name, text))
-        return windows
+            enclosing = self._enclosing(node)
+            if not enclosing:
+                continue
+            function = enclosing[-1]
+            name = targets[0].id
+            compared = any(_mentions(operand, name)
+                           for other in _own_nodes(function) if _is_comparison(other)
+                           for operand in _operands(other))
+            if compared:
+                text = lines[node.lineno - 1].strip() if node.lineno <= len(lines) else ""
+                windows.append(Window(rows, node.lineno, function.name, text))
+        return sorted(windows, key=lambda w: w.line)
 
     @cached_property
     def toto_imports(self) -> list[ast.ImportFrom]:
         """`from toto[.toto].inference.forecaster import TotoForecaster [as X]`, anywhere."""
-        return [node for node in ast.walk(self.tree)
-                if isinstance(node, ast.ImportFrom) and node.level == 0
-                and node.module in TOTO_MODULES
-                and any(alias.name == TOTO_CLASS for alias in node.names)]
+        return [node for node in self._of(ast.ImportFrom)  # type: ignore[misc]
+                if node.level == 0 and node.module in TOTO_MODULES  # type: ignore[attr-defined]
+                and any(alias.name == TOTO_CLASS for alias in node.names)]  # type: ignore[attr-defined]
 
     @cached_property
     def scipy_calls(self) -> dict[str, str]:
         """Dotted call names that reach the scipy optimizers -> the function's name."""
         calls: dict[str, str] = {}
-        for node in ast.walk(self.tree):
+        for node in self._of(ast.ImportFrom, ast.Import):
             if isinstance(node, ast.ImportFrom) and node.level == 0:
                 for alias in node.names:
                     local = alias.asname or alias.name
@@ -176,8 +210,8 @@ class ModuleFacts:
 
     def has_string(self, text: str) -> bool:
         """Whether a string literal anywhere in the module (not a comment) contains `text`."""
-        return any(isinstance(node, ast.Constant) and isinstance(node.value, str)
-                   and text in node.value for node in ast.walk(self.tree))
+        return any(isinstance(node.value, str) and text in node.value  # type: ignore[attr-defined]
+                   for node in self._of(ast.Constant))
 
 
 def _own_nodes(function: ast.AST) -> list[ast.AST]:
@@ -192,31 +226,14 @@ def _own_nodes(function: ast.AST) -> list[ast.AST]:
     return found
 
 
+def _in_body(function: ast.AST, node: ast.AST) -> bool:
+    """For a one-line `def f(): ...`: whether `node` sits in the body (not the signature)."""
+    return any(node is inner for statement in getattr(function, "body", [])
+               for inner in ast.walk(statement))
+
+
 def _mentions(node: ast.AST, name: str) -> bool:
     return any(isinstance(inner, ast.Name) and inner.id == name for inner in ast.walk(node))
-
-
-def _loops_over_simulations(function: ast.AST) -> bool:
-    """`range(... num_simulations ...)` anywhere in the function (loops, comprehensions,
-    pool.map arguments, nested functions: the simulations run from this call)."""
-    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-               and node.func.id == "range"
-               and any(_mentions(arg, SIMULATIONS) for arg in node.args)
-               for node in ast.walk(function))
-
-
-def _simulation_callees(function: ast.AST) -> set[str]:
-    """Names of the functions this one calls with `num_simulations` as an argument."""
-    names = set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.Call) and any(
-                isinstance(value, ast.Name) and value.id == SIMULATIONS
-                for value in [*node.args, *(k.value for k in node.keywords)]):
-            if isinstance(node.func, ast.Name):
-                names.add(node.func.id)
-            elif isinstance(node.func, ast.Attribute):
-                names.add(node.func.attr)
-    return names
 
 
 def _is_comparison(node: ast.AST) -> bool:

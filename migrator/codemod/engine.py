@@ -222,7 +222,7 @@ def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule]
     return FileResult(path=Path(label), steps=tuple(result_steps),
                       before=data if after != data else None,
                       after=after if after != data else None,
-                      notes=tuple(ctx.notes) if after != data else (),
+                      notes=tuple(ctx.notes),
                       parse_s=parse_done - started, transform_s=finished - parse_done)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from functools import cached_property
 
 # scipy.optimize functions whose budget fast-optimize reduces.
@@ -16,6 +17,8 @@ SCIPY_OPTIMIZERS = ("direct", "differential_evolution")
 
 SIMULATIONS = "num_simulations"
 HORIZON = "max_horizon"
+HORIZON_ENV = "MARKETSIM_MAX_HORIZON"
+_WAS = re.compile(r"# PERF: was (\d+);")
 TOTO_MODULES = ("toto.inference.forecaster", "toto.toto.inference.forecaster")
 TOTO_CLASS = "TotoForecaster"
 
@@ -151,6 +154,26 @@ class ModuleFacts:
                 if enclosing:
                     found.append(HorizonAssignment(value.value, node.lineno, enclosing[-1].name))
         return sorted(found, key=lambda a: a.line)
+
+    @cached_property
+    def earlier_horizon_reads(self) -> list[tuple[int, int, int]]:
+        """(line, old literal, default) for `max_horizon = _marketsim_env_int*("MARKETSIM_MAX_HORIZON",
+        D)` under a `# PERF: was N;` comment with D != N: what earlier versions of migrate wrote (default 1),
+        which changes the results with the variable unset."""
+        lines = self.source.decode("utf-8", "replace").splitlines()
+        found = []
+        for node in self._of(ast.Assign, ast.AnnAssign):
+            call = node.value  # type: ignore[attr-defined]
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                    and call.func.id.startswith("_marketsim_env_int") and len(call.args) >= 2
+                    and isinstance(call.args[0], ast.Constant) and call.args[0].value == HORIZON_ENV
+                    and isinstance(call.args[1], ast.Constant) and type(call.args[1].value) is int):
+                continue
+            above = lines[node.lineno - 2].strip() if 2 <= node.lineno <= len(lines) + 1 else ""
+            match = _WAS.match(above)
+            if match and int(match.group(1)) != call.args[1].value:
+                found.append((node.lineno, int(match.group(1)), call.args[1].value))
+        return found
 
     @cached_property
     def forecast_windows(self) -> list[Window]:

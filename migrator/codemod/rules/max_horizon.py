@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import libcst as cst
 
-from migrator.codemod.facts import HORIZON, Window
+from migrator.codemod.facts import HORIZON, HORIZON_ENV, Window
 from migrator.codemod.rule import (
     ModuleContext, PatchError, Rule, StatementWalker, Status, assigned_name, comment_line,
     has_string_literal, outcome, parse_code,
 )
 from migrator.codemod.rules.env_helpers import ENV_INT
 
-ENV_VAR = "MARKETSIM_MAX_HORIZON"
+ENV_VAR = HORIZON_ENV
 UNSAFE_FLAG = "--allow-unsafe-horizon"
 
 
@@ -122,6 +122,11 @@ class MaxHorizonRule(Rule):
     triggers = (HORIZON.encode(),)
 
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
+        for line, literal, default in ctx.facts.earlier_horizon_reads:
+            ctx.note(f"{ctx.label}:{line}: an earlier `migrate apply` made the default {default} "
+                     f"(was {literal}): with {ENV_VAR} unset this walks {default} forecast origins "
+                     f"and the results differ from the original's; `migrate revert` that "
+                     f"migration, then `migrate apply` again")
         rewriter = _Rewriter(module, ctx)
         result = rewriter.walk(module)
         if rewriter.changed:

@@ -201,3 +201,21 @@ def test_unsafe_horizon_when_insisted_on() -> None:
                for note in result.notes)
     # The flag only matters for a value the window cannot take.
     assert PINNED.encode() in after(WINDOWED, RULE, max_horizon=7, allow_unsafe_horizon=True)
+
+
+def test_an_earlier_patch_with_another_default_is_reported() -> None:
+    """What migrate wrote before (default 1 for a `max_horizon = 7`) changes the results with
+    the variable unset: the rule leaves it (already applied) and says how to fix it."""
+    earlier = code('''
+        def f():
+            # PERF: was 7; MARKETSIM_MAX_HORIZON sets it (default 1, added by migrate apply)
+            max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)
+            return max_horizon
+    ''')
+    result = run(earlier, RULE)
+    assert result.after is None and status(result, RULE) == "already applied"
+    assert result.notes == (
+        "example.py:3: an earlier `migrate apply` made the default 1 (was 7): with "
+        "MARKETSIM_MAX_HORIZON unset this walks 1 forecast origins and the results differ from "
+        "the original's; `migrate revert` that migration, then `migrate apply` again",)
+    assert run(BASIC_AFTER, RULE).notes == ()

@@ -31,7 +31,8 @@ None when missing), `resolve_toto_params(symbol)` (FAST_TOTO_PARAMS under
 FAST_TESTING, else the toto config or the defaults, then `_clamp_toto_params`),
 `resolve_kronos_params(symbol)` (DEFAULT_KRONOS_PARAMS updated from the kronos
 config, then MARKETSIM_KRONOS_SAMPLE_COUNT), `backtest_forecasts(symbol,
-num_simulations=50)`, `main(argv)`.
+num_simulations=50)`, `main(argv)`. It imports `src.optimization_utils`, so import
+it with this folder on sys.path (or run it from here).
 
 The models are injectable: `TOTO_MODEL` (`.predict(context, prediction_length,
 num_samples, samples_per_batch)` -> samples shaped (num_samples, prediction_length))

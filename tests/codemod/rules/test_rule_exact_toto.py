@@ -177,3 +177,22 @@ def test_other_shapes(source: bytes, tmp_path: Path, fake_toto: type,
 def test_leaves_alone(source: bytes) -> None:
     assert after(source, RULE) == source
     assert status(run(source, RULE), RULE) == "not applicable"
+
+
+def test_with_the_other_rules_in_one_module(tmp_path: Path, fake_toto: type,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    source = PIPELINE + code('''
+
+
+        def forecast(num_simulations=50):
+            max_horizon = 7
+            return [range(max_horizon) for _ in range(num_simulations)]
+    ''')
+    once = after(source)  # every rule
+    assert after(once) == once
+    assert once.index(b"# PERF: MARKETSIM_EXACT_TOTO") < once.index(b"def _marketsim_env_int(")
+    made = _runtime(monkeypatch)
+    monkeypatch.setenv("MARKETSIM_EXACT_TOTO", "1")
+    monkeypatch.setenv("MARKETSIM_FAST_SIMULATE", "1")
+    module = _load(tmp_path, once)
+    assert module.TotoForecaster is made[0] and len(module.forecast()) == 35

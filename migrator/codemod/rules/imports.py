@@ -73,9 +73,6 @@ class ImportsRule(Rule):
     def wants(self, ctx: ModuleContext) -> bool:
         return bool(ctx.helpers_needed) or super().wants(ctx)
 
-    def wants(self, ctx: ModuleContext) -> bool:
-        return bool(ctx.helpers_needed) or super().wants(ctx)
-
     @staticmethod
     def _called(ctx: ModuleContext) -> set[str]:
         """Helpers the module's code calls under their resolved names (a call left by an

@@ -1,24 +1,60 @@
 """Inline backtest of the forecast-driven strategies for one symbol (example).
 
-An example in the shape of marketsim's backtest_test3_inline.py, written for
-`migrate apply`: the same functions and statements the codemod rewrites
-(`_compute_toto_forecast` with its local `max_horizon = 7`,
-`backtest_forecasts(symbol, num_simulations=50)` without the FAST_SIMULATE
-check, `close_at_eod_candidates` at two indentation depths), runnable with
-numpy and scipy only. The "models" are small deterministic stand-ins for
-Toto and Kronos so the whole file executes in well under a second.
+An example in the shape of marketsim's backtest_test3_inline.py at the speed-up
+guide's commit (see shared/UPSTREAM.md sections 1, 3, 4), written for
+`migrate apply` and runnable end to end with numpy and scipy only:
 
-    python backtest_test3_inline.py UNIUSD
+- `_compute_toto_forecast(symbol, target_key, price_frame, current_last_price,
+  toto_params)` holds a local `max_horizon = 7` and walks forward:
+  `for pred_idx in reversed(range(1, max_horizon + 1))`, one 1-step model call
+  on `price_frame["y"][:-pred_idx]` per origin.
+- `run_single_simulation` compares those walk-forward forecasts with a fixed
+  window, `validation = price[-7:]` then `validation["y"][:-1] - prediction_np`,
+  as upstream does: with max_horizon 1, 3 or 6 it crashes (shapes (6,) and
+  (0,)), with 2 the numbers change; only 7 keeps the results.
+- `backtest_forecasts(symbol, num_simulations=50)` loops
+  `for sim_number in range(num_simulations)` calling `run_single_simulation(...)`,
+  without the MARKETSIM_FAST_SIMULATE check of newer upstream versions;
+  `_log_strategy_summary(results_df, symbol, num_simulations)` only logs.
+- `close_at_eod_candidates = ...` at 8 and 4 spaces; the MaxDiff offsets are
+  fitted with scipy's `direct` in src/optimization_utils.py.
+
+Public shape (kept stable: `migrate explain` tests read and call it):
+module constants `HYPERPARAM_ROOT`, `FAST_TESTING`, `DEFAULT_TOTO_NUM_SAMPLES`
+(env TOTO_NUM_SAMPLES, 3072), `DEFAULT_TOTO_SAMPLES_PER_BATCH` (env
+TOTO_SAMPLES_PER_BATCH, 384), `DEFAULT_TOTO_AGG_SPEC` (env TOTO_AGGREGATION_SPEC),
+`TOTO_MIN_NUM_SAMPLES` / `TOTO_MAX_NUM_SAMPLES` / `TOTO_MIN_SAMPLES_PER_BATCH` /
+`TOTO_MAX_SAMPLES_PER_BATCH` (read with `_read_int_env("MARKETSIM_TOTO_MIN_NUM_SAMPLES",
+128)` and so on), `FAST_TOTO_PARAMS`, `DEFAULT_KRONOS_PARAMS`; functions
+`load_best_config(model, symbol)` (reads `<HYPERPARAM_ROOT or "hyperparams">/<model>/<symbol>.json`,
+None when missing), `resolve_toto_params(symbol)` (FAST_TOTO_PARAMS under
+FAST_TESTING, else the toto config or the defaults, then `_clamp_toto_params`),
+`resolve_kronos_params(symbol)` (DEFAULT_KRONOS_PARAMS updated from the kronos
+config, then MARKETSIM_KRONOS_SAMPLE_COUNT), `backtest_forecasts(symbol,
+num_simulations=50)`, `main(argv)`. It imports `src.optimization_utils`, so import
+it with this folder on sys.path (or run it from here).
+
+The models are injectable: `TOTO_MODEL` (`.predict(context, prediction_length,
+num_samples, samples_per_batch)` -> samples shaped (num_samples, prediction_length))
+and `KRONOS_MODEL` (`.predict_series(context, pred_len, params)` -> the mean path).
+The defaults are small seeded numpy fakes, deterministic per context, so one
+symbol's 50 simulations (1,400 Toto calls) run in well under a second.
+
+    python backtest_test3_inline.py UNIUSD [NUM_SIMULATIONS] [--json]
+
+`--json` prints one JSON document of every simulation's numbers and the
+strategies' results (logs go to stderr).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import sys
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
@@ -28,29 +64,44 @@ from src.optimization_utils import optimize_always_on_multipliers, optimize_entr
 
 logger = logging.getLogger("backtest_test3_inline")
 
-HYPERPARAM_ROOT = Path(os.getenv("HYPERPARAM_ROOT", "hyperparams"))
 TRADING_FEE = 0.0005
 CRYPTO_TRADING_FEE = 0.0015
-SPREAD = 1.0008
 VALIDATION_DAYS = 30
 PRICE_KEYS = ("Close", "Low", "High", "Open")
-
-# Module-level defaults: the codemod leaves these alone (not function locals).
-max_horizon = 7
-DEFAULT_TOTO_PARAMS = {"num_samples": 128, "samples_per_batch": 32, "aggregate": "trimmed_mean_5"}
-DEFAULT_KRONOS_PARAMS = {"temperature": 0.3, "top_p": 0.9, "top_k": 24, "sample_count": 160,
-                         "max_context": 192, "clip": 1.6}
+TRUTHY = {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
+def _read_int_env(name: str, default: int) -> int:
     raw = os.getenv(name)
-    if raw is None:
+    if raw is None or not raw.strip():
         return default
     try:
         return int(raw)
     except ValueError:
         logger.warning("Ignoring %s=%r (not an integer)", name, raw)
         return default
+
+
+HYPERPARAM_ROOT = Path(os.getenv("HYPERPARAM_ROOT", "hyperparams"))
+FAST_TESTING = os.getenv("FAST_TESTING", "0").strip().lower() in TRUTHY
+
+DEFAULT_TOTO_NUM_SAMPLES = int(os.getenv("TOTO_NUM_SAMPLES", "3072"))
+DEFAULT_TOTO_SAMPLES_PER_BATCH = int(os.getenv("TOTO_SAMPLES_PER_BATCH", "384"))
+DEFAULT_TOTO_AGG_SPEC = os.getenv("TOTO_AGGREGATION_SPEC", "trimmed_mean_10")
+TOTO_MIN_NUM_SAMPLES = _read_int_env("MARKETSIM_TOTO_MIN_NUM_SAMPLES", 128)
+TOTO_MAX_NUM_SAMPLES = _read_int_env("MARKETSIM_TOTO_MAX_NUM_SAMPLES", 4096)
+TOTO_MIN_SAMPLES_PER_BATCH = _read_int_env("MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH", 32)
+TOTO_MAX_SAMPLES_PER_BATCH = _read_int_env("MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH", 512)
+FAST_TOTO_PARAMS = {
+    "num_samples": int(os.getenv("FAST_TOTO_NUM_SAMPLES", "2048")),
+    "samples_per_batch": int(os.getenv("FAST_TOTO_SAMPLES_PER_BATCH", "256")),
+    "aggregate": os.getenv("FAST_TOTO_AGG_SPEC", "quantile_0.35"),
+}
+DEFAULT_KRONOS_PARAMS = {"temperature": 0.152, "top_p": 0.83, "top_k": 20, "sample_count": 192,
+                         "max_context": 232, "clip": 1.85}
+
+# A module-level name like the local the codemod rewrites: left alone (not a function local).
+max_horizon = 7
 
 
 def is_crypto_symbol(symbol: str) -> bool:
@@ -111,30 +162,79 @@ def pct_changes(values: np.ndarray) -> np.ndarray:
     return (values[1:] - values[:-1]) / previous
 
 
+def price_table(values: np.ndarray) -> np.ndarray:
+    """The key's next-step percent changes as a table with one column, "y"."""
+    return np.rec.fromarrays([pct_changes(values)], names="y")
+
+
 # ---------------------------------------------------------------------------
-# Forecast models (deterministic stand-ins)
+# Hyperparameters (UPSTREAM.md section 3)
 # ---------------------------------------------------------------------------
 
+def load_best_config(model: str, symbol: str) -> Optional[Dict[str, Any]]:
+    """`<HYPERPARAM_ROOT>/<model>/<symbol>.json`, or None when there is no such file."""
+    path = HYPERPARAM_ROOT / model / f"{symbol}.json"
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        return json.load(handle)
+
+
 def _clamp_toto_params(symbol: str, params: Dict[str, Any]) -> Dict[str, Any]:
-    """Clamp Toto sampling to the MARKETSIM_TOTO_* bounds, as the real backtest does."""
-    min_samples = _env_int("MARKETSIM_TOTO_MIN_NUM_SAMPLES", 128)
-    max_samples = _env_int("MARKETSIM_TOTO_MAX_NUM_SAMPLES", 4096)
-    min_batch = _env_int("MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH", 32)
-    max_batch = _env_int("MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH", 512)
-    num_samples = int(min(max(int(params.get("num_samples", 128)), min_samples), max_samples))
-    per_batch = int(min(max(int(params.get("samples_per_batch", 32)), min_batch), max_batch))
+    """Clamp Toto sampling to the TOTO_MIN/MAX bounds; num_samples a multiple of the batch."""
+    num_samples = int(min(max(int(params["num_samples"]), TOTO_MIN_NUM_SAMPLES), TOTO_MAX_NUM_SAMPLES))
+    per_batch = int(min(max(int(params["samples_per_batch"]), TOTO_MIN_SAMPLES_PER_BATCH),
+                        TOTO_MAX_SAMPLES_PER_BATCH))
     per_batch = min(per_batch, num_samples)
     num_samples = max(per_batch, (num_samples // per_batch) * per_batch)
-    if num_samples != params.get("num_samples") or per_batch != params.get("samples_per_batch"):
+    if num_samples != params["num_samples"] or per_batch != params["samples_per_batch"]:
         logger.debug("Adjusted Toto sampling bounds for %s: num_samples=%d, samples_per_batch=%d",
                      symbol, num_samples, per_batch)
     return {**params, "num_samples": num_samples, "samples_per_batch": per_batch}
 
 
+def resolve_toto_params(symbol: str) -> Dict[str, Any]:
+    if FAST_TESTING:
+        params = dict(FAST_TOTO_PARAMS)
+    else:
+        record = load_best_config("toto", symbol)
+        config = (record or {}).get("config", {})
+        params = {
+            "num_samples": int(config.get("num_samples", DEFAULT_TOTO_NUM_SAMPLES)),
+            "samples_per_batch": int(config.get("samples_per_batch", DEFAULT_TOTO_SAMPLES_PER_BATCH)),
+            "aggregate": config.get("aggregate", DEFAULT_TOTO_AGG_SPEC),
+        }
+    return _clamp_toto_params(symbol, params)
+
+
+def resolve_kronos_params(symbol: str) -> Dict[str, Any]:
+    params = dict(DEFAULT_KRONOS_PARAMS)
+    record = load_best_config("kronos", symbol)
+    if record:
+        config = record.get("config", {})
+        params.update({key: config[key] for key in DEFAULT_KRONOS_PARAMS if key in config})
+    override = os.getenv("MARKETSIM_KRONOS_SAMPLE_COUNT")
+    if override:
+        try:
+            count = int(override)
+        except ValueError:
+            logger.warning("Ignoring MARKETSIM_KRONOS_SAMPLE_COUNT=%r (not an integer)", override)
+        else:
+            if count > 0:
+                params["sample_count"] = count
+    return params
+
+
+# ---------------------------------------------------------------------------
+# Forecast models (injectable; the defaults are seeded numpy fakes)
+# ---------------------------------------------------------------------------
+
 def aggregate_samples(samples: np.ndarray, method: str) -> float:
-    """Reduce forecast samples to a point forecast ('mean', 'median', 'trimmed_mean_X')."""
+    """Reduce forecast samples to a point forecast: mean, median, trimmed_mean_X, quantile_Q."""
     if method == "median":
         return float(np.median(samples))
+    if method.startswith("quantile_"):
+        return float(np.quantile(samples, float(method.rsplit("_", 1)[1])))
     if method.startswith("trimmed_mean_"):
         percent = float(method.rsplit("_", 1)[1])
         fraction = percent / 100.0 if percent > 1 else percent
@@ -145,66 +245,51 @@ def aggregate_samples(samples: np.ndarray, method: str) -> float:
     return float(np.mean(samples))
 
 
-class TotoStandIn:
-    """A tiny seeded sampler with Toto's call shape (context, prediction_length, samples)."""
+class FakeToto:
+    """Toto's call shape with seeded normal draws around the context's recent mean."""
 
     def predict(self, context: np.ndarray, prediction_length: int, num_samples: int,
                 samples_per_batch: int) -> np.ndarray:
-        seed = zlib.crc32(np.round(context[-8:], 10).tobytes())
-        rng = np.random.default_rng(seed)
-        drift = float(np.mean(context[-20:])) if len(context) else 0.0
-        scale = float(np.std(context[-60:])) if len(context) > 1 else 0.01
-        batches = []
-        for _ in range(max(1, num_samples // samples_per_batch)):
-            batches.append(drift + scale * rng.standard_t(5, size=(samples_per_batch, prediction_length)))
-        return np.concatenate(batches, axis=0)
+        if num_samples % samples_per_batch:
+            raise ValueError("num_samples must be a multiple of samples_per_batch (as in Toto)")
+        rng = np.random.default_rng(zlib.crc32(np.round(context[-8:], 10).tobytes()) + len(context))
+        drift = float(np.mean(context[-20:]))
+        scale = float(np.std(context[-60:])) or 0.01
+        return drift + scale * rng.standard_normal((num_samples, prediction_length))
 
 
-class KronosStandIn:
-    """Mean over sample paths of a seeded autoregressive walk (Kronos' call shape)."""
+class FakeKronos:
+    """Kronos' call shape: the mean of sample_count seeded paths of pred_len steps."""
 
-    def predict(self, context: np.ndarray, params: Dict[str, Any]) -> float:
+    def predict_series(self, context: np.ndarray, pred_len: int, params: Dict[str, Any]) -> np.ndarray:
         window = context[-int(params["max_context"]):]
         mean, std = float(np.mean(window)), float(np.std(window)) or 1.0
         clipped = np.clip((window - mean) / std, -params["clip"], params["clip"])
         rng = np.random.default_rng(zlib.crc32(clipped[-4:].tobytes()))
-        paths = clipped[-1] * 0.1 + params["temperature"] * rng.standard_normal(int(params["sample_count"]))
-        return float(np.mean(paths) * std + mean)
+        steps = params["temperature"] * rng.standard_normal((int(params["sample_count"]), pred_len))
+        paths = clipped[-1] * 0.1 + np.cumsum(steps, axis=1)
+        return paths.mean(axis=0) * std + mean
 
 
-TOTO_MODEL = TotoStandIn()
-KRONOS_MODEL = KronosStandIn()
-
-
-def load_toto_params(symbol: str) -> Dict[str, Any]:
-    path = HYPERPARAM_ROOT / "toto" / f"{symbol}.json"
-    if path.is_file():
-        import json
-
-        return {**DEFAULT_TOTO_PARAMS, **json.loads(path.read_text())["config"]}
-    return dict(DEFAULT_TOTO_PARAMS)
+TOTO_MODEL: Any = FakeToto()
+KRONOS_MODEL: Any = FakeKronos()
 
 
 def _compute_toto_forecast(symbol, target_key, price_frame, current_last_price, toto_params):
-    """Walk-forward 1-step forecasts for one price key; the last one is used for trading."""
+    """Walk-forward 1-step forecasts for one price key, oldest origin first; the last is traded."""
     predictions = []
     bands = []
     max_horizon = 7
-    series = pct_changes(price_frame.column(target_key))
-    params = _clamp_toto_params(symbol, toto_params)
     for pred_idx in reversed(range(1, max_horizon + 1)):
-        context = series[:-pred_idx]
-        if len(context) < 16:
-            continue
+        context = price_frame["y"][:-pred_idx]
         samples = TOTO_MODEL.predict(context, prediction_length=1,
-                                     num_samples=params["num_samples"],
-                                     samples_per_batch=params["samples_per_batch"])[:, 0]
-        predictions.append(aggregate_samples(samples, params["aggregate"]))
-        bands.append((float(np.quantile(samples, 0.4)), float(np.quantile(samples, 0.6))))
-    predicted_change = predictions[-1] if predictions else 0.0
+                                     num_samples=toto_params["num_samples"],
+                                     samples_per_batch=toto_params["samples_per_batch"])[:, 0]
+        predictions.append(aggregate_samples(samples, toto_params["aggregate"]))
+        low, high = np.quantile(samples, [0.4, 0.6])
+        bands.append((float(low), float(high)))
+    predicted_change = predictions[-1]
     return {
-        "symbol": symbol,
-        "key": target_key,
         "predictions": predictions,
         "bands": bands,
         "predicted_price": current_last_price * (1.0 + predicted_change),
@@ -212,23 +297,9 @@ def _compute_toto_forecast(symbol, target_key, price_frame, current_last_price, 
     }
 
 
-def _compute_kronos_forecast(symbol, target_key, price_frame, kronos_params=None):
-    params = {**DEFAULT_KRONOS_PARAMS, **(kronos_params or {})}
-    series = pct_changes(price_frame.column(target_key))
-    return {"symbol": symbol, "key": target_key,
-            "predicted_change": KRONOS_MODEL.predict(series, params)}
-
-
-def forecast_all_keys(symbol: str, price_frame: PriceFrame, model: str = "toto") -> Dict[str, Dict[str, Any]]:
-    toto_params = load_toto_params(symbol)
-    last_close = float(price_frame.close[-1])
-    forecasts = {}
-    for key in PRICE_KEYS:
-        if model == "kronos":
-            forecasts[key] = _compute_kronos_forecast(symbol, key, price_frame)
-        else:
-            forecasts[key] = _compute_toto_forecast(symbol, key, price_frame, last_close, toto_params)
-    return forecasts
+def _compute_kronos_forecast(symbol, target_key, price_frame, kronos_params):
+    path = KRONOS_MODEL.predict_series(price_frame["y"], pred_len=7, params=kronos_params)
+    return float(path[0])
 
 
 # ---------------------------------------------------------------------------
@@ -261,11 +332,11 @@ def evaluate_simple_strategy(symbol: str, predicted_changes: np.ndarray,
     return StrategyResult("simple", float(returns.sum()), _sharpe(returns), int(np.count_nonzero(positions)))
 
 
-def evaluate_all_signals_strategy(symbol: str, forecasts: Sequence[Dict[str, Any]],
+def evaluate_all_signals_strategy(symbol: str, rows: Sequence[Dict[str, Any]],
                                   actual_changes: np.ndarray) -> StrategyResult:
     agree = []
-    for forecast in forecasts:
-        signs = {np.sign(forecast[key]["predicted_change"]) for key in ("Close", "High", "Low")}
+    for row in rows:
+        signs = {np.sign(row[f"{key}_predicted_change"]) for key in ("close", "high", "low")}
         agree.append(signs.pop() if len(signs) == 1 else 0.0)
     positions = np.asarray(agree)
     returns = positions * actual_changes - np.abs(positions) * _fee(symbol)
@@ -311,44 +382,72 @@ def evaluate_maxdiff_always_on_strategy(symbol: str, frame: PriceFrame, high_pre
 # Backtest
 # ---------------------------------------------------------------------------
 
-def run_single_simulation(symbol: str, frame: PriceFrame, sim_index: int,
-                          model: str = "toto") -> Dict[str, Any]:
-    """One simulation: forecast from history minus its last sim_index + 1 rows."""
-    history = frame[:len(frame) - (sim_index + 1)]
-    forecasts = forecast_all_keys(symbol, history, model=model)
-    actual_close = float(frame.close[len(history)])
+def run_single_simulation(symbol, frame, sim_number, toto_params, kronos_params):
+    """One simulation: the history minus its last sim_number + 1 rows, every key."""
+    history = frame[:len(frame) - (sim_number + 1)]
     last_close = float(history.close[-1])
-    return {
-        "simulation": sim_index,
-        "forecasts": forecasts,
-        "actual_change": (actual_close - last_close) / last_close,
-        "predicted_change": forecasts["Close"]["predicted_change"],
-    }
+    row: Dict[str, Any] = {"simulation": sim_number,
+                           "actual_change": float(frame.close[len(history)]) / last_close - 1.0}
+    for key in PRICE_KEYS:
+        price = price_table(history.column(key))
+        validation = price[-7:]
+        toto = _compute_toto_forecast(symbol, key, price, last_close, toto_params)
+        prediction_np = np.asarray(toto["predictions"][:-1])
+        errors = validation["y"][:-1] - prediction_np
+        positions = np.sign(prediction_np)
+        returns = positions * validation["y"][:-1] - np.abs(positions) * _fee(symbol)
+        name = key.lower()
+        row[f"{name}_mae"] = float(np.mean(np.abs(errors)))
+        row[f"{name}_bias"] = float(np.mean(errors))
+        row[f"{name}_simple_return"] = float(returns.sum())
+        row[f"{name}_predicted_change"] = toto["predicted_change"]
+        row[f"{name}_band"] = list(toto["bands"][-1])
+        if key == "Close":
+            row["kronos_close"] = _compute_kronos_forecast(symbol, key, price, kronos_params)
+    return row
 
 
-def summarise(symbol: str, rows: List[Dict[str, Any]], frame: PriceFrame) -> Dict[str, StrategyResult]:
-    predicted = np.asarray([row["predicted_change"] for row in rows])
-    actual = np.asarray([row["actual_change"] for row in rows])
-    window = frame[-(VALIDATION_DAYS + 1):]
-    high_pred = np.full(VALIDATION_DAYS, float(np.mean([r["forecasts"]["High"]["predicted_change"] for r in rows])))
-    low_pred = np.full(VALIDATION_DAYS, float(np.mean([r["forecasts"]["Low"]["predicted_change"] for r in rows])))
-    return {
-        "simple": evaluate_simple_strategy(symbol, predicted, actual),
-        "all_signals": evaluate_all_signals_strategy(symbol, [r["forecasts"] for r in rows], actual),
-        "maxdiff": evaluate_maxdiff_strategy(symbol, window, high_pred, low_pred),
-        "maxdiff_always_on": evaluate_maxdiff_always_on_strategy(symbol, window, high_pred, low_pred),
-    }
+def _log_strategy_summary(results_df, symbol, num_simulations):
+    """Log one line per strategy (runs no simulation: it only reads the results)."""
+    for name in ("close", "low", "high", "open"):
+        returns = [row[f"{name}_simple_return"] for row in results_df]
+        logger.info("%s %-5s simple return over %d simulations: %+.5f (MAE %.5f)", symbol, name,
+                    num_simulations, float(np.mean(returns)),
+                    float(np.mean([row[f"{name}_mae"] for row in results_df])))
 
 
 def backtest_forecasts(symbol, num_simulations=50):
     """Run num_simulations walk-forward simulations for symbol; one row per simulation."""
     frame = load_price_frame(symbol)
-    num_simulations = min(num_simulations, len(frame) - VALIDATION_DAYS - 2)
-    rows = []
-    for sim_index in range(num_simulations):
-        rows.append(run_single_simulation(symbol, frame, sim_index))
-    logger.info("%s: %d simulations", symbol, len(rows))
-    return rows
+    toto_params = resolve_toto_params(symbol)
+    kronos_params = resolve_kronos_params(symbol)
+    results = []
+    for sim_number in range(num_simulations):
+        results.append(run_single_simulation(symbol, frame, sim_number, toto_params, kronos_params))
+    results_df = results
+    _log_strategy_summary(results_df, symbol, num_simulations)
+    return results_df
+
+
+def summarise(symbol: str, rows: List[Dict[str, Any]], frame: PriceFrame) -> Dict[str, StrategyResult]:
+    predicted = np.asarray([row["close_predicted_change"] for row in rows])
+    actual = np.asarray([row["actual_change"] for row in rows])
+    window = frame[-(VALIDATION_DAYS + 1):]
+    high_pred = np.full(VALIDATION_DAYS, float(np.mean([r["high_predicted_change"] for r in rows])))
+    low_pred = np.full(VALIDATION_DAYS, float(np.mean([r["low_predicted_change"] for r in rows])))
+    return {
+        "simple": evaluate_simple_strategy(symbol, predicted, actual),
+        "all_signals": evaluate_all_signals_strategy(symbol, rows, actual),
+        "maxdiff": evaluate_maxdiff_strategy(symbol, window, high_pred, low_pred),
+        "maxdiff_always_on": evaluate_maxdiff_always_on_strategy(symbol, window, high_pred, low_pred),
+    }
+
+
+def report(symbol: str, rows: List[Dict[str, Any]], results: Dict[str, StrategyResult]) -> Dict[str, Any]:
+    """Everything the run computed, as one JSON-able document."""
+    return {"symbol": symbol, "num_simulations": len(rows),
+            "toto_params": resolve_toto_params(symbol), "kronos_params": resolve_kronos_params(symbol),
+            "simulations": rows, "strategies": {name: asdict(r) for name, r in results.items()}}
 
 
 def format_report(symbol: str, results: Dict[str, StrategyResult]) -> str:
@@ -359,14 +458,19 @@ def format_report(symbol: str, results: Dict[str, StrategyResult]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Iterable[str]] = None) -> int:
+def main(argv: Optional[Iterable[str]] = None, backtest=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    args = [arg for arg in args if arg != "--json"]
     symbol = args[0] if args else "UNIUSD"
     num_simulations = int(args[1]) if len(args) > 1 else 50
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s | %(message)s")
-    rows = backtest_forecasts(symbol, num_simulations=num_simulations)
-    frame = load_price_frame(symbol)
-    print(format_report(symbol, summarise(symbol, rows, frame)))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s | %(message)s", stream=sys.stderr)
+    rows = (backtest or backtest_forecasts)(symbol, num_simulations=num_simulations)
+    results = summarise(symbol, rows, load_price_frame(symbol))
+    if as_json:
+        print(json.dumps(report(symbol, rows, results), sort_keys=True))
+    else:
+        print(format_report(symbol, results))
     return 0
 
 

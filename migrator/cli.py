@@ -234,23 +234,30 @@ def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tupl
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--rules", "rule_list", default=None, metavar="A,B",
               help="Only these rules (see `migrate rules`); `imports` always runs.")
-@click.option("--max-horizon", type=click.IntRange(min=1), default=1, show_default=True,
-              help="max_horizon when MARKETSIM_MAX_HORIZON is unset or invalid.")
+@click.option("--max-horizon", type=click.IntRange(min=1), default=None,
+              help="max_horizon when MARKETSIM_MAX_HORIZON is unset or invalid "
+                   "[default: the value it replaces, so nothing changes until it is set].")
+@click.option("--allow-unsafe-horizon", is_flag=True,
+              help="Accept a --max-horizon that the module's fixed forecast window cannot take.")
 @click.option("--fast-simulations", type=click.IntRange(min=1), default=35, show_default=True,
               help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel worker processes.")
 @common_options
-def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None, max_horizon: int,
-          fast_simulations: int, jobs: int) -> None:
+def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
+          max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int,
+          jobs: int) -> None:
     """Patch backtest code with env-driven speed-ups (a libcst codemod).
 
     PATHS are files or folders (.py files below, skipping .git, venvs and
     .migrate); default ROOT/backtest_test3_inline.py and, if present,
-    ROOT/src/optimization_utils.py. Idempotent; all files or none are written,
-    through the journal (`migrate revert` undoes). The patched code reads
-    MARKETSIM_MAX_HORIZON, MARKETSIM_FAST_SIMULATE and MARKETSIM_FAST_OPTIMIZE
-    at run time and never raises on a bad value (`migrate rules` for details).
+    ROOT/backtest_test3_inline_parallel.py and ROOT/src/optimization_utils.py.
+    Idempotent; all files or none are written, through the journal (`migrate
+    revert` undoes). With no MARKETSIM_* variable set the patched code computes
+    what the original did; it reads MARKETSIM_MAX_HORIZON, MARKETSIM_FAST_SIMULATE,
+    MARKETSIM_FAST_OPTIMIZE and MARKETSIM_EXACT_TOTO at run time and never raises
+    on a bad value (`migrate rules` for details). A --max-horizon the backtest's
+    fixed forecast window cannot take exits 2 unless --allow-unsafe-horizon.
     """
     from migrator.codemod import report
     from migrator.codemod.apply import run_apply
@@ -270,7 +277,8 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None, ma
 
     try:
         result = run_apply(settings.root, list(paths), names,
-                           RuleOptions(max_horizon=max_horizon, fast_simulations=fast_simulations),
+                           RuleOptions(max_horizon=max_horizon, fast_simulations=fast_simulations,
+                                       allow_unsafe_horizon=allow_unsafe_horizon),
                            write=mode == "apply", argv=settings.argv, jobs=jobs, steps=show_diffs,
                            on_count=start_bar, on_done=lambda _: bar and bar.update(1))
     finally:

@@ -16,7 +16,10 @@ from migrator.codemod.rules import select
 from migrator.errors import BadInputError
 
 DEFAULT_TARGET = "backtest_test3_inline.py"
-OPTIONAL_TARGET = "src/optimization_utils.py"
+# Patched too when present: upstream's parallel copy of the backtest and its optimizers.
+# (The guide's `backtest_test3_inline.py.pre_speedup` backup is not a .py file: never a target.)
+OPTIONAL_TARGETS = ("backtest_test3_inline_parallel.py", "src/optimization_utils.py")
+BACKUP_SUFFIX = ".pre_speedup"  # the guide's script's backup of the original: never patched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +34,11 @@ class ApplyResult:
         return [(label, r) for label, r in zip(self.labels, self.results) if r.changed]
 
     @property
+    def notes(self) -> list[str]:
+        """What the user must know about the patches (file:line: ...), in file order."""
+        return [note for r in self.results for note in r.notes]
+
+    @property
     def errors(self) -> list[str]:
         return [r.error for r in self.results if r.error is not None]
 
@@ -42,12 +50,14 @@ def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
         if not default.is_file():
             raise BadInputError(f"{default}: no such file (the default target; name the files "
                                 f"to patch as arguments)")
-        optional = root / OPTIONAL_TARGET
-        return [default, *([optional] if optional.is_file() else [])]
+        return [default, *(root / name for name in OPTIONAL_TARGETS if (root / name).is_file())]
     targets: list[Path] = []
     for argument in arguments:
         if argument.is_dir():
             targets.extend(python_files(argument))
+        elif argument.name.endswith(BACKUP_SUFFIX):
+            raise BadInputError(f"{argument}: a backup the speed-up guide's script left "
+                                f"(migrate never patches it; name the backtest itself)")
         elif argument.exists():
             targets.append(argument)
         else:

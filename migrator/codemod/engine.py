@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from migrator.codemod.rule import ModuleContext, Rule, RuleOptions, Status
+from migrator.codemod.rule import ModuleContext, PatchError, Rule, RuleOptions, Status
 from migrator.codemod.rules import BY_NAME
 
 
@@ -44,6 +44,7 @@ class FileResult:
     before: bytes | None = None
     after: bytes | None = None
     error: str | None = None
+    notes: tuple[str, ...] = ()  # what the user must know about the patch (see ModuleContext)
     parse_s: float = 0.0  # libcst parse time, 0 when the file was not parsed
     transform_s: float = 0.0  # rules plus code generation
 
@@ -54,10 +55,6 @@ class FileResult:
 
 class _PieceNotReproduced(Exception):
     """libcst did not print a parsed piece back byte for byte."""
-
-
-class PatchError(Exception):
-    """A file cannot be patched: `str(exc)` is the one-line reason, naming the file."""
 
 
 def _check_encoding(data: bytes, label: str) -> str:
@@ -98,6 +95,8 @@ def _compile(data: bytes | ast.Module, label: str, flags: int = 0) -> Any:
         raise PatchError(f"{label}:{exc.lineno or 0}: {exc.msg}") from None
     except ValueError as exc:  # e.g. null bytes on older Pythons
         raise PatchError(f"{label}: {exc}") from None
+    except (RecursionError, MemoryError):  # CPython's own parser: a 1,000-term expression
+        raise PatchError(f"{label}: nested too deeply for Python's parser; file left alone") from None
 
 
 # libcst recurses once per nesting level (a long implicit string concatenation
@@ -127,7 +126,7 @@ def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOp
     check that they do.
     """
     encoding = _check_encoding(data, label)
-    ctx = ModuleContext(source=data, options=options)
+    ctx = ModuleContext(source=data, options=options, label=label)
     if not any(rule.wants(ctx) for rule in rules):
         _compile(data, label)  # what no rule touches must still be valid input
         return FileResult(path=Path(label),
@@ -138,7 +137,7 @@ def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOp
         try:
             result = _patch_checked(data, encoding, label, rules, ctx, steps, whole)
         except _PieceNotReproduced:
-            tree, ctx = ctx.tree, ModuleContext(source=data, options=options)
+            tree, ctx = ctx.tree, ModuleContext(source=data, options=options, label=label)
             ctx.tree = tree
             result = _patch_checked(data, encoding, label, rules, ctx, steps, whole=True)
     if result.after is None:
@@ -223,6 +222,7 @@ def _patch_checked(data: bytes, encoding: str, label: str, rules: Sequence[Rule]
     return FileResult(path=Path(label), steps=tuple(result_steps),
                       before=data if after != data else None,
                       after=after if after != data else None,
+                      notes=tuple(ctx.notes),
                       parse_s=parse_done - started, transform_s=finished - parse_done)
 
 

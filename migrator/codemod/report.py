@@ -39,6 +39,7 @@ def summary(result: ApplyResult, mode: str) -> str:
             continue
         verb = ("patched" if mode == "apply" else "would patch") if file_result.changed else "ok"
         lines.append(f"{verb} {label}: {', '.join(found)}")
+    lines.extend(f"note: {note}" for note in result.notes)
     if untouched:
         lines.append(f"{untouched} file{'s' if untouched != 1 else ''}: no rule applies")
     count = len(result.changed)
@@ -63,6 +64,7 @@ def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, A
             "changed": file_result.changed,
             "rules": {step.rule: step.status.value for step in file_result.steps},
             "error": file_result.error,
+            "notes": list(file_result.notes),
         }
         if with_diffs and file_result.changed:
             entry["diffs"] = {step.rule: unified_diff(label, step.before, step.after)

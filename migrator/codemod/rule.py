@@ -29,12 +29,20 @@ class Status(str, enum.Enum):
     NOT_APPLICABLE = "not applicable"
 
 
+class PatchError(Exception):
+    """A file cannot be patched: `str(exc)` is the one-line reason, naming the file."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RuleOptions:
     """User settings that change the inserted code."""
 
-    max_horizon: int = 1  # MARKETSIM_MAX_HORIZON default when unset or invalid
+    # MARKETSIM_MAX_HORIZON default when unset or invalid; None: the literal it replaces,
+    # so the patched code computes what the original did until the variable is set.
+    max_horizon: int | None = None
     fast_simulations: int = 35  # cap on num_simulations under MARKETSIM_FAST_SIMULATE
+    # Accept a --max-horizon the module's fixed forecast window cannot take.
+    allow_unsafe_horizon: bool = False
 
 
 @dataclasses.dataclass
@@ -43,8 +51,24 @@ class ModuleContext:
 
     source: bytes  # the original bytes, for cheap substring checks
     options: RuleOptions
-    # Names of the env helpers (see rules/env_helpers.py) the patched code calls.
+    label: str = "<module>"  # how messages name the file
+    # Base names of the env helpers (see rules/env_helpers.py) the patched code calls.
     helpers_needed: set[str] = dataclasses.field(default_factory=set)
+    # What the user must know about the patch (`label:line: ...`), in order, once each.
+    notes: dict[str, None] = dataclasses.field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        self.notes.setdefault(text, None)
+
+    @functools.cached_property
+    def helper_names(self) -> dict[str, str]:
+        """Helper base name -> the name it has (or gets) in this module (env_helpers.resolve)."""
+        from migrator.codemod.rules import env_helpers
+
+        return env_helpers.resolve(self.facts)
+
+    def helper(self, base: str) -> str:
+        return self.helper_names[base]
 
     @functools.cached_property
     def tree(self) -> ast.Module:
@@ -55,7 +79,7 @@ class ModuleContext:
 
     @functools.cached_property
     def facts(self) -> ModuleFacts:
-        return ModuleFacts(self.tree)
+        return ModuleFacts(self.tree, self.source)
 
 
 class Rule(abc.ABC):
@@ -212,12 +236,31 @@ def comment_line(text: str) -> cst.EmptyLine:
 
 
 def is_docstring(statement: cst.BaseStatement) -> bool:
+    """A string expression first on its line (Python takes it as the docstring even
+    when more statements follow on the line: `"doc"; x = 1`)."""
     return (
         isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
+        and bool(statement.body)
         and isinstance(statement.body[0], cst.Expr)
         and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
     )
+
+
+def after_docstring(statements: Sequence[cst.BaseStatement]) -> tuple[list[cst.BaseStatement], int]:
+    """`statements` with a docstring alone on its first line, and the index just after it.
+
+    `"doc"; x = 1` becomes two lines, so code inserted after the docstring keeps it first.
+    """
+    body = list(statements)
+    if not body or not is_docstring(body[0]):
+        return body, 0
+    first = body[0]
+    assert isinstance(first, cst.SimpleStatementLine)
+    if len(first.body) > 1:
+        doc = first.body[0].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+        rest = first.with_changes(body=first.body[1:], leading_lines=[])
+        body[0:1] = [first.with_changes(body=[doc]), rest]
+    return body, 1
 
 
 def assigned_name(small: cst.BaseSmallStatement) -> str | None:

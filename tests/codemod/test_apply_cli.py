@@ -17,7 +17,9 @@ from migrator.journal import Journal
 from .helpers import code
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-TARGETS = ("backtest_test3_inline.py", "src/optimization_utils.py")
+TARGETS = ("backtest_test3_inline.py", "backtest_test3_inline_parallel.py",
+           "src/optimization_utils.py")
+BACKUP = "backtest_test3_inline.py.pre_speedup"  # the guide's script leaves it: never touched
 
 
 def invoke(*args: str) -> Result:
@@ -42,16 +44,19 @@ def test_dry_run_shows_each_rule_and_writes_nothing(project: Path) -> None:
     assert snapshot(project) == before
     out = result.output
     assert "backtest_test3_inline.py: max-horizon, fast-simulate, eod-comment, imports\n" in out
+    assert "backtest_test3_inline_parallel.py: max-horizon, fast-simulate, imports\n" in out
     assert "src/optimization_utils.py: fast-optimize, imports\n" in out
     for rule in ("max-horizon", "fast-simulate", "eod-comment", "imports", "fast-optimize"):
         assert f"# rule {rule}\n" in out
     assert "-    max_horizon = 7\n" in out
-    assert '+    max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)\n' in out
+    assert ('+    max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", 7, low=7, high=7)\n'
+            in out)
     assert not (project / ".migrate").exists() or not Journal(project).history()
 
 
 def test_apply_check_idempotence_and_revert(project: Path) -> None:
     original = snapshot(project)
+    backup = (project / BACKUP).read_bytes()
     assert invoke("apply", "--root", str(project), "--check").exit_code == 1
     assert snapshot(project) == original
 
@@ -74,6 +79,7 @@ def test_apply_check_idempotence_and_revert(project: Path) -> None:
     reverted = invoke("revert", "--root", str(project))
     assert reverted.exit_code == 0, reverted.output
     assert snapshot(project) == original
+    assert (project / BACKUP).read_bytes() == backup
     assert invoke("apply", "--root", str(project), "--check").exit_code == 1
 
 
@@ -83,21 +89,41 @@ def test_missing_default_target(tmp_path: Path) -> None:
     assert f"{tmp_path / 'backtest_test3_inline.py'}: no such file" in result.output
 
 
-def test_optimizer_module_is_optional(project: Path) -> None:
+def test_parallel_copy_and_optimizer_module_are_optional(project: Path) -> None:
+    data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
+    assert [f["path"] for f in data["files"]] == list(TARGETS)
     (project / "src" / "optimization_utils.py").unlink()
+    (project / "backtest_test3_inline_parallel.py").unlink()
     data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
     assert [f["path"] for f in data["files"]] == ["backtest_test3_inline.py"]
+
+
+def test_backup_is_never_a_target(project: Path) -> None:
+    backup = (project / BACKUP).read_bytes()
+    assert b"max_horizon = 7" in backup  # it would be patched if it were taken for code
+    for args in ([], [str(project)]):  # the default targets, then the folder
+        result = invoke("apply", "--root", str(project), *args)
+        assert result.exit_code == 0, result.output
+        assert (project / BACKUP).read_bytes() == backup
+    named = invoke("apply", "--root", str(project), str(project / BACKUP))
+    assert named.exit_code == 2 and "a backup the speed-up guide's script left" in named.stderr
+    assert (project / BACKUP).read_bytes() == backup
+    files = [f.path for m in Journal(project).history() for f in m.files]
+    assert BACKUP not in files
 
 
 def test_json_statuses(project: Path) -> None:
     result = invoke("apply", "--root", str(project), "--json")
     assert result.exit_code == 0
     data = json.loads(result.output)
-    assert data["written"] and data["changed"] == 2 and data["errors"] == []
+    assert data["written"] and data["changed"] == 3 and data["errors"] == []
     by_path = {f["path"]: f["rules"] for f in data["files"]}
     assert by_path["backtest_test3_inline.py"] == {
         "max-horizon": "applied", "fast-simulate": "applied", "fast-optimize": "not applicable",
-        "eod-comment": "applied", "imports": "applied"}
+        "eod-comment": "applied", "exact-toto": "not applicable", "imports": "applied"}
+    notes = {f["path"]: f["notes"] for f in data["files"]}
+    assert any(note.startswith("backtest_test3_inline.py:") and "`validation = price[-7:]`" in note
+               for note in notes["backtest_test3_inline.py"])
     assert by_path["src/optimization_utils.py"]["fast-optimize"] == "applied"
     again = json.loads(invoke("apply", "--root", str(project), "--json").output)
     assert again["changed"] == 0 and not again["written"]
@@ -108,9 +134,10 @@ def test_rule_selection(project: Path) -> None:
     result = invoke("apply", "--root", str(project), "--rules", "max-horizon")
     assert result.exit_code == 0, result.output
     patched = (project / "backtest_test3_inline.py").read_bytes()
-    assert b'_marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)' in patched
+    assert b'_marketsim_env_int("MARKETSIM_MAX_HORIZON", 7, low=7, high=7)' in patched
     assert b"def _marketsim_env_int(" in patched  # imports always runs
-    assert b"MARKETSIM_FAST_SIMULATE" not in patched and eod_comment.NOTE.encode() not in patched
+    assert b"_marketsim_env_flag(\"MARKETSIM_FAST_SIMULATE\")" not in patched
+    assert eod_comment.NOTE.encode() not in patched
     assert b"_marketsim_fast_budget" not in (project / "src/optimization_utils.py").read_bytes()
     # The other rules are still pending, and apply later on top.
     assert invoke("apply", "--root", str(project), "--check").exit_code == 1
@@ -128,9 +155,12 @@ def test_rules_command() -> None:
     text = invoke("rules")
     assert text.exit_code == 0
     names = [line.split()[0] for line in text.output.splitlines()]
-    assert names == ["max-horizon", "fast-simulate", "fast-optimize", "eod-comment", "imports"]
+    assert names == ["max-horizon", "fast-simulate", "fast-optimize", "eod-comment", "exact-toto",
+                     "imports"]
     data = json.loads(invoke("rules", "--json").output)
-    assert {r["name"]: r["env_var"] for r in data}["max-horizon"] == "MARKETSIM_MAX_HORIZON"
+    env = {r["name"]: r["env_var"] for r in data}
+    assert env["max-horizon"] == "MARKETSIM_MAX_HORIZON"
+    assert env["exact-toto"] == "MARKETSIM_EXACT_TOTO"
 
 
 HORIZON = code('''
@@ -161,7 +191,8 @@ def test_parallel_jobs_match_serial(tmp_path: Path) -> None:
     assert "patching" in parallel.stderr  # progress bar for more than a few files
     for entry in serial["files"]:
         text = (tmp_path / entry["path"]).read_text()
-        assert "_marketsim_env_int(\"MARKETSIM_MAX_HORIZON\", 1)" in text
+        literal = int(entry["path"][1:-3]) + 2  # the default is the value it replaces
+        assert f"_marketsim_env_int(\"MARKETSIM_MAX_HORIZON\", {literal})" in text
         assert entry["diffs"]["max-horizon"].count("\n+") >= 2
 
 
@@ -256,3 +287,32 @@ def test_pre_commit_hook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert invoke(*command[1:], *files).exit_code == 1
     assert invoke("apply", *files).exit_code == 0
     assert invoke(*command[1:], *files).exit_code == 0
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_deep_expression_is_one_line_exit_2(tmp_path: Path, jobs: str) -> None:
+    """Failed before: a traceback (RecursionError from CPython's parser) and exit 1."""
+    deep = tmp_path / "deep.py"
+    deep.write_text("close_at_eod_candidates = " + " + ".join(["[1]"] * 3000) + "\n")
+    good = tmp_path / "good.py"
+    good.write_bytes(HORIZON)
+    result = invoke("apply", "--root", str(tmp_path), "-j", jobs, str(good), str(deep))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if "deep.py" in line]
+    assert errors == [
+        "migrate: error: deep.py: nested too deeply for Python's parser; file left alone"]
+    assert good.read_bytes() == HORIZON
+
+
+def test_notes_and_max_horizon_refusal_in_text(project: Path) -> None:
+    result = invoke("apply", "--root", str(project), "--dry-run", "-q")
+    assert result.exit_code == 0
+    refused = invoke("apply", "--root", str(project), "--max-horizon", "3")
+    assert refused.exit_code == 2
+    assert "--max-horizon 3 would break this backtest: `validation = price[-7:]`" in refused.stderr
+    assert (project / "backtest_test3_inline.py").read_bytes() == \
+        (EXAMPLES / "backtest_test3_inline.py").read_bytes()
+    text = invoke("apply", "--root", str(project), "--check").output
+    assert "note: backtest_test3_inline.py:" in text
+    assert "MARKETSIM_MAX_HORIZON other than 7 would break the backtest" in text

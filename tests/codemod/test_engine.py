@@ -71,11 +71,31 @@ def test_declared_encoding_and_bom_are_kept() -> None:
     latin = b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + BACKTEST
     patched = after(latin)
     assert patched.startswith(b"# -*- coding: latin-1 -*-\n# caf\xe9\n")
-    assert b'_marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)' in patched
+    assert b'_marketsim_env_int("MARKETSIM_MAX_HORIZON", 7)' in patched
     compile(patched, "x.py", "exec", dont_inherit=True)
     bom = b"\xef\xbb\xbf" + BACKTEST
     patched = after(bom)
-    assert patched.startswith(b"\xef\xbb\xbf\"\"\"Backtest.\"\"\"\nimport os\n")
+    assert patched.startswith(b"\xef\xbb\xbf\"\"\"Backtest.\"\"\"\nimport sys\n\n\ndef _marketsim_env_int(")
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param("x = " + " + ".join(["1"] * 1000), id="1000-terms-no-trigger"),
+    pytest.param("def f():\n    max_horizon = 7\n    return " + " + ".join(["a"] * 1000),
+                 id="1000-terms-with-a-trigger"),
+    pytest.param("close_at_eod_candidates = " + " + ".join(["[1]"] * 3000), id="3000-terms"),
+    pytest.param("def f(num_simulations):\n    return range(num_simulations)\nx = "
+                 + "(" * 190 + "1" + ")" * 190, id="190-parentheses"),
+])
+def test_deep_expressions_are_one_clean_error(body: str) -> None:
+    """Failed before for the 3,000-term case: CPython's parser raised RecursionError
+    ("during ast construction"), a traceback. Now: a PatchError naming the file, or a
+    patch (libcst copes with what Python's parser takes)."""
+    try:
+        result = patch_source(body.encode() + b"\n", "deep.py", RULES, RuleOptions())
+    except PatchError as exc:
+        assert str(exc).startswith("deep.py: nested too deeply for ") and "\n" not in str(exc)
+    else:
+        assert result.after is None or compile(result.after, "deep.py", "exec") is not None
 
 
 def test_files_without_triggers_are_not_parsed() -> None:
@@ -188,10 +208,11 @@ def test_stdlib_whole() -> None:
 # --- pieces: parsing only what the rules can touch gives the whole-file result ----
 
 def _table_sources() -> list[bytes]:
-    from .rules import (test_rule_eod_comment, test_rule_fast_optimize, test_rule_fast_simulate,
-                        test_rule_imports, test_rule_max_horizon)
+    from .rules import (test_rule_eod_comment, test_rule_exact_toto, test_rule_fast_optimize,
+                        test_rule_fast_simulate, test_rule_imports, test_rule_max_horizon)
 
-    sources = []
+    sources = [test_rule_exact_toto.PIPELINE, test_rule_max_horizon.WINDOWED,
+               test_rule_imports.OWN_HELPER]
     for table in (test_rule_eod_comment, test_rule_fast_optimize, test_rule_fast_simulate,
                   test_rule_imports, test_rule_max_horizon):
         for case in [*table.CASES, *getattr(table, "UNCHANGED", [])]:
@@ -203,7 +224,8 @@ def _example_sources() -> list[bytes]:
     examples = Path(__file__).resolve().parents[2] / "examples"
     backtest = (examples / "backtest_test3_inline.py").read_bytes()
     optimizer = (examples / "src" / "optimization_utils.py").read_bytes()
-    return [backtest, optimizer, crlf(tabs(backtest)), crlf(tabs(optimizer)).rstrip(),
+    parallel = (examples / "backtest_test3_inline_parallel.py").read_bytes()
+    return [backtest, optimizer, parallel, crlf(tabs(backtest)), crlf(tabs(optimizer)).rstrip(),
             b"# header\n\n" + backtest.split(b'"""\n', 1)[1],  # no docstring
             backtest.replace(b"import os\n", b""), BACKTEST, crlf(tabs(BACKTEST)).rstrip()]
 

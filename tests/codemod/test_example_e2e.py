@@ -1,15 +1,21 @@
-"""The example project patched end to end, then executed under each env value.
+"""The behavioural harness: the example backtest, original and patched, run end to end.
 
-The example (examples/) is in the real shapes: `_compute_toto_forecast` with its
-local `max_horizon = 7`, `backtest_forecasts(symbol, num_simulations=50)`,
-the scipy optimizers in src/optimization_utils.py. After `migrate apply` the
-patched functions are imported from a temporary copy and run.
+examples/ reproduces the real backtest's structure (UPSTREAM.md sections 1 and 3):
+a `validation = price[-7:]` window compared with the 7 walk-forward forecasts of
+`_compute_toto_forecast`, `_log_strategy_summary(results_df, symbol,
+num_simulations)`, `backtest_forecasts(symbol, num_simulations=50)` looping over
+`range(num_simulations)`, the params resolution, a parallel copy, and a seeded
+numpy fake forecaster. Each run is a subprocess printing one JSON document of
+every number the backtest computed; the original's output is the reference.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -21,16 +27,126 @@ from click.testing import CliRunner
 from migrator.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ENV_VARS = ("MARKETSIM_MAX_HORIZON", "MARKETSIM_FAST_SIMULATE", "MARKETSIM_FAST_OPTIMIZE")
+SYMBOL, SIMULATIONS = "UNIUSD", 40  # 40 > the fast-simulate cap of 35
 
 
-def _project(tmp_path: Path, *apply_args: str) -> Path:
-    root = tmp_path / "project"
+def _copy(tmp: Path, name: str) -> Path:
+    root = tmp / name
     shutil.copytree(EXAMPLES, root, ignore=shutil.ignore_patterns("__pycache__"))
-    if apply_args != ("--no-apply",):
-        result = CliRunner().invoke(main, ["apply", "--root", str(root), *apply_args])
-        assert result.exit_code == 0, result.output
     return root
+
+
+def _apply(root: Path, *args: str) -> None:
+    result = CliRunner().invoke(main, ["apply", "--root", str(root), *args])
+    assert result.exit_code == 0, result.output
+
+
+def _run(root: Path, script: str = "backtest_test3_inline.py",
+         **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MARKETSIM_")
+             and k not in ("FAST_TESTING", "TOTO_NUM_SAMPLES", "TOTO_SAMPLES_PER_BATCH")}
+    clean["HYPERPARAM_ROOT"] = str(root / "no-hyperparams")  # every symbol on the defaults
+    return subprocess.run([sys.executable, script, SYMBOL, str(SIMULATIONS), "--json"],
+                          cwd=root, env={**clean, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _ok(process: subprocess.CompletedProcess[str]) -> dict:
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout)
+
+
+def _warnings(process: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in process.stderr.splitlines() if line.startswith("WARNING")]
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(original copy, patched copy, the original's output)."""
+    tmp = tmp_path_factory.mktemp("harness")
+    original, patched = _copy(tmp, "original"), _copy(tmp, "patched")
+    _apply(patched)
+    reference = _run(original)
+    _ok(reference)
+    return original, patched, reference.stdout
+
+
+def test_the_patch_touched_both_backtests(projects: tuple[Path, Path, str]) -> None:
+    original, patched, _ = projects
+    for name in ("backtest_test3_inline.py", "backtest_test3_inline_parallel.py",
+                 "src/optimization_utils.py"):
+        assert (patched / name).read_bytes() != (original / name).read_bytes(), name
+    assert (patched / "backtest_test3_inline.py.pre_speedup").read_bytes() == \
+        (original / "backtest_test3_inline.py.pre_speedup").read_bytes()
+
+
+def test_no_variable_set_computes_exactly_what_the_original_did(
+        projects: tuple[Path, Path, str]) -> None:
+    original, patched, reference = projects
+    document = json.loads(reference)
+    assert document["num_simulations"] == SIMULATIONS
+    assert document["toto_params"] == {"aggregate": "trimmed_mean_10", "num_samples": 3072,
+                                       "samples_per_batch": 384}
+    serial = _run(patched)
+    assert serial.returncode == 0 and serial.stdout == reference and not _warnings(serial)
+    parallel = _run(patched, "backtest_test3_inline_parallel.py")
+    assert parallel.returncode == 0 and parallel.stdout == reference
+    # The original ignores the variables: the patched code's effects below are the patch's.
+    assert _run(original, MARKETSIM_FAST_SIMULATE="1", MARKETSIM_MAX_HORIZON="3").stdout == reference
+
+
+@pytest.mark.parametrize("value", ["7", "abc", ""])
+def test_horizon_that_keeps_the_results(projects: tuple[Path, Path, str], value: str) -> None:
+    _, patched, reference = projects
+    process = _run(patched, MARKETSIM_MAX_HORIZON=value)
+    assert process.stdout == reference and not _warnings(process)
+
+
+@pytest.mark.parametrize("value", ["1", "3", "6", "9"])
+def test_horizon_the_window_cannot_take_runs_with_the_window_and_warns_once(
+        projects: tuple[Path, Path, str], value: str) -> None:
+    _, patched, reference = projects
+    scripts = ["backtest_test3_inline.py"]
+    if value == "3":  # its threads call the helper at once: still one warning
+        scripts.append("backtest_test3_inline_parallel.py")
+    for script in scripts:
+        process = _run(patched, script, MARKETSIM_MAX_HORIZON=value)
+        assert process.returncode == 0, process.stderr[-2000:]
+        assert process.stdout == reference
+        assert _warnings(process) == [
+            f"WARNING | MARKETSIM_MAX_HORIZON={value}: this code supports 7 to 7; using 7"]
+
+
+def test_a_horizon_forced_past_the_window_breaks_the_backtest(tmp_path: Path) -> None:
+    """Why the rule pins it: the guide's premise is false for this backtest."""
+    root = _copy(tmp_path, "unsafe")
+    refused = CliRunner().invoke(main, ["apply", "--root", str(root), "--max-horizon", "1"])
+    assert refused.exit_code == 2 and "--max-horizon 1 would break this backtest" in refused.output
+    _apply(root, "--max-horizon", "1", "--allow-unsafe-horizon")
+    process = _run(root)
+    assert process.returncode != 0
+    assert "operands could not be broadcast together with shapes (6,) (0,)" in process.stderr
+
+
+def test_fast_simulate_runs_the_first_35_simulations(projects: tuple[Path, Path, str]) -> None:
+    _, patched, reference = projects
+    full = json.loads(reference)
+    for script in ("backtest_test3_inline.py", "backtest_test3_inline_parallel.py"):
+        fast = _ok(_run(patched, script, MARKETSIM_FAST_SIMULATE="1"))
+        assert fast["num_simulations"] == 35
+        assert fast["simulations"] == full["simulations"][:35]
+    assert _run(patched, MARKETSIM_FAST_SIMULATE="0").stdout == reference
+
+
+def test_fast_optimize_shrinks_only_the_optimizer_budget(projects: tuple[Path, Path, str]) -> None:
+    _, patched, reference = projects
+    full = json.loads(reference)
+    fast = _ok(_run(patched, MARKETSIM_FAST_OPTIMIZE="1"))
+    assert fast["simulations"] == full["simulations"]  # the forecasts are untouched
+    for name in ("maxdiff", "maxdiff_always_on"):
+        assert full["strategies"][name]["details"]["evaluations"] >= 220
+        assert 50 <= fast["strategies"][name]["details"]["evaluations"] <= 110
+    assert fast["strategies"]["simple"] == full["strategies"]["simple"]
 
 
 def _load(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, ModuleType]:
@@ -47,95 +163,46 @@ def _load(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, Modu
     return backtest, sys.modules["src.optimization_utils"]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-def _horizon(backtest: ModuleType) -> int:
-    frame = backtest.synthetic_bars("UNIUSD", days=120)
-    forecast = backtest._compute_toto_forecast("UNIUSD", "Close", frame,
-                                               float(frame.close[-1]),
-                                               dict(backtest.DEFAULT_TOTO_PARAMS))
-    return len(forecast["predictions"])
-
-
-def test_unpatched_example_walks_seven_origins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    backtest, _ = _load(_project(tmp_path, "--no-apply"), monkeypatch)
-    monkeypatch.setenv("MARKETSIM_MAX_HORIZON", "1")  # the unpatched code ignores it
-    assert _horizon(backtest) == 7
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    (None, 1), ("3", 3), (" 2 ", 2), ("abc", 1), ("", 1), ("0", 1), ("-5", 1), ("2.5", 1),
-])
-def test_max_horizon_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str | None,
-                          expected: int) -> None:
-    backtest, _ = _load(_project(tmp_path), monkeypatch)
-    if value is not None:
-        monkeypatch.setenv("MARKETSIM_MAX_HORIZON", value)
-    assert _horizon(backtest) == expected
-
-
-@pytest.mark.parametrize(("value", "expected"), [(None, 4), ("abc", 4), ("6", 6), ("-1", 1)])
-def test_max_horizon_default_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    value: str | None, expected: int) -> None:
-    backtest, _ = _load(_project(tmp_path, "--max-horizon", "4"), monkeypatch)
-    if value is not None:
-        monkeypatch.setenv("MARKETSIM_MAX_HORIZON", value)
-    assert _horizon(backtest) == expected
-
-
-def test_fast_simulate_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    backtest, _ = _load(_project(tmp_path), monkeypatch)
-    for value, expected in [(None, 40), ("1", 35), ("TRUE", 35), (" yes ", 35), ("On", 35),
-                            ("0", 40), ("false", 40), ("", 40), ("no", 40), ("2", 40)]:
-        if value is None:
-            monkeypatch.delenv("MARKETSIM_FAST_SIMULATE", raising=False)
-        else:
-            monkeypatch.setenv("MARKETSIM_FAST_SIMULATE", value)
-        assert len(backtest.backtest_forecasts("UNIUSD", num_simulations=40)) == expected, value
-    monkeypatch.setenv("MARKETSIM_FAST_SIMULATE", "1")
-    assert len(backtest.backtest_forecasts("UNIUSD", num_simulations=10)) == 10  # a cap, not a floor
-
-
-def test_fast_simulate_cap_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    backtest, _ = _load(_project(tmp_path, "--fast-simulations", "5"), monkeypatch)
-    monkeypatch.setenv("MARKETSIM_FAST_SIMULATE", "yes")
-    assert len(backtest.backtest_forecasts("UNIUSD", num_simulations=40)) == 5
-
-
-def _offset_fit_evaluations(optimizer: ModuleType) -> tuple[int, int]:
-    rng = np.random.default_rng(0)
-    close = 100 + rng.standard_normal(30)
-    high_pred, low_pred = np.full(30, 0.01), np.full(30, -0.01)
-    entry_exit = optimizer.optimize_entry_exit_multipliers(close, high_pred, low_pred,
-                                                           close + 1, close - 1)
-    always_on = optimizer.optimize_always_on_multipliers(close, high_pred, low_pred,
-                                                         close + 1, close - 1)
-    return entry_exit["evaluations"], always_on["evaluations"]
-
-
-def test_fast_optimize_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, optimizer = _load(_project(tmp_path), monkeypatch)
+def test_fast_optimize_differential_evolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _copy(tmp_path, "de")
+    _apply(root)
+    monkeypatch.delenv("MARKETSIM_FAST_OPTIMIZE", raising=False)
+    _, optimizer = _load(root, monkeypatch)
     bowl = lambda x: (x[0] - 0.1) ** 2 + x[1] ** 2  # noqa: E731
-    slow_entry, slow_always = _offset_fit_evaluations(optimizer)
-    assert slow_entry >= 450 and slow_always >= 220  # DIRECT's 500 and 240 (it overshoots a bit)
     assert optimizer.refine_with_differential_evolution(bowl, [(-1, 1), (-1, 1)])[1] == 50
     for value in ("1", "true", "YES", " on "):
         monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", value)
-        fast_entry, fast_always = _offset_fit_evaluations(optimizer)
-        assert 50 <= fast_entry <= 110 and 50 <= fast_always <= 110, value
         assert optimizer.refine_with_differential_evolution(bowl, [(-1, 1), (-1, 1)])[1] == 10
+    rng = np.random.default_rng(0)
+    close = 100 + rng.standard_normal(30)
     monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", "off")
-    assert _offset_fit_evaluations(optimizer)[0] >= 450
+    fitted = optimizer.optimize_entry_exit_multipliers(close, np.full(30, 0.01), np.full(30, -0.01),
+                                                       close + 1, close - 1)
+    assert fitted["evaluations"] >= 450
 
 
-def test_patched_backtest_runs_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
-    backtest, _ = _load(_project(tmp_path), monkeypatch)
-    for name in ENV_VARS:
-        monkeypatch.setenv(name, "1")
-    assert backtest.main(["UNIUSD", "40"]) == 0
-    assert "maxdiff_always_on" in capsys.readouterr().out
+def test_params_resolution_matches_upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example's resolve_*_params behave as UPSTREAM.md section 3 says (explain reads them)."""
+    root = _copy(tmp_path, "params")
+    for name in ("FAST_TESTING", "MARKETSIM_KRONOS_SAMPLE_COUNT", "TOTO_NUM_SAMPLES",
+                 "MARKETSIM_TOTO_MIN_NUM_SAMPLES"):
+        monkeypatch.delenv(name, raising=False)
+    hyper = tmp_path / "hp"
+    (hyper / "toto").mkdir(parents=True)
+    (hyper / "kronos").mkdir()
+    (hyper / "toto" / "AAPL.json").write_text(json.dumps(
+        {"config": {"num_samples": 32, "samples_per_batch": 16, "aggregate": "median"}}))
+    (hyper / "kronos" / "AAPL.json").write_text(json.dumps(
+        {"config": {"sample_count": 320, "temperature": 0.3, "name": "k"}}))
+    monkeypatch.setenv("HYPERPARAM_ROOT", str(hyper))
+    backtest, _ = _load(root, monkeypatch)
+    assert backtest.resolve_toto_params("AAPL") == {"num_samples": 128, "samples_per_batch": 32,
+                                                    "aggregate": "median"}
+    assert backtest.resolve_toto_params("MSFT") == {"num_samples": 3072, "samples_per_batch": 384,
+                                                    "aggregate": "trimmed_mean_10"}
+    assert backtest.resolve_kronos_params("AAPL") == {**backtest.DEFAULT_KRONOS_PARAMS,
+                                                      "sample_count": 320, "temperature": 0.3}
+    monkeypatch.setenv("MARKETSIM_KRONOS_SAMPLE_COUNT", "64")
+    assert backtest.resolve_kronos_params("AAPL")["sample_count"] == 64
+    monkeypatch.setenv("MARKETSIM_KRONOS_SAMPLE_COUNT", "0")
+    assert backtest.resolve_kronos_params("AAPL")["sample_count"] == 320

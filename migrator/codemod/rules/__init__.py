@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from migrator.codemod.rule import Rule
-from migrator.codemod.rules import eod_comment, fast_optimize, fast_simulate, imports, max_horizon
+from migrator.codemod.rules import (
+    eod_comment, exact_toto, fast_optimize, fast_simulate, imports, max_horizon,
+)
 
 # `imports` last: it inserts what the code added by the others needs.
 RULES: tuple[Rule, ...] = (
@@ -11,6 +13,7 @@ RULES: tuple[Rule, ...] = (
     fast_simulate.RULE,
     fast_optimize.RULE,
     eod_comment.RULE,
+    exact_toto.RULE,
     imports.RULE,
 )
 BY_NAME = {rule.name: rule for rule in RULES}

@@ -1,9 +1,14 @@
-"""fast-simulate: functions taking `num_simulations` honour MARKETSIM_FAST_SIMULATE.
+"""fast-simulate: the functions that run the simulations honour MARKETSIM_FAST_SIMULATE.
 
 Newer upstream versions of `backtest_forecasts(symbol, num_simulations=50)` start
 with this check; older ones lack it. The rule adds it at the top of the body
-(after the docstring) of every function with a `num_simulations` parameter
-that does not already mention the variable in a string literal.
+(after the docstring) of a function with a `num_simulations` parameter that runs
+the simulations: it loops over `range(num_simulations)` (any `range(...)` whose
+arguments use the name), or passes `num_simulations` on to a function of the
+module that does (module facts: `simulation_runners`). A function that merely
+takes the parameter, such as `_log_strategy_summary(results_df, symbol,
+num_simulations)`, is left alone, and so is one that already mentions the
+variable in a string literal.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import (
-    ModuleContext, Rule, StatementWalker, Status, comment_line, has_string_literal,
-    is_docstring, outcome, parse_code,
+    ModuleContext, Rule, StatementWalker, Status, after_docstring, comment_line,
+    has_string_literal, outcome, parse_code,
 )
+from migrator.codemod.facts import SIMULATIONS
 from migrator.codemod.rules.env_helpers import ENV_FLAG, TRUTHY
 
 ENV_VAR = "MARKETSIM_FAST_SIMULATE"
-_PARAM = "num_simulations"
+_PARAM = SIMULATIONS
 
 
 def _has_param(params: cst.Parameters, name: str) -> bool:
@@ -25,11 +31,48 @@ def _has_param(params: cst.Parameters, name: str) -> bool:
     return any(param.name.value == name for param in every)
 
 
+class _RunsSimulations(cst.CSTVisitor):
+    """Whether a function's code does what makes facts.simulation_runners list a
+    function: `range(... num_simulations ...)`, or a call of a runner with the name."""
+
+    def __init__(self, runners: frozenset[str]) -> None:
+        super().__init__()
+        self.runners = runners
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        func = node.func
+        name = func.value if isinstance(func, cst.Name) else \
+            func.attr.value if isinstance(func, cst.Attribute) else None
+        if name == "range":
+            self.found |= any(_mentions(arg.value) for arg in node.args if arg.keyword is None)
+        elif name in self.runners:
+            self.found |= any(isinstance(arg.value, cst.Name) and arg.value.value == _PARAM
+                              for arg in node.args)
+        return not self.found
+
+
+def _mentions(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.Name):
+        return node.value == _PARAM
+    return any(_mentions(child) for child in node.children)
+
+
+def _runs_simulations(function: cst.FunctionDef, runners: frozenset[str]) -> bool:
+    if function.name.value not in runners:
+        return False
+    visitor = _RunsSimulations(runners)
+    function.body.visit(visitor)
+    return visitor.found
+
+
 class _Rewriter(StatementWalker):
     def __init__(self, module: cst.Module, ctx: ModuleContext) -> None:
         super().__init__()
         self.module = module
         self.cap = ctx.options.fast_simulations
+        self.flag = ctx.helper(ENV_FLAG)
+        self.runners = ctx.facts.simulation_runners
         self.env_in_source = ENV_VAR.encode() in ctx.source
         self.changed = 0
         self.already = 0
@@ -40,9 +83,11 @@ class _Rewriter(StatementWalker):
         if self.env_in_source and has_string_literal(updated_node.body, ENV_VAR):
             self.already += 1
             return updated_node
+        if not _runs_simulations(updated_node, self.runners):
+            return updated_node
         self.changed += 1
         check = parse_code(
-            f'if {ENV_FLAG}("{ENV_VAR}") and isinstance({_PARAM}, int):\n'
+            f'if {self.flag}("{ENV_VAR}") and isinstance({_PARAM}, int):\n'
             f"    {_PARAM} = min({_PARAM}, {self.cap})\n",
             self.module,
         )[0].with_changes(leading_lines=[comment_line(
@@ -56,15 +101,15 @@ class _Rewriter(StatementWalker):
                 header=body.trailing_whitespace,
             )
             return updated_node.with_changes(body=block)
-        statements = list(body.body)
-        at = 1 if statements and is_docstring(statements[0]) else 0
+        statements, at = after_docstring(body.body)
         statements.insert(at, check)
         return updated_node.with_changes(body=body.with_changes(body=statements))
 
 
 class FastSimulateRule(Rule):
     name = "fast-simulate"
-    summary = ("functions with a `num_simulations` parameter cap it at --fast-simulations "
+    summary = ("functions that run the simulations (a `num_simulations` parameter they loop "
+               "over with range(), or pass on to one that does) cap it at --fast-simulations "
                "(default 35) when the flag is 1/true/yes/on")
     env_var = ENV_VAR
     triggers = (_PARAM.encode(),)

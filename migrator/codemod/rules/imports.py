@@ -1,11 +1,11 @@
-"""imports: `import os` and the env helpers, once per module, where the patch needs them.
+"""imports: the env helpers, once per module, where the patch needs them.
 
-Runs after the other rules (and whenever one of them inserted code). It adds
-`import os` after the module docstring and any `from __future__` imports unless
-`os` is already bound at module level (also inside try/except or if/else;
-`from os import getenv` does not bind `os`, and an `if TYPE_CHECKING:` import
-does not count). The helper functions go after the leading block of imports;
-they are recognised by name, so a second run inserts nothing.
+Runs after the other rules (and whenever one of them inserted code). The helper
+functions go after the module's leading block of imports (docstring, `from
+__future__`, imports, try/if blocks that import). They import `os` themselves,
+so the module's own `os` binding (or the lack of one) does not matter, and they
+never take a name the module uses for something else (see env_helpers.resolve);
+a second run finds them and inserts nothing.
 """
 
 from __future__ import annotations
@@ -64,52 +64,51 @@ def _split_blank(lines: Sequence[cst.EmptyLine]) -> tuple[list[cst.EmptyLine], l
 
 class ImportsRule(Rule):
     name = "imports"
-    summary = ("`import os` and the shared env helpers, inserted once per module where the "
-               "other rules' code needs them (always runs after them)")
+    summary = ("the shared env helpers, inserted once per module where the other rules' "
+               "code needs them, under names the module does not use (always runs after them)")
     env_var = None
-    triggers = tuple(name.encode() for name in env_helpers.ORDER)
+    triggers = tuple(name.encode() for name in env_helpers.ORDER)  # a call left by an earlier run
     head_only = True
 
     def wants(self, ctx: ModuleContext) -> bool:
         return bool(ctx.helpers_needed) or super().wants(ctx)
 
+    @staticmethod
+    def _called(ctx: ModuleContext) -> set[str]:
+        """Helpers the module's code calls under their resolved names (a call left by an
+        earlier run whose definition is missing is ours to insert)."""
+        names = ctx.helper_names
+        loaded = ctx.facts.identifiers - ctx.facts.bound_names
+        return {base for base in env_helpers.ORDER
+                if names[base] in loaded or names[base] in ctx.facts.top_level_defs}
+
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
-        needed = set(ctx.helpers_needed)
-        needed.update(name for name in env_helpers.ORDER if name.encode() in ctx.source)
+        needed = set(ctx.helpers_needed) | self._called(ctx)
         if not needed:
             return module, Status.NOT_APPLICABLE
         # Module-wide facts come from ast: `module` may hold only the file's first statements.
-        defined = ctx.facts.top_level_functions
-        missing = [name for name in env_helpers.with_dependencies(needed) if name not in defined]
-        add_os = not ctx.facts.os_bound
-        if not missing and not add_os:
+        names = ctx.helper_names
+        missing = [base for base in env_helpers.with_dependencies(needed)
+                   if not env_helpers.is_ours(ctx.facts, base, names[base], names)]
+        if not missing:
             return module, Status.ALREADY_APPLIED
 
         body = list(module.body)
         at = 1 if body and is_docstring(body[0]) else 0
-        while at < len(body) and _is_import_line(body[at], future_only=True):
+        while at < len(body) and (_is_import_line(body[at], future_only=True)
+                                  or _is_import_block(body[at])):
             at += 1
-        if add_os:
-            import_os = parse_code("import os", module)[0]
-            if at < len(body):
-                blank, rest = _split_blank(body[at].leading_lines)
-                import_os = import_os.with_changes(leading_lines=blank)
-                body[at] = body[at].with_changes(leading_lines=rest)
-            body.insert(at, import_os)
-        while at < len(body) and _is_import_block(body[at]):
-            at += 1
-        if missing:
-            two_blank = [cst.EmptyLine(), cst.EmptyLine()]
-            helpers = [statement.with_changes(leading_lines=two_blank)
-                       for name in missing
-                       for statement in parse_code(env_helpers.source(name), module)]
-            if at == 0:  # nothing above: no blank lines at the top of the file
-                helpers[0] = helpers[0].with_changes(leading_lines=[])
-            if at < len(body):
-                blank, rest = _split_blank(body[at].leading_lines)
-                body[at] = body[at].with_changes(
-                    leading_lines=[*two_blank[len(blank):], *blank, *rest])
-            body[at:at] = helpers
+        two_blank = [cst.EmptyLine(), cst.EmptyLine()]
+        helpers = [statement.with_changes(leading_lines=two_blank)
+                   for base in missing
+                   for statement in parse_code(env_helpers.source(base, names), module)]
+        if at == 0:  # nothing above: no blank lines at the top of the file
+            helpers[0] = helpers[0].with_changes(leading_lines=[])
+        if at < len(body):
+            blank, rest = _split_blank(body[at].leading_lines)
+            body[at] = body[at].with_changes(
+                leading_lines=[*two_blank[len(blank):], *blank, *rest])
+        body[at:at] = helpers
         return module.with_changes(body=body), Status.APPLIED
 
 

@@ -71,3 +71,32 @@ def test_existing_perf_comment_counts_as_applied() -> None:
     assert after(source, RULE) == source
     assert status(run(source, RULE), RULE) == "already applied"
     assert status(run(code("close_at_eod = None\n"), RULE), RULE) == "not applicable"
+
+
+@pytest.mark.parametrize("source", [
+    pytest.param(code(f'''
+        close_at_eod = None
+        {LINE}
+    '''), id="module-level-second-statement"),
+    pytest.param(code(f'''
+        {LINE}
+        print(close_at_eod_candidates)
+    '''), id="module-level-first-statement"),
+    pytest.param(code(f'''
+        # candidates
+        {LINE}
+    '''), id="module-level-after-a-comment"),
+    pytest.param(code(f'''
+        """Module."""
+        import os
+
+        {LINE}
+    '''), id="module-level-after-imports"),
+])
+def test_module_level_once(source: bytes) -> None:
+    """Failed before: libcst keeps the comments above a module's first statement in the
+    module header, so each run added one more `# PERF:` line there."""
+    once = after(source, RULE)
+    assert once.count(NOTE.encode()) == 1
+    assert after(once, RULE) == once
+    assert status(run(once, RULE), RULE) == "already applied"

@@ -1,4 +1,5 @@
-"""fast-simulate: before/after table, statuses, the cap option."""
+"""fast-simulate: before/after table, statuses, the cap option; only in functions that
+run the simulations."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ CASES = [
         class Backtester:
             def run(self, symbol, *, num_simulations: int = 50) -> list:
                 # first the data
-                return simulate(symbol, num_simulations)
+                return self.simulate_all(symbol, num_simulations)
+
+            def simulate_all(self, symbol, num_simulations):
+                return [simulate(symbol, i) for i in range(0, num_simulations - 1)]
     '''), code(f'''
         class Backtester:
             def run(self, symbol, *, num_simulations: int = 50) -> list:
@@ -45,12 +49,19 @@ CASES = [
                 {CHECK}
                     num_simulations = min(num_simulations, 35)
                 # first the data
-                return simulate(symbol, num_simulations)
-    '''), id="method-keyword-only-no-docstring"),
+                return self.simulate_all(symbol, num_simulations)
+
+            def simulate_all(self, symbol, num_simulations):
+                {NOTE.format(35)}
+                {CHECK}
+                    num_simulations = min(num_simulations, 35)
+                return [simulate(symbol, i) for i in range(0, num_simulations - 1)]
+    '''), id="method-passes-it-on-to-a-method-that-loops"),
     pytest.param(code('''
         def outer():
             def inner(num_simulations):
-                return num_simulations
+                for sim_number in range(num_simulations):
+                    yield sim_number
             return inner
     '''), code(f'''
         def outer():
@@ -58,18 +69,32 @@ CASES = [
                 {NOTE.format(35)}
                 {CHECK}
                     num_simulations = min(num_simulations, 35)
-                return num_simulations
+                for sim_number in range(num_simulations):
+                    yield sim_number
             return inner
     '''), id="nested-function"),
     pytest.param(code('''
-        def quick(num_simulations): return num_simulations  # one line
+        def quick(num_simulations): return list(range(num_simulations))  # one line
     '''), code(f'''
         def quick(num_simulations):  # one line
             {NOTE.format(35)}
             {CHECK}
                 num_simulations = min(num_simulations, 35)
-            return num_simulations
+            return list(range(num_simulations))
     '''), id="one-line-def"),
+    pytest.param(code('''
+        def f(num_simulations=50):
+            "doc"; x = range(num_simulations)
+            return x
+    '''), code(f'''
+        def f(num_simulations=50):
+            "doc"
+            {NOTE.format(35)}
+            {CHECK}
+                num_simulations = min(num_simulations, 35)
+            x = range(num_simulations)
+            return x
+    '''), id="docstring-sharing-its-line"),
 ]
 
 UNCHANGED = [
@@ -86,6 +111,24 @@ UNCHANGED = [
         def run(symbol, simulations=50):
             return num_simulations
     '''), id="no-such-parameter"),
+    pytest.param(code('''
+        def _log_strategy_summary(results_df, symbol, num_simulations):
+            logger.info("%s: %d simulations", symbol, num_simulations)
+            for row in results_df:
+                logger.info("%s", row)
+    '''), id="logging-helper-runs-no-simulation"),
+    pytest.param(code('''
+        def run(symbol, num_simulations=50):
+            return simulate_elsewhere(symbol, num_simulations)
+
+        def loops(symbol, count):
+            return [simulate(symbol, i) for i in range(count)]
+    '''), id="passes-it-to-a-function-not-in-the-module"),
+    pytest.param(code('''
+        def run(symbol, num_simulations=50):
+            width = len(str(num_simulations))
+            return [format(i, width) for i in range(10)]
+    '''), id="range-of-something-else"),
 ]
 
 
@@ -105,6 +148,18 @@ def test_statuses() -> None:
     assert status(run(BASIC_AFTER, RULE), RULE) == "already applied"
     assert status(run(UNCHANGED[0].values[0], RULE), RULE) == "already applied"
     assert status(run(UNCHANGED[1].values[0], RULE), RULE) == "not applicable"
+    assert status(run(UNCHANGED[2].values[0], RULE), RULE) == "not applicable"
+
+
+def test_docstring_stays_the_docstring() -> None:
+    source = code('''
+        def f(num_simulations=50):
+            "doc"; x = 1
+            return [x for _ in range(num_simulations)]
+    ''')
+    namespace: dict = {"_marketsim_env_flag": lambda name: False}
+    exec(compile(after(source, RULE), "example.py", "exec"), namespace)
+    assert namespace["f"].__doc__ == "doc" and len(namespace["f"]()) == 50
 
 
 def test_cap_comes_from_the_option() -> None:

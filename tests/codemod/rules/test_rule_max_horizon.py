@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from migrator.codemod.rule import PatchError
+
 from ..helpers import after, code, crlf, run, status, tabs
 
 RULE = "max-horizon"
@@ -23,8 +25,8 @@ BASIC_AFTER = code(f'''
     def _compute_toto_forecast(symbol, target_key, price_frame, current_last_price, toto_params):
         predictions = []
         bands = []
-        {NOTE.format(7, 1)}
-        max_horizon = {READ.format(1)}
+        {NOTE.format(7, 7)}
+        max_horizon = {READ.format(7)}
         for pred_idx in reversed(range(1, max_horizon + 1)):
             predictions.append(pred_idx)
         return predictions
@@ -48,8 +50,8 @@ CASES = [
 
             def forecast(self):
                 if self.ready:
-                    {NOTE.format(3, 1)}
-                    max_horizon: int = {READ.format(1)}  # keep short
+                    {NOTE.format(3, 3)}
+                    max_horizon: int = {READ.format(3)}  # keep short
                 return max_horizon
     '''), id="method-annotated-8-spaces-class-attribute-untouched"),
     pytest.param(code('''
@@ -64,12 +66,12 @@ CASES = [
     '''), code(f'''
         def outer():
             # how far ahead
-            {NOTE.format(7, 1)}
-            max_horizon = {READ.format(1)}
+            {NOTE.format(7, 7)}
+            max_horizon = {READ.format(7)}
 
             def inner():
-                {NOTE.format(2, 1)}
-                max_horizon = {READ.format(1)}
+                {NOTE.format(2, 2)}
+                max_horizon = {READ.format(2)}
                 return max_horizon
             return inner() + max_horizon
     '''), id="nested-functions-comment-kept"),
@@ -78,8 +80,8 @@ CASES = [
             steps = 0; max_horizon = 7
     '''), code(f'''
         async def run():
-            {NOTE.format(7, 1)}
-            steps = 0; max_horizon = {READ.format(1)}
+            {NOTE.format(7, 7)}
+            steps = 0; max_horizon = {READ.format(7)}
     '''), id="async-two-statements-on-a-line"),
 ]
 
@@ -133,3 +135,87 @@ def test_default_comes_from_the_option() -> None:
     patched = after(BASIC_BEFORE, RULE, max_horizon=4)
     assert READ.format(4).encode() in patched
     assert NOTE.format(7, 4).encode() in patched
+
+
+# The real backtest's consumer (UPSTREAM.md section 1): a fixed 7-row window compared
+# with the 7 walk-forward forecasts; any other horizon breaks it.
+WINDOWED = code('''
+    def _compute_toto_forecast(symbol, price_frame):
+        predictions = []
+        max_horizon = 7
+        for pred_idx in reversed(range(1, max_horizon + 1)):
+            predictions.append(price_frame["y"][-pred_idx])
+        return predictions
+
+
+    def run_single_simulation(symbol, price):
+        validation = price[-7:]
+        prediction_np = np.asarray(_compute_toto_forecast(symbol, price)[:-1])
+        return validation["y"][:-1] - prediction_np
+''')
+PINNED = '_marketsim_env_int("MARKETSIM_MAX_HORIZON", 7, low=7, high=7)'
+
+
+def test_a_fixed_forecast_window_pins_the_horizon() -> None:
+    result = run(WINDOWED, RULE)
+    assert result.after is not None and PINNED.encode() in result.after
+    assert result.notes == (
+        "example.py:10: `validation = price[-7:]` compares the forecasts with a fixed 7-row "
+        "window: MARKETSIM_MAX_HORIZON other than 7 would break the backtest, so the patched "
+        "code runs with 7 and logs one warning",)
+    assert after(result.after, RULE) == result.after
+
+
+@pytest.mark.parametrize("consumer", [
+    pytest.param("    recent = price[-7:]\n    return recent.mean()\n", id="window-not-compared"),
+    pytest.param("    validation = price[-5:]\n    return validation - 1\n", id="other-size"),
+    pytest.param("    n = 7\n    validation = price[-n:]\n    return validation - 1\n",
+                 id="not-a-literal"),
+    pytest.param("    validation = price[-7:-1]\n    return validation - 1\n", id="not-a-tail"),
+])
+def test_windows_that_do_not_pin(consumer: str) -> None:
+    source = WINDOWED.split(b"\n\n\ndef run_single")[0] + \
+        b"\n\n\ndef run_single_simulation(symbol, price):\n" + consumer.encode()
+    result = run(source, RULE)
+    assert result.after is not None
+    assert READ.format(7).encode() + b"\n" in result.after and b"low=" not in result.after
+    assert result.notes == ()
+
+
+def test_max_horizon_option_below_the_window_is_refused() -> None:
+    with pytest.raises(PatchError, match=r"^example.py:10: --max-horizon 1 would break this "
+                       r"backtest: `validation = price\[-7:\]` compares the walk-forward "
+                       r"forecasts with a fixed 7-row window, which needs max_horizon 7 "
+                       r"\(pass --allow-unsafe-horizon to patch anyway\)$"):
+        run(WINDOWED, RULE, max_horizon=1)
+    with pytest.raises(PatchError, match="--max-horizon 9 would break"):
+        run(WINDOWED, RULE, max_horizon=9)
+
+
+def test_unsafe_horizon_when_insisted_on() -> None:
+    result = run(WINDOWED, RULE, max_horizon=1, allow_unsafe_horizon=True)
+    assert result.after is not None and READ.format(1).encode() + b"\n" in result.after
+    assert any("--max-horizon 1 with --allow-unsafe-horizon" in note for note in result.notes)
+    assert any(note.startswith("example.py:3: --max-horizon 1: with MARKETSIM_MAX_HORIZON unset, "
+                               "_compute_toto_forecast walks 1 forecast origins instead of 7")
+               for note in result.notes)
+    # The flag only matters for a value the window cannot take.
+    assert PINNED.encode() in after(WINDOWED, RULE, max_horizon=7, allow_unsafe_horizon=True)
+
+
+def test_an_earlier_patch_with_another_default_is_reported() -> None:
+    """What migrate wrote before (default 1 for a `max_horizon = 7`) changes the results with
+    the variable unset: the rule leaves it (already applied) and says how to fix it."""
+    earlier = code('''
+        def f():
+            # PERF: was 7; MARKETSIM_MAX_HORIZON sets it (default 1, added by migrate apply)
+            max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", 1)
+            return max_horizon
+    ''')
+    result = run(earlier, RULE)
+    assert result.after is None and status(result, RULE) == "already applied"
+    assert result.notes == (
+        "example.py:3: an earlier `migrate apply` made the default 1 (was 7): with "
+        "MARKETSIM_MAX_HORIZON unset this walks 1 forecast origins and the results differ from "
+        "the original's; `migrate revert` that migration, then `migrate apply` again",)
+    assert run(BASIC_AFTER, RULE).notes == ()

@@ -59,6 +59,7 @@ class ModuleRaises(Exception):
 
 _MAX_STEPS = 20_000
 ENV_GETTERS = frozenset({"os.getenv", "getenv", "os.environ.get", "environ.get"})
+_PLAIN_IMPORTS = frozenset({"os", "logging", "warnings"})  # modules a helper may import locally
 _LOG_OBJECTS = frozenset({"logger", "LOGGER", "log", "logging", "warnings", "_logger", "LOG"})
 _EXCEPTIONS: dict[str, tuple[type[BaseException], ...]] = {
     "ValueError": (ValueError,), "TypeError": (TypeError,), "KeyError": (KeyError,),
@@ -69,7 +70,7 @@ _STR_METHODS = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "casefo
                           "startswith", "endswith", "replace"})
 _BUILTINS: dict[str, Callable[..., Any]] = {
     "int": int, "float": float, "str": str, "bool": bool, "max": max, "min": min, "abs": abs,
-    "len": len, "round": round, "dict": dict, "Path": lambda *parts: str(Path(*parts)),
+    "len": len, "round": round, "dict": dict, "object": object, "Path": lambda *parts: str(Path(*parts)),
     "pathlib.Path": lambda *parts: str(Path(*parts)),
 }
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
@@ -441,8 +442,13 @@ class Evaluator:
             if op is None:
                 raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
             local[node.target.id] = op(self.expr(node.target, local), self.expr(node.value, local))
+        elif isinstance(node, ast.If) and all(map(self._only_logs, (*node.body, *node.orelse))):
+            pass  # a branch that only logs changes no value, whatever its test (which may touch state)
         elif isinstance(node, ast.If):
             self._block(node.body if self.expr(node.test, local) else node.orelse, local)
+        elif isinstance(node, ast.Import) and all(a.name in _PLAIN_IMPORTS and a.asname is None
+                                                  for a in node.names):
+            pass  # `import os` inside a helper: os.environ is already what `os.environ` reads
         elif isinstance(node, ast.Try):
             self._try(node, local)
         elif isinstance(node, ast.Pass):
@@ -463,6 +469,18 @@ class Evaluator:
             raise ModuleRaises(f"line {node.lineno}: the module raises (`{ast.unparse(node)}`)")
         else:
             raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node).splitlines()[0]}` is not modelled")
+
+    @staticmethod
+    def _only_logs(node: ast.stmt) -> bool:
+        if isinstance(node, ast.Pass) or (isinstance(node, ast.Import) and all(
+                a.name in ("logging", "warnings") and a.asname is None for a in node.names)):
+            return True
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            root: ast.AST = node.value.func  # logging.getLogger(__name__).warning: down to `logging`
+            while isinstance(root, (ast.Attribute, ast.Call)):
+                root = root.value if isinstance(root, ast.Attribute) else root.func
+            return isinstance(root, ast.Name) and root.id in (*_LOG_OBJECTS, "print")
+        return False
 
     def _try(self, node: ast.Try, local: dict[str, Any]) -> None:
         try:

@@ -33,7 +33,8 @@ TOTO_DEFAULT_NAMES = {
     "num_samples": ("DEFAULT_TOTO_NUM_SAMPLES", "TOTO_NUM_SAMPLES", "DEFAULT_TOTO_PARAMS['num_samples']"),
     "samples_per_batch": ("DEFAULT_TOTO_SAMPLES_PER_BATCH", "TOTO_SAMPLES_PER_BATCH",
                           "DEFAULT_TOTO_PARAMS['samples_per_batch']"),
-    "aggregate": ("TOTO_AGGREGATION_SPEC", "DEFAULT_TOTO_AGGREGATE", "DEFAULT_TOTO_PARAMS['aggregate']"),
+    "aggregate": ("TOTO_AGGREGATION_SPEC", "DEFAULT_TOTO_AGG_SPEC", "DEFAULT_TOTO_AGGREGATE",
+                  "DEFAULT_TOTO_PARAMS['aggregate']"),
 }
 # bound -> (constant names, the env var the guide's version reads it from)
 TOTO_BOUND_NAMES = {
@@ -313,6 +314,10 @@ class _Reader:
             if isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "FAST_TESTING"
                                                 for n in ast.walk(node.test)):
                 returns = [n for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.Return)]
+                if not returns and node in resolve.body:
+                    # `if FAST_TESTING: params = ... else: ...` then one return after the if.
+                    after = resolve.body[resolve.body.index(node) + 1:]
+                    returns = [n for statement in after for n in ast.walk(statement) if isinstance(n, ast.Return)]
                 if not returns:
                     return Unknown(f"the FAST_TESTING branch ({self.where(node)}) does not return; "
                                    "what follows it is not followed")

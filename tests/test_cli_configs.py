@@ -273,3 +273,82 @@ def test_unreadable_file_stops_everything(root, monkeypatch):
     assert result.exit_code == 2
     assert "migrate: error: hyperparams/toto/BTCUSD.json: cannot read: Permission denied\n" in result.stderr
     assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def _deep_array(root: Path) -> None:
+    (root / "hyperparams/toto/DEEP.json").write_text("[" * 10_000 + "]" * 10_000)
+
+
+def _huge_integer(root: Path) -> None:
+    (root / "hyperparams/toto/DEEP.json").write_text('{"symbol": "DEEP",\n  "n": -' + "7" * 5_000 + "}")
+
+
+def _symlink_loop(root: Path) -> None:
+    os.symlink("DEEP.json", root / "hyperparams/toto/DEEP.json")
+
+
+def _folder(root: Path) -> None:
+    (root / "hyperparams/toto/DEEP.json").mkdir()
+
+
+def _fifo(root: Path) -> None:
+    os.mkfifo(root / "hyperparams/toto/DEEP.json")
+
+
+def _deep_but_parseable(root: Path) -> None:
+    # Parses (json's limit is ~1,000 levels) but the checks after parsing must not recurse out.
+    (root / "hyperparams/toto/DEEP.json").write_text(
+        '{"symbol": "DEEP", "model": "toto", "config": ' + "[" * 950 + "]" * 950 + "}")
+
+
+HOSTILE_FILES = [
+    (_deep_array, "hyperparams/toto/DEEP.json:1:10000: arrays/objects nested 10000 deep: too deep to read"),
+    (_huge_integer, "hyperparams/toto/DEEP.json:2:8: an integer of 5000 digits, over Python's limit of 4300"),
+    (_symlink_loop, "hyperparams/toto/DEEP.json: cannot read: Too many levels of symbolic links"),
+    (_folder, "hyperparams/toto/DEEP.json: cannot read: Is a directory"),
+    (_fifo, "hyperparams/toto/DEEP.json: cannot read: not a regular file"),
+    # Where it fails (parsing, or a later step) depends on the stack depth at hand; it names the file.
+    (_deep_but_parseable, "hyperparams/toto/DEEP.json"),
+]
+
+
+@pytest.mark.parametrize("make, message", HOSTILE_FILES, ids=[m.__name__ for m, _ in HOSTILE_FILES])
+@pytest.mark.parametrize("mode", [[], ["--dry-run"], ["--json"]])
+def test_hostile_files_are_one_line_errors_exit_2_nothing_written(root, make, message, mode):
+    make(root)
+    before = _files(root) if make not in (_symlink_loop, _fifo) else None
+    result = run(root, "toto", "--samples", "32", "--batch", "16", *mode)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    [line] = [line for line in result.stderr.splitlines() if "DEEP.json" in line]
+    assert line.startswith(f"migrate: error: {message}")
+    assert len(line) < 300
+    if make not in (_symlink_loop, _fifo):
+        assert _files(root) == before
+    assert not (root / ".migrate").exists()
+
+
+@pytest.mark.parametrize("make, message", HOSTILE_FILES, ids=[m.__name__ for m, _ in HOSTILE_FILES])
+def test_hostile_files_are_skipped_with_skip_invalid(root, make, message):
+    make(root)
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert f"migrate: warning: skipped invalid file {message}" in result.stderr, result.stderr
+    assert "changed 5 files" in result.stdout
+    assert json.loads((root / "hyperparams/toto/MSFT.json").read_bytes())["config"]["num_samples"] == 32
+
+
+def test_an_unlistable_folder_is_one_line_exit_2(root, monkeypatch):
+    from migrator.configs import discovery
+
+    real_scandir = os.scandir
+
+    def failing_scandir(path):
+        if str(path).endswith("toto"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(discovery.os, "scandir", failing_scandir)
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("migrate: error: hyperparams/toto: cannot list the folder: Permission denied\n")

@@ -62,12 +62,17 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
         if not _inside(folder_real, root_str):
             warnings.append(f"{folder_label}: skipped: it leads outside the root (to {folder_real})")
             continue
-        with os.scandir(folder_real) as entries:
-            listed = [(entry.name, entry.is_symlink(), entry.is_file())
-                      for entry in entries if entry.name.endswith(".json")]
-        names = sorted((name, is_link) for name, is_link, is_file in listed if is_file)
+        try:
+            with os.scandir(folder_real) as entries:
+                listed = [(entry.name, entry.is_symlink(), _kind(entry))
+                          for entry in entries if entry.name.endswith(".json")]
+        except OSError as exc:
+            raise BadInputError(f"{folder_label}: cannot list the folder: {exc.strerror or exc}") from None
+        # Anything but a broken symlink is a candidate: a folder, a symlink loop or a FIFO
+        # named *.json fails to read later and is reported as an invalid file, never skipped unseen.
+        names = sorted((name, is_link) for name, is_link, kind in listed if kind != "missing")
         warnings += sorted(f"{folder_label}/{name}: skipped: broken symlink"
-                           for name, is_link, is_file in listed if is_link and not is_file)
+                           for name, is_link, kind in listed if kind == "missing")
         for name, is_link in names:
             symbol = name[:-5]
             if wanted and symbol not in wanted:
@@ -92,6 +97,20 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
             f"in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
     return Discovery(tuple(candidates), tuple(warnings))
+
+
+def _kind(entry: os.DirEntry) -> str:
+    """"file", "missing" (a symlink to nothing) or "other" (a folder, a symlink loop, a FIFO...)."""
+    try:
+        if entry.is_file():
+            return "file"
+        if entry.is_symlink():
+            os.stat(entry.path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError:  # ELOOP and the like: reading the file will say what is wrong
+        pass
+    return "other"
 
 
 def _inside(path: str, root: str) -> bool:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import re
+import stat
+import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -155,12 +158,17 @@ def _outcome(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | 
 def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | None:
     """The file's plan, Skipped (a selection of another model), or None (already at target)."""
     label = candidate.label
-    try:
-        with open(candidate.path, "rb") as file:
-            raw = file.read()
-    except OSError as exc:
-        raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
+    raw = _read(label, candidate.path)
     document, text = _parse(label, raw)
+    try:
+        return _plan_document(candidate, spec, raw, text, document)
+    except RecursionError:  # parsed, yet too deep for a later step (validation, serialising)
+        raise _Invalid(_too_deep(label, text)) from None
+
+
+def _plan_document(candidate: Candidate, spec: MigrationSpec, raw: bytes, text: str,
+                   document: dict[str, Any]) -> FilePlan | Skipped | None:
+    label = candidate.label
     if candidate.is_selection and document.get("model") != spec.model:
         model = document.get("model")
         return Skipped(label, f"model is {model!r}" if "model" in document else "no \"model\" key")
@@ -212,9 +220,65 @@ def _parse(label: str, raw: bytes) -> tuple[dict[str, Any], str]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Invalid(f"{label}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except ValueError:  # only an integer past Python's int-digits limit raises a bare ValueError
+        raise _Invalid(_too_long_integer(label, text)) from None
+    except RecursionError:
+        raise _Invalid(_too_deep(label, text)) from None
     if not isinstance(document, dict):
         raise _Invalid(f"{label}: $: not a JSON object (found {_JSON_TYPES[type(document)]})")
     return document, text
+
+
+def _read(label: str, path: str) -> bytes:
+    """The file's bytes; _Invalid, naming the file, if it is not a readable regular file."""
+    try:
+        # O_NONBLOCK: a FIFO named *.json must not hang the run (it is refused just below).
+        with open(path, "rb", opener=_open_nonblocking) as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise _Invalid(f"{label}: cannot read: not a regular file")
+            return file.read()
+    except OSError as exc:
+        raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+_NUMBER_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?')
+_BRACKET_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_long_integer(label: str, text: str) -> str:
+    """The error line for a file json.loads refuses for an integer past sys.get_int_max_str_digits()."""
+    limit = sys.get_int_max_str_digits()
+    for match in _NUMBER_OR_STRING.finditer(text):
+        token = match.group()
+        if token[0] != '"' and match.group(1) is None and match.group(2) is None:
+            digits = len(token.lstrip("-"))
+            if digits > limit:
+                return (f"{label}:{_line_col(text, match.start())}: an integer of {digits} digits, over "
+                        f"Python's limit of {limit} (json.load fails on it, in the backtest too)")
+    return f"{label}: an integer with more digits than Python's limit of {limit}"
+
+
+def _too_deep(label: str, text: str) -> str:
+    """The error line for a file nested too deeply to read (a RecursionError)."""
+    depth = deepest = deepest_at = 0
+    for match in _BRACKET_OR_STRING.finditer(text):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_at = depth, match.start()
+        elif token == "]" or token == "}":
+            depth -= 1
+    return f"{label}:{_line_col(text, deepest_at)}: arrays/objects nested {deepest} deep: too deep to read"
+
+
+def _line_col(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    return f"{line}:{index - text.rfind(chr(10), 0, index)}"
 
 
 def _get(document: dict[str, Any], path: tuple[str, ...]) -> Any:

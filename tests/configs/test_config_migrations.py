@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from migrator.configs.clamp import toto_clamp
+from migrator.configs.models.toto import toto_clamp
 from migrator.configs import migrations
-from migrator.configs.migrations import kronos_spec, plan_migration, toto_spec
+from migrator.configs.migrations import plan_migration
+from migrator.configs.models.kronos import MODEL as KRONOS
+from migrator.configs.models.toto import MODEL as TOTO
 from migrator.errors import BadInputError
 
 TOTO_TEXT = ('{\n  "symbol": "AAPL",\n  "model": "toto",\n  "config": {\n'
@@ -38,17 +40,17 @@ def _plan(root: Path, spec, symbols=()):
 ])
 def test_toto_argument_rules(samples, batch, message):
     with pytest.raises(BadInputError, match=message):
-        toto_spec(samples, batch)
+        TOTO.spec(samples=samples, batch=batch)
 
 
 def test_kronos_argument_rule():
     with pytest.raises(BadInputError, match="--samples must be a positive integer, got 0"):
-        kronos_spec(0)
+        KRONOS.spec(samples=0)
 
 
 def test_only_the_changed_values_bytes_differ(tmp_path):
     root = _root(tmp_path, {"toto/AAPL.json": TOTO_TEXT})
-    plan = _plan(root, toto_spec(32, 16))
+    plan = _plan(root, TOTO.spec(samples=32, batch=16))
     [change] = plan.changes
     expected = (TOTO_TEXT.replace("_1024_spb128", "_32_spb16").replace(": 1024,", ": 32,")
                 .replace('"samples_per_batch": 128', '"samples_per_batch": 16'))
@@ -68,7 +70,7 @@ def test_only_the_changed_values_bytes_differ(tmp_path):
 def test_formatting_survives(tmp_path, transform):
     before = transform(TOTO_TEXT)
     root = _root(tmp_path, {"toto/AAPL.json": before})
-    [change] = _plan(root, toto_spec(64, 32)).changes
+    [change] = _plan(root, TOTO.spec(samples=64, batch=32)).changes
     expected = (before.replace("_1024_spb128", "_64_spb32").replace(": 1024,", ": 64,")
                 .replace('"samples_per_batch": 128', '"samples_per_batch": 32'))
     assert change.after.decode() == expected
@@ -84,7 +86,7 @@ def test_formatting_survives(tmp_path, transform):
 ])
 def test_toto_name_rewritten_only_when_it_spells_the_old_values(tmp_path, name, expected):
     root = _root(tmp_path, {"toto/AAPL.json": TOTO_TEXT.replace("toto_opt_trimmed_mean_5_1024_spb128", name)})
-    [change] = _plan(root, toto_spec(32, 16)).changes
+    [change] = _plan(root, TOTO.spec(samples=32, batch=16)).changes
     after = json.loads(change.after)["config"]["name"]
     assert after == (expected or name)
     assert ("$.config.name" in [e.json_path for e in change.edits]) == (expected is not None)
@@ -93,7 +95,7 @@ def test_toto_name_rewritten_only_when_it_spells_the_old_values(tmp_path, name, 
 def test_name_spelled_with_escapes_is_left_alone(tmp_path):
     text = TOTO_TEXT.replace('"toto_opt_trimmed_mean_5_1024_spb128"', '"toto\\u005fopt_mean_1024_spb128"')
     root = _root(tmp_path, {"toto/AAPL.json": text})
-    [change] = _plan(root, toto_spec(32, 16)).changes
+    [change] = _plan(root, TOTO.spec(samples=32, batch=16)).changes
     assert b'"toto\\u005fopt_mean_1024_spb128"' in change.after
 
 
@@ -107,13 +109,13 @@ def test_kronos_name(tmp_path, name, expected):
         "name": name, "temperature": 0.3, "top_p": 0.9, "top_k": 24, "sample_count": 320,
         "max_context": 192, "clip": 1.6}}
     root = _root(tmp_path, {"kronos/X.json": json.dumps(document, indent=2)})
-    [change] = _plan(root, kronos_spec(64)).changes
+    [change] = _plan(root, KRONOS.spec(samples=64)).changes
     after = json.loads(change.after)["config"]
     assert after["sample_count"] == 64 and after["name"] == (expected or name)
 
 
 def test_corpus_plan_changes_only_the_targets(corpus_root):
-    plan = _plan(corpus_root, toto_spec(32, 16))
+    plan = _plan(corpus_root, TOTO.spec(samples=32, batch=16))
     assert not plan.invalid and not plan.warnings
     assert len(plan.changes) == 44  # 22 toto configs + their 22 selections
     assert sorted(s.label for s in plan.skipped) == [
@@ -131,7 +133,7 @@ def test_corpus_plan_changes_only_the_targets(corpus_root):
         assert {i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b} <= {
             i for i, line in enumerate(old_lines)
             if line.strip().startswith((b'"num_samples"', b'"samples_per_batch"', b'"name"'))}
-    kronos = _plan(corpus_root, kronos_spec(64))
+    kronos = _plan(corpus_root, KRONOS.spec(samples=64))
     assert len(kronos.changes) == 26 and not kronos.invalid
     assert {s.reason for s in kronos.skipped} == {"model is 'toto'", "model is 'chronos2'"}
 
@@ -139,13 +141,13 @@ def test_corpus_plan_changes_only_the_targets(corpus_root):
 def test_already_at_target(tmp_path):
     text = TOTO_TEXT.replace("1024", "32").replace(": 128", ": 16")
     root = _root(tmp_path, {"toto/AAPL.json": text})
-    plan = _plan(root, toto_spec(32, 16))
+    plan = _plan(root, TOTO.spec(samples=32, batch=16))
     assert plan.changes == [] and plan.at_target == ["hyperparams/toto/AAPL.json"]
 
 
 def test_a_float_spelling_of_the_target_is_rewritten_as_an_integer(tmp_path):
     root = _root(tmp_path, {"toto/AAPL.json": TOTO_TEXT.replace(": 1024,", ": 32.0,").replace(": 128\n", ": 16\n")})
-    [change] = _plan(root, toto_spec(32, 16)).changes
+    [change] = _plan(root, TOTO.spec(samples=32, batch=16)).changes
     assert [e.json_path for e in change.edits] == ["$.config.num_samples"]
     assert b'"num_samples": 32,' in change.after
 
@@ -163,7 +165,7 @@ def test_a_float_spelling_of_the_target_is_rewritten_as_an_integer(tmp_path):
 ])
 def test_invalid_files_are_reported_with_file_and_place(tmp_path, content, error):
     root = _root(tmp_path, {"toto/AAPL.json": content, "toto/MSFT.json": TOTO_TEXT})
-    plan = _plan(root, toto_spec(32, 16))
+    plan = _plan(root, TOTO.spec(samples=32, batch=16))
     assert plan.invalid == [error]
     assert [c.label for c in plan.changes] == ["hyperparams/toto/MSFT.json"]
 
@@ -177,12 +179,12 @@ def test_unreadable_file_is_invalid(tmp_path, monkeypatch):
         return open(path, mode, *args, **kwargs)
 
     monkeypatch.setattr(migrations, "open", failing_open, raising=False)
-    assert _plan(root, toto_spec(32, 16)).invalid == ["hyperparams/toto/AAPL.json: cannot read: Permission denied"]
+    assert _plan(root, TOTO.spec(samples=32, batch=16)).invalid == ["hyperparams/toto/AAPL.json: cannot read: Permission denied"]
 
 
 def test_selection_without_model_is_skipped(tmp_path):
     root = _root(tmp_path, {"best/AAPL.json": '{"symbol": "AAPL", "config": {}}'})
-    plan = _plan(root, toto_spec(32, 16))
+    plan = _plan(root, TOTO.spec(samples=32, batch=16))
     assert [(s.label, s.reason) for s in plan.skipped] == [("hyperparams/best/AAPL.json", 'no "model" key')]
 
 

@@ -10,7 +10,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from jsonschema import Draft202012Validator
 
-from migrator.configs.schemas import MODELS, load_schema, schema_error
+from migrator.configs.models import MODELS as CONFIG_MODELS
+from migrator.configs.schemas import load_schema, schema_error
+
+MODELS = [model.schema for model in CONFIG_MODELS]
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 

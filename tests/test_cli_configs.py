@@ -352,3 +352,62 @@ def test_an_unlistable_folder_is_one_line_exit_2(root, monkeypatch):
     result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
     assert result.exit_code == 2
     assert result.stderr.endswith("migrate: error: hyperparams/toto: cannot list the folder: Permission denied\n")
+
+
+# --- migrate chronos2 ---------------------------------------------------------------------------
+
+def test_chronos2_dry_run_on_the_bundled_examples(root):
+    before = _files(root)
+    result = run(root, "chronos2", "--device-map", "cpu", "--batch-size", "16", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert ("--- a/hyperparams/chronos2/XOM.json\n+++ b/hyperparams/chronos2/XOM.json\n" in out
+            and "--- a/hyperparams/best/XOM.json\n" in out)
+    assert '-    "name": "chronos2_ctx1024_bs1024_val20_test20",\n+    "name": "chronos2_ctx1024_bs16_val20_test20",' in out
+    assert out.endswith("migrate chronos2: device_map=cpu batch_size=16 (dry-run: nothing written)\n"
+                        "  to change: 3\n  already at target: 0\n  skipped (other models): 3\n"
+                        "    hyperparams/best/AAPL.json: model is 'toto'\n"
+                        "    hyperparams/best/BTCUSD.json: model is 'toto'\n"
+                        "    hyperparams/best/ETHUSD.json: model is 'kronos'\n  invalid: 0\n")
+    assert result.stderr == ""  # no run-time note for Chronos-2
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_chronos2_apply_json_then_revert(root):
+    before = _files(root)
+    result = run(root, "chronos2", "--context-length", "256", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "chronos2" and doc["targets"] == {"context_length": 256} and doc["clamp"] is None
+    assert [c["path"] for c in doc["changed"]] == [
+        "hyperparams/chronos2/AAPL.json", "hyperparams/chronos2/XOM.json", "hyperparams/best/XOM.json"]
+    assert doc["changed"][0]["edits"] == [
+        {"path": "$.config.context_length", "before": 512, "after": 256},
+        {"path": "$.config.name", "before": "ctx512_bs128_median_uni", "after": "ctx256_bs128_median_uni"}]
+    aapl = (root / "hyperparams/chronos2/AAPL.json").read_bytes()  # CRLF, 4 spaces, final newline
+    assert aapl == before["hyperparams/chronos2/AAPL.json"].replace(
+        b'"context_length": 512,\r\n', b'"context_length": 256,\r\n').replace(b'"ctx512_bs128_', b'"ctx256_bs128_')
+    check = run(root, "chronos2", "--context-length", "256", "--check")
+    assert check.exit_code == 0 and "to change: 0\n  already at target: 3\n" in check.stdout
+    reverted = run(root, "revert", doc["migration"])
+    assert reverted.exit_code == 0, reverted.output
+    assert {k: v for k, v in _files(root).items() if not k.startswith(".migrate/")} == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["chronos2"], "give at least one of --device-map, --batch-size, --context-length"),
+    (["chronos2", "--device-map", "gpu"], "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'gpu'"),
+    (["chronos2", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["chronos2", "--context-length", "4k"], "'4k' is not a valid integer"),
+    (["chronos2", "--samples", "32"], "No such option '--samples'"),
+])
+def test_chronos2_bad_arguments_exit_2(root, args, message):
+    before = _files(root)
+    result = run(root, *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_chronos2_check_exits_1_when_changes_are_pending(root):
+    result = run(root, "chronos2", "--device-map", "cuda:0", "--check", "-q")
+    assert result.exit_code == 1 and result.stdout == ""

@@ -31,6 +31,14 @@ KRONOS = {
     "config": {"name": "kronos_opt_temp0.150_p0.80_s192_k16_clip1.50_ctx192", "temperature": 0.15,
                "top_p": 0.8, "top_k": 16, "sample_count": 192, "max_context": 192, "clip": 1.5},
 }
+CHRONOS2 = {
+    "symbol": "AAPL", "model": "chronos2",
+    "config": {"name": "ctx512_bs128_median_uni", "model_id": "chronos2", "device_map": "cuda",
+               "context_length": 512, "batch_size": 128, "quantile_levels": [0.1, 0.5, 0.9],
+               "sample_count": 0, "use_multivariate": False, "predict_kwargs": {}},
+    "metadata": {"source": "x", "context_length": 512, "toto_pct_return_mae": None},
+}
+DOCUMENTS = {"toto": TOTO, "kronos": KRONOS, "chronos2": CHRONOS2}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -128,7 +136,7 @@ def _paths(value, prefix=()):
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(MODELS), st.data())
 def test_fast_verdict_equals_jsonschema_on_mutated_documents(model, data):
-    document = copy.deepcopy(TOTO if model == "toto" else KRONOS)
+    document = copy.deepcopy(DOCUMENTS[model])
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(list(_paths(document))))
         if not path:

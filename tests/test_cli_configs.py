@@ -411,3 +411,12 @@ def test_chronos2_bad_arguments_exit_2(root, args, message):
 def test_chronos2_check_exits_1_when_changes_are_pending(root):
     result = run(root, "chronos2", "--device-map", "cuda:0", "--check", "-q")
     assert result.exit_code == 1 and result.stdout == ""
+
+
+def test_kronos_warns_when_the_env_override_makes_the_change_moot(root):
+    result = run(root, "kronos", "--samples", "64", "--dry-run", "--json",
+                 env={"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"})
+    assert result.exit_code == 0
+    assert "migrate: warning: MARKETSIM_KRONOS_SAMPLE_COUNT=192 is set here" in result.stderr
+    assert json.loads(result.stdout)["clamp"] == {
+        "takes_effect": False, "runtime": {"sample_count": 192}, "env": {"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"}}

@@ -207,3 +207,34 @@ def test_clamp_report(samples, batch, env, runtime, exports):
     if warning:
         assert "no effect by itself" in warning
         assert all(f"export {k}={v}" in warning for k, v in exports.items())
+
+
+@pytest.mark.parametrize("env, warning", [
+    ({}, None),
+    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "0"}, None),  # not a positive integer: the backtest ignores it
+    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "x"}, None),
+    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "64"}, None),  # already what the migration sets
+    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"}, "MARKETSIM_KRONOS_SAMPLE_COUNT=192 is set here: the backtest "
+     "uses it for every symbol instead of config.sample_count, so this change has no effect while it is set "
+     "(unset it, or export MARKETSIM_KRONOS_SAMPLE_COUNT=64)"),
+])
+def test_kronos_env_override_note(env, warning):
+    spec = KRONOS.spec(samples=64)
+    note = KRONOS.runtime_note(spec.values, env)
+    assert (note is None) == (env.get("MARKETSIM_KRONOS_SAMPLE_COUNT") in (None, "0", "x"))
+    assert (note.warning() if note else None) == warning
+
+
+def test_a_recursion_error_after_parsing_is_an_invalid_file(tmp_path, monkeypatch):
+    root = _root(tmp_path, {"toto/AAPL.json": TOTO_TEXT, "toto/MSFT.json": TOTO_TEXT.replace("AAPL", "MSFT")})
+
+    def too_deep(schema, document):  # what jsonschema raises on a document deep enough
+        if document["symbol"] == "AAPL":
+            raise RecursionError("maximum recursion depth exceeded")
+        return None
+
+    monkeypatch.setattr(migrations, "schema_error", too_deep)
+    plan = _plan(root, TOTO.spec(samples=32, batch=16))
+    [line] = plan.invalid
+    assert line.startswith("hyperparams/toto/AAPL.json:4:13: arrays/objects nested 2 deep")
+    assert len(plan.changes) == 1

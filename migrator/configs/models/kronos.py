@@ -1,8 +1,15 @@
-"""Kronos (shiyu-coder/Kronos): config.sample_count."""
+"""Kronos (shiyu-coder/Kronos): config.sample_count.
+
+Run-time facts: the backtest's resolve_kronos_params lets env
+MARKETSIM_KRONOS_SAMPLE_COUNT (a positive integer) override sample_count for
+every symbol, so while it is set the files' value does nothing; the command says so.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any, Mapping
 
 from migrator.configs.models.base import Config, ConfigModel, Option, positive_int
 
@@ -18,6 +25,35 @@ def _rename(name: str, old: Config, new: Config) -> str | None:
     return None
 
 
+OVERRIDE_ENV = "MARKETSIM_KRONOS_SAMPLE_COUNT"
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleCountOverride:
+    sample_count: int  # the migration's target
+    override: int  # MARKETSIM_KRONOS_SAMPLE_COUNT, which the backtest uses instead
+
+    def warning(self) -> str | None:
+        if self.override == self.sample_count:
+            return None
+        return (f"{OVERRIDE_ENV}={self.override} is set here: the backtest uses it for every symbol "
+                f"instead of config.sample_count, so this change has no effect while it is set "
+                f"(unset it, or export {OVERRIDE_ENV}={self.sample_count})")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"takes_effect": self.override == self.sample_count,
+                "runtime": {"sample_count": self.override}, "env": {OVERRIDE_ENV: str(self.override)}}
+
+
+def _runtime_note(values: Mapping[str, Any], environ: Mapping[str, str]) -> SampleCountOverride | None:
+    """The override in effect under `environ`, if any (as the backtest reads it: a positive integer)."""
+    try:
+        override = int(environ[OVERRIDE_ENV])
+    except (KeyError, ValueError):
+        return None
+    return SampleCountOverride(values["sample_count"], override) if override > 0 else None
+
+
 MODEL = ConfigModel(
     name="kronos",
     folder="kronos",
@@ -31,4 +67,5 @@ MODEL = ConfigModel(
     """,
     options=(Option("--samples", "sample_count", int, "N", "New config.sample_count.", positive_int),),
     rename=_rename,
+    runtime_note=_runtime_note,
 )

@@ -98,7 +98,62 @@ def _split(schema: Any, validator: Any) -> _Node:
             and set(schema) <= _PLAIN_OBJECT_KEYWORDS):
         return _PlainObject(tuple(schema.get("required", ())),
                             {key: _split(sub, validator) for key, sub in schema.get("properties", {}).items()})
-    return _cached_verdicts(validator.evolve(schema=schema).is_valid)
+    return _scalar_check(schema) or _cached_verdicts(validator.evolve(schema=schema).is_valid)
+
+
+# Leaf schemas made only of these keywords are checked in plain Python (most of the values in
+# a file are such leaves: a jsonschema call costs ~20x more). Same verdicts as jsonschema's
+# draft 2020-12 on JSON values (the property test compares the two): bounds and minLength apply
+# only to numbers / strings, NaN passes bounds, 2.0 is an integer, booleans are not numbers.
+_SCALAR_KEYWORDS = {"type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
+                    "const", "title", "description"}
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int, float), "number": (int, float), "boolean": (bool,),
+    "null": (type(None),), "object": (dict,), "array": (list,),
+}
+_BOUND_FAILS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda v, bound: v < bound,
+    "maximum": lambda v, bound: v > bound,
+    "exclusiveMinimum": lambda v, bound: v <= bound,
+    "exclusiveMaximum": lambda v, bound: v >= bound,
+}
+
+
+def _scalar_check(schema: Any) -> Callable[[Any], bool] | None:
+    """A plain-Python check of a leaf schema of _SCALAR_KEYWORDS, or None for jsonschema to check."""
+    if not isinstance(schema, dict) or not set(schema) <= _SCALAR_KEYWORDS:
+        return None
+    types = schema.get("type", list(_PYTHON_TYPES))
+    types = [types] if isinstance(types, str) else types
+    const = schema.get("const", "")
+    if not (isinstance(types, list) and set(types) <= set(_PYTHON_TYPES) and type(const) is str
+            and all(type(schema.get(k, 0)) in (int, float) for k in _BOUND_FAILS)
+            and type(schema.get("minLength", 0)) is int):
+        return None
+    allowed = frozenset(t for name in types for t in _PYTHON_TYPES[name])
+    whole_floats_only = "integer" in types and "number" not in types  # 2.0 is an integer, 2.5 is not
+    bounds = [(_BOUND_FAILS[k], schema[k]) for k in _BOUND_FAILS if k in schema]
+    min_length = schema.get("minLength", 0)
+    has_const = "const" in schema
+
+    def check(value: Any) -> bool:
+        kind = type(value)
+        if kind not in allowed:
+            return False
+        if kind is float:
+            if whole_floats_only and not value.is_integer():
+                return False
+        elif kind is str:
+            return len(value) >= min_length and (not has_const or value == const)
+        if has_const:
+            return False
+        if kind is int or kind is float:
+            for fails, bound in bounds:
+                if fails(value, bound):
+                    return False
+        return True
+
+    return check
 
 
 def _cached_verdicts(is_valid: Callable[[Any], bool]) -> Callable[[Any], bool]:

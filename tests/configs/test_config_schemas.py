@@ -151,3 +151,32 @@ def test_fast_verdict_equals_jsonschema_on_mutated_documents(model, data):
             parent[path[-1]] = data.draw(_any_value)
     expected = Draft202012Validator(load_schema(model)).is_valid(document)
     assert (schema_error(model, document) is None) == expected, document
+
+
+def _leaves(schema):
+    if isinstance(schema, dict):
+        yield schema
+        for sub in schema.get("properties", {}).values():
+            yield from _leaves(sub)
+        if isinstance(schema.get("items"), dict):
+            yield from _leaves(schema["items"])
+
+
+_VALUES = [None, True, False, 0, 1, -1, 7, 10**30, 2.0, 0.0, -0.0, 0.5, -0.5, 1.5, float("nan"), float("inf"),
+           float("-inf"), "", "a", "toto", "chronos2", "\u00e9", [], [1], {}, {"a": 1}]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_plain_python_leaf_checks_agree_with_jsonschema(model):
+    from migrator.configs.schemas import _scalar_check
+
+    checked = 0
+    for leaf in _leaves(load_schema(model)):
+        check = _scalar_check(leaf)
+        if check is None:
+            continue
+        checked += 1
+        validator = Draft202012Validator(leaf)
+        for value in _VALUES:
+            assert check(value) == validator.is_valid(value), (leaf, value)
+    assert checked >= 10

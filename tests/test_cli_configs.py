@@ -420,3 +420,26 @@ def test_kronos_warns_when_the_env_override_makes_the_change_moot(root):
     assert "migrate: warning: MARKETSIM_KRONOS_SAMPLE_COUNT=192 is set here" in result.stderr
     assert json.loads(result.stdout)["clamp"] == {
         "takes_effect": False, "runtime": {"sample_count": 192}, "env": {"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"}}
+
+
+BLOCK_HEAVY = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("numpy", "scipy", "torch", "libcst"):
+            raise ImportError("blocked " + name)
+sys.meta_path.insert(0, Block())
+sys.argv = ["migrate", *sys.argv[1:]]
+from migrator.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args", [["toto", "--samples", "32", "--batch", "16"], ["kronos", "--samples", "64"],
+                                  ["chronos2", "--device-map", "cpu", "--batch-size", "16"]])
+def test_config_commands_need_no_numpy_scipy_torch_or_libcst(root, args):
+    result = subprocess.run([sys.executable, "-c", BLOCK_HEAVY, *args, "--root", str(root), "--check", "-q"],
+                            capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("MARKETSIM_")})
+    assert result.returncode == 1, result.stderr  # --check: changes pending, found without those imports
+    assert "Traceback" not in result.stderr

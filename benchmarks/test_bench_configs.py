@@ -82,7 +82,7 @@ def _run(root: Path, *extra: str, stdout) -> None:
 READ_AND_PARSE = ("import json, os, sys, click, jsonschema; folder = sys.argv[1]; "
                   "[json.loads(open(os.path.join(folder, n), 'rb').read()) for n in os.listdir(folder)]")
 # Measured under load (2 cores shared by six workers; load average 7), best of 5 each side:
-# 2.3-2.6x at 1,000 files (process start and imports weigh more), 5.0-8.6x at 10,000 (the
+# 2.2-2.6x at 1,000 files (process start and imports weigh more), 3.8-8.6x at 10,000 (the
 # per-file work: validation, spans, a second parse, diffs). Twice the per-file cost fails these.
 MAX_DRY_RUN_OVER_READ_AND_PARSE = {1_000: 5.0, 10_000: 15.0}
 

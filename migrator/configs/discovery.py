@@ -1,9 +1,9 @@
 """Which files a config migration may touch.
 
-`migrate toto` looks at HYPERPARAMS/toto/*.json (the configs the backtest loads)
-and HYPERPARAMS/best/*.json (model selections, which carry a copy of the winning
-model's config); `migrate kronos` likewise with kronos/. Nothing else is listed,
-and nothing that resolves outside the root is ever returned.
+A model's migration looks at HYPERPARAMS/<its folder>/*.json (e.g. toto/, the
+configs the backtest loads) and HYPERPARAMS/best/*.json (model selections, which
+carry a copy of the winning model's config). Nothing else is listed, and nothing
+that resolves outside the root is ever returned.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ class Discovery:
     warnings: tuple[str, ...]
 
 
-def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] = ()) -> Discovery:
-    """The candidate files for `model` under `hyperparams`, narrowed to `symbols` if given.
+def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence[str] = ()) -> Discovery:
+    """The candidate files of `model_folder` and of best/ under `hyperparams`, narrowed to `symbols` if given.
 
     `root` and `hyperparams` must be resolved paths. BadInputError if the
     hyperparams folder is missing or outside the root, or a symbol has no file.
@@ -53,7 +53,7 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
     seen: set[str] = set()
     candidates: list[Candidate] = []
     warnings: list[str] = []
-    for folder in (model, SELECTION_FOLDER):
+    for folder in (model_folder, SELECTION_FOLDER):
         folder_label = folder if hp_label == "." else f"{hp_label}/{folder}"
         folder_path = os.path.join(hyperparams, folder)
         if not os.path.isdir(folder_path):
@@ -90,12 +90,12 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
             seen.add(real)
             candidates.append(Candidate(label, real, folder == SELECTION_FOLDER))
     if not candidates and not wanted:
-        warnings.append(f"no .json files in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
+        warnings.append(f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
     unknown = sorted(wanted - found_symbols)
     if unknown:
         raise BadInputError(
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
-            f"in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
+            f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
     return Discovery(tuple(candidates), tuple(warnings))
 
 

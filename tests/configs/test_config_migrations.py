@@ -1,4 +1,4 @@
-"""Planning: argument rules, byte-exact edits, config.name, invalid files, the clamp report."""
+"""Planning: byte-exact edits, config.name in files, invalid files (model tables: tests/configs/models/)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from migrator.configs.models.toto import toto_clamp
 from migrator.configs import migrations
 from migrator.configs.migrations import plan_migration
 from migrator.configs.models.kronos import MODEL as KRONOS
 from migrator.configs.models.toto import MODEL as TOTO
-from migrator.errors import BadInputError
 
 TOTO_TEXT = ('{\n  "symbol": "AAPL",\n  "model": "toto",\n  "config": {\n'
              '    "name": "toto_opt_trimmed_mean_5_1024_spb128",\n    "num_samples": 1024,\n'
@@ -30,22 +28,6 @@ def _root(tmp_path: Path, files: dict[str, bytes | str]) -> Path:
 
 def _plan(root: Path, spec, symbols=()):
     return plan_migration(root, root / "hyperparams", spec, symbols)
-
-
-@pytest.mark.parametrize("samples, batch, message", [
-    (0, 1, "--samples must be a positive integer, got 0"),
-    (32, -16, "--batch must be a positive integer, got -16"),
-    (16, 32, r"--batch \(32\) must not exceed --samples \(16\)"),
-    (48, 32, r"--samples \(48\) must be a multiple of --batch \(32\)"),
-])
-def test_toto_argument_rules(samples, batch, message):
-    with pytest.raises(BadInputError, match=message):
-        TOTO.spec(samples=samples, batch=batch)
-
-
-def test_kronos_argument_rule():
-    with pytest.raises(BadInputError, match="--samples must be a positive integer, got 0"):
-        KRONOS.spec(samples=0)
 
 
 def test_only_the_changed_values_bytes_differ(tmp_path):
@@ -186,43 +168,6 @@ def test_selection_without_model_is_skipped(tmp_path):
     root = _root(tmp_path, {"best/AAPL.json": '{"symbol": "AAPL", "config": {}}'})
     plan = _plan(root, TOTO.spec(samples=32, batch=16))
     assert [(s.label, s.reason) for s in plan.skipped] == [("hyperparams/best/AAPL.json", 'no "model" key')]
-
-
-@pytest.mark.parametrize("samples, batch, env, runtime, exports", [
-    (32, 16, {}, (128, 32), {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32", "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}),
-    (64, 32, {}, (128, 32), {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "64"}),
-    (256, 16, {}, (256, 32), {"MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}),
-    (8192, 1024, {}, (4096, 512), {"MARKETSIM_TOTO_MAX_NUM_SAMPLES": "8192",
-                                   "MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH": "1024"}),
-    (256, 64, {}, (256, 64), {}),
-    (32, 16, {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "16", "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "8"}, (32, 16),
-     {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32", "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}),
-])
-def test_clamp_report(samples, batch, env, runtime, exports):
-    report = toto_clamp(samples, batch, env)
-    assert (report.runtime_num_samples, report.runtime_samples_per_batch) == runtime
-    assert report.env == exports
-    warning = report.warning()
-    assert (warning is None) == (runtime == (samples, batch))
-    if warning:
-        assert "no effect by itself" in warning
-        assert all(f"export {k}={v}" in warning for k, v in exports.items())
-
-
-@pytest.mark.parametrize("env, warning", [
-    ({}, None),
-    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "0"}, None),  # not a positive integer: the backtest ignores it
-    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "x"}, None),
-    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "64"}, None),  # already what the migration sets
-    ({"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"}, "MARKETSIM_KRONOS_SAMPLE_COUNT=192 is set here: the backtest "
-     "uses it for every symbol instead of config.sample_count, so this change has no effect while it is set "
-     "(unset it, or export MARKETSIM_KRONOS_SAMPLE_COUNT=64)"),
-])
-def test_kronos_env_override_note(env, warning):
-    spec = KRONOS.spec(samples=64)
-    note = KRONOS.runtime_note(spec.values, env)
-    assert (note is None) == (env.get("MARKETSIM_KRONOS_SAMPLE_COUNT") in (None, "0", "x"))
-    assert (note.warning() if note else None) == warning
 
 
 def test_a_recursion_error_after_parsing_is_an_invalid_file(tmp_path, monkeypatch):

@@ -25,16 +25,12 @@ def _check_arguments(values: Mapping[str, Any]) -> str | None:
 def _rename(name: str, old: Config, new: Config) -> str | None:
     """toto_<anything>_<num_samples>_spb<samples_per_batch>, when it spells the old values exactly."""
     parts = name.split("_")
-    if (len(parts) >= 4 and parts[0] == "toto"
-            and parts[-2] == _spell(old["num_samples"])
-            and parts[-1] == "spb" + _spell(old["samples_per_batch"])):
+    samples, batch = old["num_samples"], old["samples_per_batch"]
+    if (len(parts) >= 4 and parts[0] == "toto" and type(samples) is int and type(batch) is int
+            and parts[-2] == str(samples) and parts[-1] == f"spb{batch}"):
         parts[-2:] = [str(new["num_samples"]), f"spb{new['samples_per_batch']}"]
         return "_".join(parts)
     return None
-
-
-def _spell(value: Any) -> str:
-    return str(value) if type(value) is int else "\0"  # "\0" matches no name part
 
 
 # --- run-time facts: the backtest's clamp ----------------------------------------------------

@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from migrator.configs import migrations
 from migrator.configs.migrations import plan_migration
+from migrator.configs.models import get as get_model
 from migrator.configs.models.kronos import MODEL as KRONOS
 from migrator.configs.models.toto import MODEL as TOTO
 
@@ -183,3 +185,40 @@ def test_a_recursion_error_after_parsing_is_an_invalid_file(tmp_path, monkeypatc
     [line] = plan.invalid
     assert line.startswith("hyperparams/toto/AAPL.json:4:13: arrays/objects nested 2 deep")
     assert len(plan.changes) == 1
+
+
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6),
+              st.sampled_from(["toto", "kronos", "chronos2", "cuda", 32, 16, 1024, 1.5, -1])),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(["symbol", "model", "config", "name", "num_samples", "samples_per_batch",
+                                         "aggregate", "sample_count", "device_map", "batch_size",
+                                         "context_length", "model_id", "x"]), children, max_size=5)),
+    max_leaves=12)
+
+
+@st.composite
+def _hostile_bytes(draw):
+    """A real-shaped file with random byte edits, or any JSON value at all."""
+    if draw(st.booleans()):
+        return json.dumps(draw(_json_values)).encode()
+    data = bytearray(TOTO_TEXT.encode())
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        data[at:at + draw(st.integers(0, 3))] = draw(st.binary(max_size=3))
+    return bytes(data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_hostile_bytes(), model=st.sampled_from(["toto", "kronos", "chronos2"]))
+def test_planning_never_raises_whatever_the_bytes(tmp_path_factory, content, model):
+    root = tmp_path_factory.mktemp("hostile")
+    spec = {"toto": lambda: TOTO.spec(samples=32, batch=16), "kronos": lambda: KRONOS.spec(samples=64),
+            "chronos2": lambda: get_model("chronos2").spec(device_map="cpu", batch_size=16)}[model]()
+    _root(root, {f"{model}/X.json": content, "best/X.json": content})
+    plan = _plan(root, spec)  # any exception fails the test: a traceback for the user
+    outcomes = ([c.label for c in plan.changes] + plan.at_target + [s.label for s in plan.skipped]
+                + [line.split(":")[0] for line in plan.invalid])
+    assert sorted(outcomes) == ["hyperparams/best/X.json", f"hyperparams/{model}/X.json"]
+    assert all("\n" not in line for line in plan.invalid)

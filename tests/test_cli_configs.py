@@ -443,3 +443,11 @@ def test_config_commands_need_no_numpy_scipy_torch_or_libcst(root, args):
                             env={k: v for k, v in os.environ.items() if not k.startswith("MARKETSIM_")})
     assert result.returncode == 1, result.stderr  # --check: changes pending, found without those imports
     assert "Traceback" not in result.stderr
+
+
+def test_a_file_name_with_control_characters_stays_one_escaped_line(root):
+    (root / "hyperparams/toto/a\nb\x1b[31m.json").write_text("{")
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
+    assert result.exit_code == 2
+    assert "migrate: error: hyperparams/toto/a\\nb\\x1b[31m.json:1:2: malformed JSON" in result.stderr
+    assert "\x1b" not in result.output

@@ -78,7 +78,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             if wanted and symbol not in wanted:
                 continue
             found_symbols.add(symbol)
-            label = f"{folder_label}/{name}"
+            label = _printable(f"{folder_label}/{name}")
             real = os.path.join(folder_real, name)
             if is_link:
                 real = os.path.realpath(real)
@@ -97,6 +97,14 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
             f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
     return Discovery(tuple(candidates), tuple(warnings))
+
+
+def _printable(label: str) -> str:
+    """`label` with control characters (a newline, a terminal escape) and undecodable bytes
+    escaped, so a file name can neither split an error line nor drive the terminal."""
+    if label.isprintable():
+        return label
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in label)
 
 
 def _kind(entry: os.DirEntry) -> str:

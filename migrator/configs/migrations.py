@@ -110,7 +110,7 @@ def _plan_document(candidate: Candidate, spec: MigrationSpec, raw: bytes, text: 
     if "model" not in document and (candidate.is_selection or model.skip_without_model):
         return Skipped(label, 'no "model" key')
     if candidate.is_selection and document["model"] != model.name:
-        return Skipped(label, f"model is {document['model']!r}")
+        return Skipped(label, f"model is {_shortened(repr(document['model']))}")
     error = schema_error(model.schema, document)
     if error:
         raise _Invalid(f"{label}: {error}")
@@ -218,6 +218,10 @@ def _too_deep(label: str, text: str) -> str:
 def _line_col(text: str, index: int) -> str:
     line = text.count("\n", 0, index) + 1
     return f"{line}:{index - text.rfind(chr(10), 0, index)}"
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _get(document: dict[str, Any], path: tuple[str, ...]) -> Any:

@@ -222,3 +222,9 @@ def test_planning_never_raises_whatever_the_bytes(tmp_path_factory, content, mod
                 + [line.split(":")[0] for line in plan.invalid])
     assert sorted(outcomes) == ["hyperparams/best/X.json", f"hyperparams/{model}/X.json"]
     assert all("\n" not in line for line in plan.invalid)
+
+
+def test_a_selection_of_a_huge_model_value_is_skipped_with_a_short_reason(tmp_path):
+    root = _root(tmp_path, {"best/X.json": json.dumps({"symbol": "X", "model": "m" * 10_000, "config": {}})})
+    [skipped] = _plan(root, TOTO.spec(samples=32, batch=16)).skipped
+    assert skipped.reason == "model is '" + "m" * 76 + "..."  # the repr cut at 80 characters

@@ -60,7 +60,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             continue
         folder_real = os.path.realpath(folder_path)
         if not _inside(folder_real, root_str):
-            warnings.append(f"{folder_label}: skipped: it leads outside the root (to {folder_real})")
+            warnings.append(_printable(f"{folder_label}: skipped: it leads outside the root (to {folder_real})"))
             continue
         try:
             with os.scandir(folder_real) as entries:
@@ -71,7 +71,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
         # Anything but a broken symlink is a candidate: a folder, a symlink loop or a FIFO
         # named *.json fails to read later and is reported as an invalid file, never skipped unseen.
         names = sorted((name, is_link) for name, is_link, kind in listed if kind != "missing")
-        warnings += sorted(f"{folder_label}/{name}: skipped: broken symlink"
+        warnings += sorted(_printable(f"{folder_label}/{name}: skipped: broken symlink")
                            for name, is_link, kind in listed if kind == "missing")
         for name, is_link in names:
             symbol = name[:-5]
@@ -83,7 +83,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             if is_link:
                 real = os.path.realpath(real)
                 if not _inside(real, root_str):
-                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {real})")
+                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {_printable(real)})")
                     continue
             if real in seen:  # two links to one file: migrate it once
                 continue

@@ -93,6 +93,9 @@ class ConfigModel:
 
     def spec(self, **values: Any) -> MigrationSpec:
         """The spec for these option values (by dest; None: not given). BadInputError on a bad one."""
+        unknown = set(values) - {option.dest for option in self.options}
+        if unknown:  # a caller's mistake, not the user's
+            raise TypeError(f"{self.name} has no option {', '.join(sorted(unknown))}")
         given = [(option, values.get(option.dest)) for option in self.options]
         missing = [option.flag for option, value in given if value is None]
         if self.all_required and missing:

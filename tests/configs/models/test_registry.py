@@ -35,3 +35,8 @@ def test_names_and_folders_are_unique_and_looked_up():
         get("nope")
     with pytest.raises(ValueError, match="no bundled schema"):
         load_schema("../toto")
+
+
+def test_an_unknown_option_name_is_a_programming_error():
+    with pytest.raises(TypeError, match="toto has no option sample"):
+        get("toto").spec(sample=32, batch=16)

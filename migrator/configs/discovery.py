@@ -93,9 +93,9 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
         warnings.append(f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
     unknown = sorted(wanted - found_symbols)
     if unknown:
-        raise BadInputError(
+        raise BadInputError(_printable(
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
-            f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
+            f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
     return Discovery(tuple(candidates), tuple(warnings))
 
 

@@ -13,16 +13,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import click
 
 from migrator import __version__
 from migrator.errors import MigrateError
 
-if TYPE_CHECKING:
-    from migrator.configs.clamp import ClampReport
-    from migrator.configs.migrations import MigrationSpec
+from migrator.configs.models import MODELS as CONFIG_MODELS
+from migrator.configs.models.base import ConfigModel
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -130,7 +129,7 @@ def emit_json(document: Any) -> None:
 def main() -> None:
     """Safe, reversible speed-ups for marketsim backtests.
 
-    Config migrations (toto, kronos), a code patch (apply), a journal
+    Config migrations (toto, kronos, chronos2), a code patch (apply), a journal
     (history, revert) and a benchmarked forecast core (profile).
     """
 
@@ -146,63 +145,40 @@ _SKIP_INVALID_OPTION = click.option(
          "everything, nothing written).")
 
 
-@main.command("toto", epilog=EXIT_CODES_HELP,
-              short_help="Set Toto num_samples / samples_per_batch in hyperparams files.")
-@click.option("--samples", type=int, required=True, metavar="N", help="New config.num_samples.")
-@click.option("--batch", type=int, required=True, metavar="M",
-              help="New config.samples_per_batch (divides N).")
-@_SYMBOL_OPTION
-@_SKIP_INVALID_OPTION
-@common_options
-def toto(settings: Settings, samples: int, batch: int, symbols: tuple[str, ...],
-         skip_invalid: bool) -> None:
-    """Set Toto's num_samples and samples_per_batch in HYPERPARAMS/toto/*.json
-    and in HYPERPARAMS/best/*.json selections whose model is toto.
+def _config_command(model: ConfigModel) -> click.Command:
+    """The subcommand of a registered config model, its options from the model's declaration."""
 
-    Only the changed values' bytes differ (config.name is updated when it spells
-    the old values). The backtest clamps these values at run time (see
-    MARKETSIM_TOTO_MIN_NUM_SAMPLES, MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH); a
-    warning gives the exports that make a lower value take effect.
-    """
-    from migrator.configs.clamp import toto_clamp
-    from migrator.configs.migrations import toto_spec
+    def command(settings: Settings, symbols: tuple[str, ...], skip_invalid: bool, **values: Any) -> None:
+        _run_config_migration(settings, model, values, symbols, skip_invalid)
 
-    spec = toto_spec(samples, batch)
-    _run_config_migration(settings, spec, symbols, skip_invalid,
-                          toto_clamp(samples, batch, os.environ))
+    callback: Any = common_options(command)
+    callback = _SKIP_INVALID_OPTION(callback)
+    callback = _SYMBOL_OPTION(callback)
+    for option in reversed(model.options):
+        callback = click.option(option.flag, option.dest, type=option.type, required=model.all_required,
+                                metavar=option.metavar, help=option.help)(callback)
+    return click.command(model.name, help=model.help, short_help=model.summary,
+                         epilog=EXIT_CODES_HELP)(callback)
 
 
-@main.command("kronos", epilog=EXIT_CODES_HELP,
-              short_help="Set Kronos sample_count in hyperparams files.")
-@click.option("--samples", type=int, required=True, metavar="N", help="New config.sample_count.")
-@_SYMBOL_OPTION
-@_SKIP_INVALID_OPTION
-@common_options
-def kronos(settings: Settings, samples: int, symbols: tuple[str, ...], skip_invalid: bool) -> None:
-    """Set Kronos's sample_count in HYPERPARAMS/kronos/*.json and in
-    HYPERPARAMS/best/*.json selections whose model is kronos.
-
-    Only the changed values' bytes differ (config.name's s<count> part is
-    updated when it spells the old value).
-    """
-    from migrator.configs.migrations import kronos_spec
-
-    _run_config_migration(settings, kronos_spec(samples), symbols, skip_invalid, None)
+for _model in CONFIG_MODELS:
+    main.add_command(_config_command(_model))
 
 
-
-def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tuple[str, ...],
-                          skip_invalid: bool, clamp: ClampReport | None) -> None:
+def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[str, Any],
+                          symbols: tuple[str, ...], skip_invalid: bool) -> None:
     from migrator.configs import report
     from migrator.configs.migrations import apply_plan, plan_migration
     from migrator.errors import EXIT_PENDING, BadInputError
 
+    spec = model.spec(**values)
+    runtime = model.runtime_note(spec.values, os.environ)
     plan = plan_migration(settings.root, settings.hyperparams, spec, symbols)
     mode = settings.mode
     refused = bool(plan.invalid) and not skip_invalid
     warnings = list(plan.warnings)
-    if clamp is not None and clamp.warning():
-        warnings.append(clamp.warning())
+    if runtime is not None and runtime.warning():
+        warnings.append(runtime.warning())
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
 
@@ -212,7 +188,7 @@ def _run_config_migration(settings: Settings, spec: MigrationSpec, symbols: tupl
     show_diffs = mode != "apply" and (settings.json or not settings.quiet)
     diff_texts = report.diffs(plan, color=not settings.json and sys.stdout.isatty()) if show_diffs else None
     if settings.json:
-        emit_json(report.document(plan, mode, clamp=clamp, written=migration_id is not None,
+        emit_json(report.document(plan, mode, runtime=runtime, written=migration_id is not None,
                                   migration_id=migration_id, diff_texts=diff_texts, warnings=warnings))
     elif not settings.quiet:
         click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused),

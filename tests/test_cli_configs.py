@@ -273,3 +273,181 @@ def test_unreadable_file_stops_everything(root, monkeypatch):
     assert result.exit_code == 2
     assert "migrate: error: hyperparams/toto/BTCUSD.json: cannot read: Permission denied\n" in result.stderr
     assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def _deep_array(root: Path) -> None:
+    (root / "hyperparams/toto/DEEP.json").write_text("[" * 10_000 + "]" * 10_000)
+
+
+def _huge_integer(root: Path) -> None:
+    (root / "hyperparams/toto/DEEP.json").write_text('{"symbol": "DEEP",\n  "n": -' + "7" * 5_000 + "}")
+
+
+def _symlink_loop(root: Path) -> None:
+    os.symlink("DEEP.json", root / "hyperparams/toto/DEEP.json")
+
+
+def _folder(root: Path) -> None:
+    (root / "hyperparams/toto/DEEP.json").mkdir()
+
+
+def _fifo(root: Path) -> None:
+    os.mkfifo(root / "hyperparams/toto/DEEP.json")
+
+
+def _deep_but_parseable(root: Path) -> None:
+    # Parses (json's limit is ~1,000 levels) but the checks after parsing must not recurse out.
+    (root / "hyperparams/toto/DEEP.json").write_text(
+        '{"symbol": "DEEP", "model": "toto", "config": ' + "[" * 950 + "]" * 950 + "}")
+
+
+HOSTILE_FILES = [
+    (_deep_array, "hyperparams/toto/DEEP.json:1:10000: arrays/objects nested 10000 deep: too deep to read"),
+    (_huge_integer, "hyperparams/toto/DEEP.json:2:8: an integer of 5000 digits, over Python's limit of 4300"),
+    (_symlink_loop, "hyperparams/toto/DEEP.json: cannot read: Too many levels of symbolic links"),
+    (_folder, "hyperparams/toto/DEEP.json: cannot read: Is a directory"),
+    (_fifo, "hyperparams/toto/DEEP.json: cannot read: not a regular file"),
+    # Where it fails (parsing, or a later step) depends on the stack depth at hand; it names the file.
+    (_deep_but_parseable, "hyperparams/toto/DEEP.json"),
+]
+
+
+@pytest.mark.parametrize("make, message", HOSTILE_FILES, ids=[m.__name__ for m, _ in HOSTILE_FILES])
+@pytest.mark.parametrize("mode", [[], ["--dry-run"], ["--json"]])
+def test_hostile_files_are_one_line_errors_exit_2_nothing_written(root, make, message, mode):
+    make(root)
+    before = _files(root) if make not in (_symlink_loop, _fifo) else None
+    result = run(root, "toto", "--samples", "32", "--batch", "16", *mode)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    [line] = [line for line in result.stderr.splitlines() if "DEEP.json" in line]
+    assert line.startswith(f"migrate: error: {message}")
+    assert len(line) < 300
+    if make not in (_symlink_loop, _fifo):
+        assert _files(root) == before
+    assert not (root / ".migrate").exists()
+
+
+@pytest.mark.parametrize("make, message", HOSTILE_FILES, ids=[m.__name__ for m, _ in HOSTILE_FILES])
+def test_hostile_files_are_skipped_with_skip_invalid(root, make, message):
+    make(root)
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--skip-invalid")
+    assert result.exit_code == 0, result.output
+    assert f"migrate: warning: skipped invalid file {message}" in result.stderr, result.stderr
+    assert "changed 5 files" in result.stdout
+    assert json.loads((root / "hyperparams/toto/MSFT.json").read_bytes())["config"]["num_samples"] == 32
+
+
+def test_an_unlistable_folder_is_one_line_exit_2(root, monkeypatch):
+    from migrator.configs import discovery
+
+    real_scandir = os.scandir
+
+    def failing_scandir(path):
+        if str(path).endswith("toto"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(discovery.os, "scandir", failing_scandir)
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr.endswith("migrate: error: hyperparams/toto: cannot list the folder: Permission denied\n")
+
+
+# --- migrate chronos2 ---------------------------------------------------------------------------
+
+def test_chronos2_dry_run_on_the_bundled_examples(root):
+    before = _files(root)
+    result = run(root, "chronos2", "--device-map", "cpu", "--batch-size", "16", "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert ("--- a/hyperparams/chronos2/XOM.json\n+++ b/hyperparams/chronos2/XOM.json\n" in out
+            and "--- a/hyperparams/best/XOM.json\n" in out)
+    assert '-    "name": "chronos2_ctx1024_bs1024_val20_test20",\n+    "name": "chronos2_ctx1024_bs16_val20_test20",' in out
+    assert out.endswith("migrate chronos2: device_map=cpu batch_size=16 (dry-run: nothing written)\n"
+                        "  to change: 3\n  already at target: 0\n  skipped (other models): 3\n"
+                        "    hyperparams/best/AAPL.json: model is 'toto'\n"
+                        "    hyperparams/best/BTCUSD.json: model is 'toto'\n"
+                        "    hyperparams/best/ETHUSD.json: model is 'kronos'\n  invalid: 0\n")
+    assert result.stderr == ""  # no run-time note for Chronos-2
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_chronos2_apply_json_then_revert(root):
+    before = _files(root)
+    result = run(root, "chronos2", "--context-length", "256", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "chronos2" and doc["targets"] == {"context_length": 256} and doc["clamp"] is None
+    assert [c["path"] for c in doc["changed"]] == [
+        "hyperparams/chronos2/AAPL.json", "hyperparams/chronos2/XOM.json", "hyperparams/best/XOM.json"]
+    assert doc["changed"][0]["edits"] == [
+        {"path": "$.config.context_length", "before": 512, "after": 256},
+        {"path": "$.config.name", "before": "ctx512_bs128_median_uni", "after": "ctx256_bs128_median_uni"}]
+    aapl = (root / "hyperparams/chronos2/AAPL.json").read_bytes()  # CRLF, 4 spaces, final newline
+    assert aapl == before["hyperparams/chronos2/AAPL.json"].replace(
+        b'"context_length": 512,\r\n', b'"context_length": 256,\r\n').replace(b'"ctx512_bs128_', b'"ctx256_bs128_')
+    check = run(root, "chronos2", "--context-length", "256", "--check")
+    assert check.exit_code == 0 and "to change: 0\n  already at target: 3\n" in check.stdout
+    reverted = run(root, "revert", doc["migration"])
+    assert reverted.exit_code == 0, reverted.output
+    assert {k: v for k, v in _files(root).items() if not k.startswith(".migrate/")} == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["chronos2"], "give at least one of --device-map, --batch-size, --context-length"),
+    (["chronos2", "--device-map", "gpu"], "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'gpu'"),
+    (["chronos2", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["chronos2", "--context-length", "4k"], "'4k' is not a valid integer"),
+    (["chronos2", "--samples", "32"], "No such option '--samples'"),
+])
+def test_chronos2_bad_arguments_exit_2(root, args, message):
+    before = _files(root)
+    result = run(root, *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert _files(root) == before and not (root / ".migrate").exists()
+
+
+def test_chronos2_check_exits_1_when_changes_are_pending(root):
+    result = run(root, "chronos2", "--device-map", "cuda:0", "--check", "-q")
+    assert result.exit_code == 1 and result.stdout == ""
+
+
+def test_kronos_warns_when_the_env_override_makes_the_change_moot(root):
+    result = run(root, "kronos", "--samples", "64", "--dry-run", "--json",
+                 env={"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"})
+    assert result.exit_code == 0
+    assert "migrate: warning: MARKETSIM_KRONOS_SAMPLE_COUNT=192 is set here" in result.stderr
+    assert json.loads(result.stdout)["clamp"] == {
+        "takes_effect": False, "runtime": {"sample_count": 192}, "env": {"MARKETSIM_KRONOS_SAMPLE_COUNT": "192"}}
+
+
+BLOCK_HEAVY = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("numpy", "scipy", "torch", "libcst"):
+            raise ImportError("blocked " + name)
+sys.meta_path.insert(0, Block())
+sys.argv = ["migrate", *sys.argv[1:]]
+from migrator.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args", [["toto", "--samples", "32", "--batch", "16"], ["kronos", "--samples", "64"],
+                                  ["chronos2", "--device-map", "cpu", "--batch-size", "16"]])
+def test_config_commands_need_no_numpy_scipy_torch_or_libcst(root, args):
+    result = subprocess.run([sys.executable, "-c", BLOCK_HEAVY, *args, "--root", str(root), "--check", "-q"],
+                            capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("MARKETSIM_")})
+    assert result.returncode == 1, result.stderr  # --check: changes pending, found without those imports
+    assert "Traceback" not in result.stderr
+
+
+def test_a_file_name_with_control_characters_stays_one_escaped_line(root):
+    (root / "hyperparams/toto/a\nb\x1b[31m.json").write_text("{")
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
+    assert result.exit_code == 2
+    assert "migrate: error: hyperparams/toto/a\\nb\\x1b[31m.json:1:2: malformed JSON" in result.stderr
+    assert "\x1b" not in result.output

@@ -1,9 +1,9 @@
 """Which files a config migration may touch.
 
-`migrate toto` looks at HYPERPARAMS/toto/*.json (the configs the backtest loads)
-and HYPERPARAMS/best/*.json (model selections, which carry a copy of the winning
-model's config); `migrate kronos` likewise with kronos/. Nothing else is listed,
-and nothing that resolves outside the root is ever returned.
+A model's migration looks at HYPERPARAMS/<its folder>/*.json (e.g. toto/, the
+configs the backtest loads) and HYPERPARAMS/best/*.json (model selections, which
+carry a copy of the winning model's config). Nothing else is listed, and nothing
+that resolves outside the root is ever returned.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ class Discovery:
     warnings: tuple[str, ...]
 
 
-def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] = ()) -> Discovery:
-    """The candidate files for `model` under `hyperparams`, narrowed to `symbols` if given.
+def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence[str] = ()) -> Discovery:
+    """The candidate files of `model_folder` and of best/ under `hyperparams`, narrowed to `symbols` if given.
 
     `root` and `hyperparams` must be resolved paths. BadInputError if the
     hyperparams folder is missing or outside the root, or a symbol has no file.
@@ -53,45 +53,72 @@ def discover(root: Path, hyperparams: Path, model: str, symbols: Sequence[str] =
     seen: set[str] = set()
     candidates: list[Candidate] = []
     warnings: list[str] = []
-    for folder in (model, SELECTION_FOLDER):
+    for folder in (model_folder, SELECTION_FOLDER):
         folder_label = folder if hp_label == "." else f"{hp_label}/{folder}"
         folder_path = os.path.join(hyperparams, folder)
         if not os.path.isdir(folder_path):
             continue
         folder_real = os.path.realpath(folder_path)
         if not _inside(folder_real, root_str):
-            warnings.append(f"{folder_label}: skipped: it leads outside the root (to {folder_real})")
+            warnings.append(_printable(f"{folder_label}: skipped: it leads outside the root (to {folder_real})"))
             continue
-        with os.scandir(folder_real) as entries:
-            listed = [(entry.name, entry.is_symlink(), entry.is_file())
-                      for entry in entries if entry.name.endswith(".json")]
-        names = sorted((name, is_link) for name, is_link, is_file in listed if is_file)
-        warnings += sorted(f"{folder_label}/{name}: skipped: broken symlink"
-                           for name, is_link, is_file in listed if is_link and not is_file)
+        try:
+            with os.scandir(folder_real) as entries:
+                listed = [(entry.name, entry.is_symlink(), _kind(entry))
+                          for entry in entries if entry.name.endswith(".json")]
+        except OSError as exc:
+            raise BadInputError(f"{folder_label}: cannot list the folder: {exc.strerror or exc}") from None
+        # Anything but a broken symlink is a candidate: a folder, a symlink loop or a FIFO
+        # named *.json fails to read later and is reported as an invalid file, never skipped unseen.
+        names = sorted((name, is_link) for name, is_link, kind in listed if kind != "missing")
+        warnings += sorted(_printable(f"{folder_label}/{name}: skipped: broken symlink")
+                           for name, is_link, kind in listed if kind == "missing")
         for name, is_link in names:
             symbol = name[:-5]
             if wanted and symbol not in wanted:
                 continue
             found_symbols.add(symbol)
-            label = f"{folder_label}/{name}"
+            label = _printable(f"{folder_label}/{name}")
             real = os.path.join(folder_real, name)
             if is_link:
                 real = os.path.realpath(real)
                 if not _inside(real, root_str):
-                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {real})")
+                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {_printable(real)})")
                     continue
             if real in seen:  # two links to one file: migrate it once
                 continue
             seen.add(real)
             candidates.append(Candidate(label, real, folder == SELECTION_FOLDER))
     if not candidates and not wanted:
-        warnings.append(f"no .json files in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
+        warnings.append(f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
     unknown = sorted(wanted - found_symbols)
     if unknown:
-        raise BadInputError(
+        raise BadInputError(_printable(
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
-            f"in {hp_label}/{model}/ or {hp_label}/{SELECTION_FOLDER}/")
+            f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
     return Discovery(tuple(candidates), tuple(warnings))
+
+
+def _printable(label: str) -> str:
+    """`label` with control characters (a newline, a terminal escape) and undecodable bytes
+    escaped, so a file name can neither split an error line nor drive the terminal."""
+    if label.isprintable():
+        return label
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in label)
+
+
+def _kind(entry: os.DirEntry) -> str:
+    """"file", "missing" (a symlink to nothing) or "other" (a folder, a symlink loop, a FIFO...)."""
+    try:
+        if entry.is_file():
+            return "file"
+        if entry.is_symlink():
+            os.stat(entry.path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError:  # ELOOP and the like: reading the file will say what is wrong
+        pass
+    return "other"
 
 
 def _inside(path: str, root: str) -> bool:

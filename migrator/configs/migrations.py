@@ -1,10 +1,10 @@
-"""Planning Toto/Kronos config migrations: new bytes for each file, validated, nothing written.
+"""Planning config migrations: new bytes for each file, validated, nothing written.
 
 Each file is read, decoded (UTF-8), parsed and validated against its model's
-schema; the target values (and the numbers `config.name` spells, see
-_rename_toto/_rename_kronos) are replaced in place in the text, so every other
-byte stays; the result is parsed back, checked to hold the targets, and
-validated again. Only then may the plan be applied (through the journal).
+schema; the target values (and `config.name`, through the model's rename) are
+replaced in place in the text, so every other byte stays; the result is parsed
+back, checked to hold the targets, and validated again. Only then may the plan
+be applied (through the journal). What is model-specific lives in configs/models/.
 """
 
 from __future__ import annotations
@@ -12,35 +12,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import re
+import stat
+import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from migrator.configs.discovery import Candidate, discover
 from migrator.configs.jsonspans import splice, value_spans
+from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
-from migrator.errors import BadInputError
 
 NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
                bool: "a boolean", type(None): "null"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    path: tuple[str, ...]  # keys from the top, e.g. ("config", "num_samples")
-    value: int
-
-
-@dataclasses.dataclass(frozen=True)
-class MigrationSpec:
-    """What a migration sets: the model whose files it edits, and the new values."""
-
-    model: str  # "toto" or "kronos": the folder, the schema, and the `model` of selections
-    targets: tuple[Target, ...]
-    # (config.name, old config, new config) -> the new name, or None to leave it alone
-    rename: Callable[[str, dict[str, Any], dict[str, Any]], str | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,57 +66,10 @@ class _Invalid(Exception):
     pass
 
 
-def toto_spec(samples: int, batch: int) -> MigrationSpec:
-    """Set config.num_samples / config.samples_per_batch. BadInputError on bad arguments."""
-    for option, value in (("--samples", samples), ("--batch", batch)):
-        if value < 1:
-            raise BadInputError(f"{option} must be a positive integer, got {value}")
-    if batch > samples:
-        raise BadInputError(f"--batch ({batch}) must not exceed --samples ({samples})")
-    if samples % batch:
-        raise BadInputError(
-            f"--samples ({samples}) must be a multiple of --batch ({batch}): "
-            "Toto requires num_samples % samples_per_batch == 0")
-    return MigrationSpec("toto", (Target(("config", "num_samples"), samples),
-                                  Target(("config", "samples_per_batch"), batch)), _rename_toto)
-
-
-def kronos_spec(samples: int) -> MigrationSpec:
-    """Set config.sample_count. BadInputError on a bad argument."""
-    if samples < 1:
-        raise BadInputError(f"--samples must be a positive integer, got {samples}")
-    return MigrationSpec("kronos", (Target(("config", "sample_count"), samples),), _rename_kronos)
-
-
-def _rename_toto(name: str, old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """toto_<anything>_<num_samples>_spb<samples_per_batch>, when it spells the old values exactly."""
-    parts = name.split("_")
-    if (len(parts) >= 4 and parts[0] == "toto"
-            and parts[-2] == _spell(old["num_samples"])
-            and parts[-1] == "spb" + _spell(old["samples_per_batch"])):
-        parts[-2:] = [str(new["num_samples"]), f"spb{new['samples_per_batch']}"]
-        return "_".join(parts)
-    return None
-
-
-def _rename_kronos(name: str, old: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """kronos_..._s<sample_count>_..., when exactly one segment is s<number> and it spells the old value."""
-    parts = name.split("_")
-    counts = [i for i, part in enumerate(parts) if re.fullmatch(r"s[0-9]+", part)]
-    if parts[0] == "kronos" and len(counts) == 1 and parts[counts[0]] == "s" + _spell(old["sample_count"]):
-        parts[counts[0]] = f"s{new['sample_count']}"
-        return "_".join(parts)
-    return None
-
-
-def _spell(value: Any) -> str | None:
-    return str(value) if type(value) is int else None
-
-
 def plan_migration(root: Path, hyperparams: Path, spec: MigrationSpec,
                    symbols: Sequence[str] = ()) -> Plan:
     """Find the files, and plan and validate each one's change. Writes nothing."""
-    discovery = discover(root, hyperparams, spec.model, symbols)
+    discovery = discover(root, hyperparams, spec.model.folder, symbols)
     plan = Plan(spec, warnings=list(discovery.warnings))
     outcomes = fork_map(functools.partial(_outcome, spec=spec), discovery.candidates)
     for candidate, outcome in zip(discovery.candidates, outcomes):
@@ -155,16 +95,23 @@ def _outcome(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | 
 def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | None:
     """The file's plan, Skipped (a selection of another model), or None (already at target)."""
     label = candidate.label
-    try:
-        with open(candidate.path, "rb") as file:
-            raw = file.read()
-    except OSError as exc:
-        raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
+    raw = _read(label, candidate.path)
     document, text = _parse(label, raw)
-    if candidate.is_selection and document.get("model") != spec.model:
-        model = document.get("model")
-        return Skipped(label, f"model is {model!r}" if "model" in document else "no \"model\" key")
-    error = schema_error(spec.model, document)
+    try:
+        return _plan_document(candidate, spec, raw, text, document)
+    except RecursionError:  # parsed, yet too deep for a later step (validation, serialising)
+        raise _Invalid(_too_deep(label, text)) from None
+
+
+def _plan_document(candidate: Candidate, spec: MigrationSpec, raw: bytes, text: str,
+                   document: dict[str, Any]) -> FilePlan | Skipped | None:
+    label = candidate.label
+    model = spec.model
+    if "model" not in document and (candidate.is_selection or model.skip_without_model):
+        return Skipped(label, 'no "model" key')
+    if candidate.is_selection and document["model"] != model.name:
+        return Skipped(label, f"model is {_shortened(repr(document['model']))}")
+    error = schema_error(model.schema, document)
     if error:
         raise _Invalid(f"{label}: {error}")
 
@@ -173,14 +120,14 @@ def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped 
     edits: dict[tuple[str, ...], tuple[Any, Any]] = {}
     for target in spec.targets:
         old = _get(document, target.path)
-        if not (type(old) is int and old == target.value):
+        if not (type(old) is type(target.value) and old == target.value):
             edits[target.path] = (old, target.value)
     if not edits:
         return None
     for path, (_, new) in edits.items():
         _get(document, path[:-1])[path[-1]] = new
     name = config.get("name")
-    new_name = spec.rename(name, old_config, config) if isinstance(name, str) else None
+    new_name = model.rename(name, old_config, config) if isinstance(name, str) else None
     spans = value_spans(text, [*edits, NAME_PATH])
     replacements = {spans[path]: json.dumps(new) for path, (_, new) in edits.items()}
     # Rename only a name spelled plainly (no escapes), so no other byte of it changes.
@@ -196,7 +143,7 @@ def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped 
     if after_document != document and json.dumps(after_document) != json.dumps(document):
         raise AssertionError(f"{label}: the edited text does not parse to the intended values")
     # Proven equal above to the validated document but for the edited values.
-    error = edited_values_error(spec.model, after_document, edits)
+    error = edited_values_error(model.schema, after_document, edits)
     if error:
         raise _Invalid(f"{label}: after the change: {error}")
     return FilePlan(label, candidate.path, raw, after_text.encode("utf-8"),
@@ -212,9 +159,69 @@ def _parse(label: str, raw: bytes) -> tuple[dict[str, Any], str]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _Invalid(f"{label}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except ValueError:  # only an integer past Python's int-digits limit raises a bare ValueError
+        raise _Invalid(_too_long_integer(label, text)) from None
+    except RecursionError:
+        raise _Invalid(_too_deep(label, text)) from None
     if not isinstance(document, dict):
         raise _Invalid(f"{label}: $: not a JSON object (found {_JSON_TYPES[type(document)]})")
     return document, text
+
+
+def _read(label: str, path: str) -> bytes:
+    """The file's bytes; _Invalid, naming the file, if it is not a readable regular file."""
+    try:
+        # O_NONBLOCK: a FIFO named *.json must not hang the run (it is refused just below).
+        with open(path, "rb", opener=_open_nonblocking) as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise _Invalid(f"{label}: cannot read: not a regular file")
+            return file.read()
+    except OSError as exc:
+        raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+_NUMBER_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?')
+_BRACKET_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_long_integer(label: str, text: str) -> str:
+    """The error line for a file json.loads refuses for an integer past sys.get_int_max_str_digits()."""
+    limit = sys.get_int_max_str_digits()
+    for match in _NUMBER_OR_STRING.finditer(text):
+        token = match.group()
+        if token[0] != '"' and match.group(1) is None and match.group(2) is None:
+            digits = len(token.lstrip("-"))
+            if digits > limit:
+                return (f"{label}:{_line_col(text, match.start())}: an integer of {digits} digits, over "
+                        f"Python's limit of {limit} (json.load fails on it, in the backtest too)")
+    return f"{label}: an integer with more digits than Python's limit of {limit}"
+
+
+def _too_deep(label: str, text: str) -> str:
+    """The error line for a file nested too deeply to read (a RecursionError)."""
+    depth = deepest = deepest_at = 0
+    for match in _BRACKET_OR_STRING.finditer(text):
+        token = match.group()
+        if token == "[" or token == "{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_at = depth, match.start()
+        elif token == "]" or token == "}":
+            depth -= 1
+    return f"{label}:{_line_col(text, deepest_at)}: arrays/objects nested {deepest} deep: too deep to read"
+
+
+def _line_col(text: str, index: int) -> str:
+    line = text.count("\n", 0, index) + 1
+    return f"{line}:{index - text.rfind(chr(10), 0, index)}"
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _get(document: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -238,6 +245,6 @@ def apply_plan(root: Path, argv: Sequence[str], plan: Plan) -> str | None:
     journal = Journal(root)
     with journal.lock():
         migration = journal.apply(
-            plan.spec.model, argv, [FileChange(Path(c.path), c.before, c.after) for c in plan.changes])
+            plan.spec.model.name, argv, [FileChange(Path(c.path), c.before, c.after) for c in plan.changes])
     return migration.id if migration else None
 

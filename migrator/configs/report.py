@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from migrator.configs.clamp import ClampReport
 from migrator.configs.migrations import FilePlan, Plan
+from migrator.configs.models.base import RuntimeNote
 from migrator.configs.parallel import fork_map
 from migrator.diffs import unified_diff
 
@@ -23,7 +23,7 @@ def _diff(change: FilePlan, color: bool) -> str:
 def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: bool = False) -> str:
     """The closing summary. `mode`: "dry-run", "check" or "apply"; `refused`: invalid files stopped it."""
     targets = " ".join(f"{t.path[-1]}={t.value}" for t in plan.spec.targets)
-    head = f"migrate {plan.spec.model}: {targets}"
+    head = f"migrate {plan.spec.model.name}: {targets}"
     if refused:
         head += f" ({mode}: refused, invalid files; nothing written)"
     elif mode == "apply":
@@ -45,12 +45,12 @@ def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: 
     return "\n".join(lines) + "\n"
 
 
-def document(plan: Plan, mode: str, *, clamp: ClampReport | None, written: bool,
+def document(plan: Plan, mode: str, *, runtime: RuntimeNote | None, written: bool,
              migration_id: str | None, diff_texts: list[str] | None,
              warnings: list[str]) -> dict[str, Any]:
     """The same facts as the text output, as one JSON-ready document (diffs if given)."""
     return {
-        "command": plan.spec.model,
+        "command": plan.spec.model.name,
         "mode": mode,
         "targets": {t.path[-1]: t.value for t in plan.spec.targets},
         "changed": [
@@ -62,7 +62,7 @@ def document(plan: Plan, mode: str, *, clamp: ClampReport | None, written: bool,
         "skipped": [{"path": s.label, "reason": s.reason} for s in plan.skipped],
         "invalid": plan.invalid,
         "warnings": warnings,
-        "clamp": clamp.as_dict() if clamp else None,
+        "clamp": runtime.as_dict() if runtime else None,  # the model's run-time facts (Toto: its clamp)
         "written": written,
         "migration": migration_id,
         "revert": f"migrate revert {migration_id}" if migration_id else None,

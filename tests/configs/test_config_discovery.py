@@ -87,3 +87,10 @@ def test_broken_symlinks_are_reported(tmp_path):
     found = discover(tmp_path, hp, "toto")
     assert "hyperparams/toto/GONE.json: skipped: broken symlink" in found.warnings
     assert "hyperparams/toto/GONE.json" not in [c.label for c in found.candidates]
+
+
+def test_an_unknown_symbol_with_control_characters_is_escaped(tmp_path):
+    hp = _tree(tmp_path)
+    with pytest.raises(BadInputError) as error:
+        discover(tmp_path, hp, "toto", ["A\nB\x1b"])
+    assert str(error.value).startswith("unknown symbol A\\nB\\x1b: no such file")

@@ -7,7 +7,8 @@ import os
 import pytest
 
 from migrator.configs import parallel
-from migrator.configs.migrations import plan_migration, toto_spec
+from migrator.configs.migrations import plan_migration
+from migrator.configs.models.toto import MODEL as TOTO
 from migrator.configs.parallel import fork_map
 
 
@@ -37,9 +38,9 @@ def test_a_failing_child_is_recomputed_in_the_parent(monkeypatch):
 
 
 def test_parallel_plan_equals_serial_plan(corpus_root, monkeypatch):
-    serial = plan_migration(corpus_root, corpus_root / "hyperparams", toto_spec(32, 16))
+    serial = plan_migration(corpus_root, corpus_root / "hyperparams", TOTO.spec(samples=32, batch=16))
     monkeypatch.setattr(parallel, "MIN_ITEMS", 4)
-    forked = plan_migration(corpus_root, corpus_root / "hyperparams", toto_spec(32, 16))
+    forked = plan_migration(corpus_root, corpus_root / "hyperparams", TOTO.spec(samples=32, batch=16))
     assert forked == serial and len(forked.changes) == 44
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from migrator.configs.migrations import apply_plan, kronos_spec, plan_migration, toto_spec
+from migrator.configs.migrations import apply_plan, plan_migration
+from migrator.configs.models.kronos import MODEL as KRONOS
+from migrator.configs.models.toto import MODEL as TOTO
 from migrator.journal import Journal
 
 
@@ -19,10 +21,10 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_corpus_round_trip(corpus_root):
     original = _files(corpus_root)
-    for spec, key_paths in ((toto_spec(32, 16), ("num_samples", "samples_per_batch")),
-                            (kronos_spec(64), ("sample_count",))):
+    for spec, key_paths in ((TOTO.spec(samples=32, batch=16), ("num_samples", "samples_per_batch")),
+                            (KRONOS.spec(samples=64), ("sample_count",))):
         plan = plan_migration(corpus_root, corpus_root / "hyperparams", spec)
-        migration_id = apply_plan(corpus_root, ["migrate", spec.model], plan)
+        migration_id = apply_plan(corpus_root, ["migrate", spec.model.name], plan)
         assert migration_id is not None
         migrated = _files(corpus_root)
         changed = {c.label for c in plan.changes}
@@ -32,7 +34,7 @@ def test_corpus_round_trip(corpus_root):
                 assert after == before, f"{label} was touched"  # other models, other folders
                 continue
             old, new = json.loads(before), json.loads(after)
-            assert old["model"] == spec.model
+            assert old["model"] == spec.model.name
             for key in key_paths:
                 assert new["config"][key] == {"num_samples": 32, "samples_per_batch": 16,
                                               "sample_count": 64}[key]
@@ -104,7 +106,7 @@ def test_random_kronos_files_round_trip_byte_exact(files, count):
         for i, content in enumerate(files):
             (folder / f"S{i}.json").write_bytes(content)
         original = _files(root)
-        plan = plan_migration(root, root / "hyperparams", kronos_spec(count))
+        plan = plan_migration(root, root / "hyperparams", KRONOS.spec(samples=count))
         assert not plan.invalid
         migration_id = apply_plan(root, ["migrate", "kronos"], plan)
         for i, content in enumerate(files):
@@ -128,7 +130,7 @@ def test_random_files_round_trip_byte_exact(files, targets):
         for i, content in enumerate(files):
             (folder / f"S{i}.json").write_bytes(content)
         original = _files(root)
-        plan = plan_migration(root, root / "hyperparams", toto_spec(*targets))
+        plan = plan_migration(root, root / "hyperparams", TOTO.spec(samples=targets[0], batch=targets[1]))
         assert not plan.invalid
         migration_id = apply_plan(root, ["migrate", "toto"], plan)
         for i, content in enumerate(files):

@@ -10,7 +10,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from jsonschema import Draft202012Validator
 
-from migrator.configs.schemas import MODELS, load_schema, schema_error
+from migrator.configs.models import MODELS as CONFIG_MODELS
+from migrator.configs.schemas import load_schema, schema_error
+
+MODELS = [model.schema for model in CONFIG_MODELS]
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -28,6 +31,14 @@ KRONOS = {
     "config": {"name": "kronos_opt_temp0.150_p0.80_s192_k16_clip1.50_ctx192", "temperature": 0.15,
                "top_p": 0.8, "top_k": 16, "sample_count": 192, "max_context": 192, "clip": 1.5},
 }
+CHRONOS2 = {
+    "symbol": "AAPL", "model": "chronos2",
+    "config": {"name": "ctx512_bs128_median_uni", "model_id": "chronos2", "device_map": "cuda",
+               "context_length": 512, "batch_size": 128, "quantile_levels": [0.1, 0.5, 0.9],
+               "sample_count": 0, "use_multivariate": False, "predict_kwargs": {}},
+    "metadata": {"source": "x", "context_length": 512, "toto_pct_return_mae": None},
+}
+DOCUMENTS = {"toto": TOTO, "kronos": KRONOS, "chronos2": CHRONOS2}
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -125,7 +136,7 @@ def _paths(value, prefix=()):
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(MODELS), st.data())
 def test_fast_verdict_equals_jsonschema_on_mutated_documents(model, data):
-    document = copy.deepcopy(TOTO if model == "toto" else KRONOS)
+    document = copy.deepcopy(DOCUMENTS[model])
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(list(_paths(document))))
         if not path:
@@ -140,3 +151,32 @@ def test_fast_verdict_equals_jsonschema_on_mutated_documents(model, data):
             parent[path[-1]] = data.draw(_any_value)
     expected = Draft202012Validator(load_schema(model)).is_valid(document)
     assert (schema_error(model, document) is None) == expected, document
+
+
+def _leaves(schema):
+    if isinstance(schema, dict):
+        yield schema
+        for sub in schema.get("properties", {}).values():
+            yield from _leaves(sub)
+        if isinstance(schema.get("items"), dict):
+            yield from _leaves(schema["items"])
+
+
+_VALUES = [None, True, False, 0, 1, -1, 7, 10**30, 2.0, 0.0, -0.0, 0.5, -0.5, 1.5, float("nan"), float("inf"),
+           float("-inf"), "", "a", "toto", "chronos2", "\u00e9", [], [1], {}, {"a": 1}]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_plain_python_leaf_checks_agree_with_jsonschema(model):
+    from migrator.configs.schemas import _scalar_check
+
+    checked = 0
+    for leaf in _leaves(load_schema(model)):
+        check = _scalar_check(leaf)
+        if check is None:
+            continue
+        checked += 1
+        validator = Draft202012Validator(leaf)
+        for value in _VALUES:
+            assert check(value) == validator.is_valid(value), (leaf, value)
+    assert checked >= 10

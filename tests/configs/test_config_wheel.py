@@ -28,6 +28,7 @@ def test_wheel_installs_and_validates_with_its_bundled_schemas(tmp_path):
     [wheel] = wheels.glob("migrate-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"migrator/schemas/toto.schema.json", "migrator/schemas/kronos.schema.json",
+            "migrator/schemas/chronos2.schema.json", "migrator/configs/models/chronos2.py",
             "migrator/schemas/__init__.py"} <= set(names)
 
     venv = tmp_path / "venv"

@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,7 @@ class ExactStats:
     speculative_rows_used: int = 0
     speculative_rows_evicted_unused: int = 0
     speculation_enabled: bool = True
+    forward_seconds: float = 0.0  # wall time inside the batched forwards (padding included)
 
     @property
     def wasted_rows(self) -> int:
@@ -137,10 +139,21 @@ def _underlying(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
+_PARAMETERS: dict[int, tuple[torch.nn.Module, list[torch.nn.Parameter]]] = {}
+
+
 def _model_token(model: torch.nn.Module, device_type: str) -> tuple:
-    """Identity of the model and its weights (in-place updates bump _version) and autocast state."""
+    """Identity of the model and its weights (in-place updates bump _version) and autocast state.
+
+    The parameter list is walked once per module (a walk costs more than a forecast's draws);
+    in-place updates, load_state_dict and .to() are seen; swapping a submodule object is not
+    (call clear_memo() after that).
+    """
     module = _underlying(model)
-    weights = tuple((p.data_ptr(), p._version) for p in module.parameters())
+    cached = _PARAMETERS.get(id(module))
+    if cached is None or cached[0] is not module:
+        cached = _PARAMETERS[id(module)] = (module, list(module.parameters()))
+    weights = tuple((p.data_ptr(), p._version) for p in cached[1])
     autocast = torch.is_autocast_enabled(device_type)
     autocast_dtype = str(torch.get_autocast_dtype(device_type)) if autocast else ""
     return (id(module), weights, autocast, autocast_dtype)
@@ -176,6 +189,42 @@ def _split_params(base: Any, loc: torch.Tensor, scale: torch.Tensor, patch: int)
             )
         )
     return out
+
+
+def _full_forward(model, series, mask, ids, kv_cache, padded):
+    """toto-ts's forward exactly as its generate_samples makes the first call."""
+    return model(
+        inputs=series,
+        input_padding_mask=mask,
+        id_mask=ids,
+        kv_cache=kv_cache,
+        scaling_prefix_length=padded,
+        num_exogenous_variables=0,
+    )
+
+
+def _last_patch_forward(model, series, mask, ids, kv_cache, padded):
+    """TotoBackbone.forward with the unembedding and output head on the last token only.
+
+    The same modules in the same order as TotoBackbone.backbone (the KV cache is empty on this
+    first call, so nothing is truncated); unembed and the output head act per token, so keeping
+    the one token the forecast reads gives the same last-patch distribution for a fraction of
+    the head's cost. Used only on an uncompiled toto-ts TotoBackbone whose forward is not
+    overridden; anything else goes through _full_forward.
+    """
+    scaled, loc, scale = model.scaler(
+        series,
+        weights=torch.ones_like(series, device=series.device),
+        padding_mask=mask,
+        prefix_length=padded,
+    )
+    embeddings, reduced_id_mask = model.patch_embed(scaled, ids)
+    labels = model.build_variate_label_embeds(0, embeddings)
+    transformed = model.transformer(embeddings, reduced_id_mask, kv_cache, variate_label_embeds=labels)
+    last = model.unembed(transformed[:, :, -1:])  # (B, V, 1, patch * embed), patch-major
+    rows, variates = last.shape[0], last.shape[1]
+    flattened = last.reshape(rows, variates, -1, model.embed_dim)
+    return model.output_distribution(flattened), loc, scale
 
 
 class _ExactMixin:
@@ -223,6 +272,16 @@ class _ExactMixin:
             future_exogenous_variables=future_exogenous_variables,
         )
 
+    def memo_bytes(self) -> int:
+        """Bytes held by the memo's tensors (its bound: MEMO_ROWS entries)."""
+        with self._exact_lock:
+            return sum(
+                t.numel() * t.element_size()
+                for p in self._memo.values()
+                for t in (p.df, p.loc, p.scale, p.probs, p.affine_loc, p.affine_scale)
+                if t is not None
+            )
+
     def clear_memo(self) -> None:
         with self._exact_lock:
             self._memo.clear()
@@ -258,6 +317,13 @@ class _ExactMixin:
     # -- the exact path ----------------------------------------------------------------------
 
     def _exact_forecast(self, inputs, prediction_length: int, num_samples: int, use_kv_cache: bool):
+        params = self._exact_params(inputs, use_kv_cache)
+        if params is None:
+            return None
+        return self._draw(params, prediction_length, num_samples, inputs.series.dtype)
+
+    def _exact_params(self, inputs, use_kv_cache: bool) -> list[_Params] | None:
+        """The last-patch distribution of every batch row: from the memo or batched forwards."""
         series = inputs.series
         masks, ids = inputs.padding_mask, inputs.id_mask
         if series.ndim == 2:
@@ -271,15 +337,19 @@ class _ExactMixin:
         keys = [row.key() for row in rows]
         self.exact_stats.rows_requested += len(rows)
 
+        found: dict[tuple, _Params] = {}
         needed: dict[tuple, _Row] = {}
         for row, key in zip(rows, keys):
+            if key in found or key in needed:
+                continue
             if key in self._memo:
                 self._memo.move_to_end(key)
+                found[key] = self._memo[key]
                 self.exact_stats.memo_hits += 1
                 if key in self._unused_speculative:
                     self._unused_speculative.discard(key)
                     self.exact_stats.speculative_rows_used += 1
-            elif key not in needed:
+            else:
                 needed[key] = row
         if needed:
             batch: dict[tuple, _Row] = dict(needed)
@@ -289,14 +359,15 @@ class _ExactMixin:
                     if key not in batch:
                         batch[key] = extra
                         speculative.add(key)
-            if not self._forward(batch, use_kv_cache):
+            fresh = self._forward(batch, use_kv_cache)
+            if fresh is None:
                 return None
+            found.update((key, fresh[key]) for key in needed)
             self.exact_stats.speculative_rows += len(speculative)
             self._unused_speculative |= speculative
             for row in needed.values():
                 self._remember(row)
-        params = [self._memo[key] for key in keys]
-        return self._draw(params, prediction_length, num_samples, inputs.series.dtype)
+        return [found[key] for key in keys]
 
     def _speculate(self, row: _Row) -> list[tuple[tuple, _Row]]:
         """Up to W-1 not-yet-known shorter prefixes of the longest known series `row` belongs to."""
@@ -340,14 +411,16 @@ class _ExactMixin:
         self._recent.insert(0, _Row(row.series.clone(), row.mask.clone(), row.ids.clone()))
         del self._recent[RECENT_SERIES:]
 
-    def _forward(self, batch: dict[tuple, _Row], use_kv_cache: bool) -> bool:
+    def _forward(self, batch: dict[tuple, _Row], use_kv_cache: bool) -> dict[tuple, _Params] | None:
         """One forward per padded length (chunked), each row padded exactly as toto-ts pads it alone."""
         toto = self._toto_module
         embed = self.model.patch_embed
         stride, patch = embed.stride, embed.patch_size
         groups: dict[int, list[tuple[tuple, _Row]]] = {}
+        fresh: dict[tuple, _Params] = {}
         for key, row in batch.items():
             groups.setdefault(math.ceil(row.length / stride) * stride, []).append((key, row))
+        started = time.perf_counter()
         with torch.no_grad():
             for padded, members in sorted(groups.items()):
                 for start in range(0, len(members), MAX_ROWS_PER_FORWARD):
@@ -364,23 +437,30 @@ class _ExactMixin:
                             device=series.device,
                             dtype=series.dtype,
                         )
-                    base, loc, scale = self.model(
-                        inputs=series,
-                        input_padding_mask=mask,
-                        id_mask=ids,
-                        kv_cache=kv_cache,
-                        scaling_prefix_length=padded,
-                        num_exogenous_variables=0,
-                    )
+                    forward = _last_patch_forward if self._plain_backbone() else _full_forward
+                    base, loc, scale = forward(self.model, series, mask, ids, kv_cache, padded)
                     self.exact_stats.forwards += 1
                     self.exact_stats.rows_forwarded += len(chunk)
                     params = _split_params(base, loc, scale, patch)
                     if params is None:
                         self._exact_unsupported = True
-                        return False
+                        return None
                     for (key, _), p in zip(chunk, params):
+                        fresh[key] = p
                         self._store(key, p)
-        return True
+        self.exact_stats.forward_seconds += time.perf_counter() - started
+        return fresh
+
+    def _plain_backbone(self) -> bool:
+        """True when self.model is toto-ts's own, uncompiled TotoBackbone (forward not overridden)."""
+        backbone = getattr(self._toto_module, "TotoBackbone", None)
+        model_type = type(self.model)
+        return (
+            backbone is not None
+            and isinstance(self.model, backbone)
+            and model_type.forward is backbone.forward
+            and model_type.backbone is backbone.backbone
+        )
 
     def _store(self, key: tuple, params: _Params) -> None:
         self._memo[key] = params
@@ -393,20 +473,35 @@ class _ExactMixin:
                 if self.exact_stats.speculative_rows_evicted_unused >= self.speculation_cap:
                     self.exact_stats.speculation_enabled = False
 
-    def _draw(self, params: list[_Params], prediction_length: int, num_samples: int, input_dtype: torch.dtype):
-        toto = self._toto_module
+    def exact_distribution(self, inputs, prediction_length: int, use_kv_cache: bool = True):
+        """The per-step forecast distribution the exact path draws from, shaped (B, V, T).
+
+        toto-ts's own `AffineTransformed` over its own mixture; None where the exact path does
+        not apply (then `forecast` calls toto-ts unchanged).
+        """
+        with self._exact_lock:
+            if not self._exact_applies(inputs, prediction_length, 1, 1, None):
+                return None
+            params = self._exact_params(inputs, use_kv_cache)
+            return None if params is None else self._distribution(params, prediction_length)
+
+    def _distribution(self, params: list[_Params], prediction_length: int):
         first = params[0]
 
         def stacked(name: str) -> torch.Tensor:
             return torch.stack([getattr(p, name)[:, :prediction_length] for p in params])
 
+        # Validation is skipped: these are the very parameters toto-ts's model produced.
+        base = first.component_cls(stacked("df"), stacked("loc"), stacked("scale"), validate_args=False)
+        if first.kind == "mixture":
+            mixture = Categorical(probs=stacked("probs"), validate_args=False)
+            base = MixtureSameFamily(mixture, base, validate_args=False)
+        return self._toto_module.AffineTransformed(base, loc=stacked("affine_loc"), scale=stacked("affine_scale"))
+
+    def _draw(self, params: list[_Params], prediction_length: int, num_samples: int, input_dtype: torch.dtype):
+        toto = self._toto_module
         with torch.no_grad():
-            if all(p.kind == "mixture" and p.component_cls is first.component_cls for p in params):
-                components = first.component_cls(stacked("df"), stacked("loc"), stacked("scale"))
-                base = MixtureSameFamily(Categorical(probs=stacked("probs")), components)
-            else:
-                base = first.component_cls(stacked("df"), stacked("loc"), stacked("scale"))
-            distr = toto.AffineTransformed(base, loc=stacked("affine_loc"), scale=stacked("affine_scale"))
+            distr = self._distribution(params, prediction_length)
             draws = toto.replace_extreme_values(distr.sample((num_samples,)))  # (n, B, V, T)
             samples = draws.permute(1, 2, 3, 0).to(torch.promote_types(input_dtype, draws.dtype)).contiguous()
             return toto.Forecast(mean=samples.mean(dim=-1), samples=samples)

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, StudentT
 
-DEFAULT_WINDOW = 16  # speculative window W (rows per triggering miss, the miss included)
+DEFAULT_WINDOW = 32  # speculative window W (rows per triggering miss, the miss included)
 MEMO_ROWS = 1024  # memo entries (one per distinct series; ~25 KB each for the base model, V=1)
 RECENT_SERIES = 16  # longest recently seen series kept for prefix recognition
 MAX_ROWS_PER_FORWARD = 64  # bounds the activation memory of one batched forward

@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -139,7 +140,7 @@ def _underlying(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "_orig_mod", model)
 
 
-_PARAMETERS: dict[int, tuple[torch.nn.Module, list[torch.nn.Parameter]]] = {}
+_PARAMETERS: weakref.WeakKeyDictionary[torch.nn.Module, list[torch.nn.Parameter]] = weakref.WeakKeyDictionary()
 
 
 def _model_token(model: torch.nn.Module, device_type: str) -> tuple:
@@ -150,10 +151,10 @@ def _model_token(model: torch.nn.Module, device_type: str) -> tuple:
     (call clear_memo() after that).
     """
     module = _underlying(model)
-    cached = _PARAMETERS.get(id(module))
-    if cached is None or cached[0] is not module:
-        cached = _PARAMETERS[id(module)] = (module, list(module.parameters()))
-    weights = tuple((p.data_ptr(), p._version) for p in cached[1])
+    parameters = _PARAMETERS.get(module)
+    if parameters is None:
+        parameters = _PARAMETERS[module] = list(module.parameters())
+    weights = tuple((p.data_ptr(), p._version) for p in parameters)
     autocast = torch.is_autocast_enabled(device_type)
     autocast_dtype = str(torch.get_autocast_dtype(device_type)) if autocast else ""
     return (id(module), weights, autocast, autocast_dtype)

@@ -337,3 +337,17 @@ def test_base_config_distribution_and_samples():
     for row in range(3):
         p = stats.ks_2samp(ours.samples[row, 0, 0].numpy(), theirs.samples[row, 0, 0].numpy()).pvalue
         assert p > 1e-3
+
+
+def test_compare_counts_the_backtest_schedule(small):
+    from migrator.runtime.bench import Workload, compare
+
+    workload = Workload(sims=4, horizon=3, keys=("Close", "Low"), num_samples=8, samples_per_batch=8,
+                        longest_context=150)
+    result = compare(model=small, workload=workload, baseline_calls=1)
+    assert result.calls == 4 * 3 * 2
+    assert result.distinct_contexts == (4 + 3 - 1) * 2  # a context depends only on sim + origin
+    assert result.rows_forwarded - result.wasted_rows == result.distinct_contexts
+    assert result.forwards < result.distinct_contexts
+    assert result.context_cache_seconds < result.toto_ts_seconds
+    assert "distinct contexts" in result.summary()

@@ -509,6 +509,16 @@ class _ExactMixin:
 
 
 _CLASSES: dict[type, type] = {}
+_TOTO_NAMES = ("pad_array", "pad_id_mask", "replace_extreme_values", "AffineTransformed", "Forecast")
+
+
+def _toto_module_of(cls: type):
+    """toto-ts's forecaster module (toto... or toto.toto...) that `cls` or a base class lives in."""
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        if module is not None and all(hasattr(module, name) for name in _TOTO_NAMES):
+            return module
+    raise TypeError(f"{cls.__qualname__} is not a toto-ts TotoForecaster class")
 
 
 def exact_forecaster_class(cls: type) -> type:
@@ -530,7 +540,7 @@ def exact_forecaster_class(cls: type) -> type:
                 "__doc__": f"{cls.__name__} with the exact fast path of {__name__}.",
                 # pad_array, pad_id_mask, replace_extreme_values, AffineTransformed and Forecast
                 # come from the very module the given class lives in (toto or toto.toto).
-                "_toto_module": sys.modules[cls.__module__],
+                "_toto_module": _toto_module_of(cls),
             },
         )
     return _CLASSES[cls]

@@ -351,3 +351,18 @@ def test_compare_counts_the_backtest_schedule(small):
     assert result.forwards < result.distinct_contexts
     assert result.context_cache_seconds < result.toto_ts_seconds
     assert "distinct contexts" in result.summary()
+
+
+def test_a_subclass_of_toto_forecaster_keeps_its_own_behaviour(small):
+    class Logged(TotoForecaster):
+        def __init__(self, model):
+            super().__init__(model)
+            self.built = True
+
+    forecaster = exact_toto.exact_forecaster_class(Logged)(small)
+    assert forecaster.built and isinstance(forecaster, Logged)
+    with torch.inference_mode():
+        out = forecaster.forecast(batch_of(synthetic_returns(80, 19)), 1, num_samples=8, samples_per_batch=4)
+    assert out.samples.shape == (1, 1, 1, 8) and forecaster.exact_stats.forwards == 1
+    with pytest.raises(TypeError, match="not a toto-ts TotoForecaster"):
+        exact_toto.exact_forecaster_class(dict)

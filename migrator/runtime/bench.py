@@ -18,7 +18,6 @@ Imports torch and toto-ts only.
 
 from __future__ import annotations
 
-import hashlib
 import resource
 import time
 from collections.abc import Iterator
@@ -114,24 +113,6 @@ def backtest_contexts(series: dict[str, torch.Tensor], workload: Workload) -> It
 def workload_series(workload: Workload, seed: int = 0) -> dict[str, torch.Tensor]:
     length = workload.longest_context + 2
     return {key: synthetic_returns(length, seed + i) for i, key in enumerate(workload.keys)}
-
-
-class ContextCache:
-    """What upstream's disk cache does: a forecast per md5 of the context bytes and arguments."""
-
-    def __init__(self, forecaster):
-        self.forecaster = forecaster
-        self.entries: dict[str, object] = {}
-
-    def forecast(self, inputs, prediction_length, num_samples=None, samples_per_batch=10):
-        digest = hashlib.md5(inputs.series.numpy().tobytes())
-        digest.update(repr((prediction_length, num_samples, samples_per_batch)).encode())
-        key = digest.hexdigest()
-        if key not in self.entries:
-            self.entries[key] = self.forecaster.forecast(
-                inputs, prediction_length, num_samples=num_samples, samples_per_batch=samples_per_batch
-            )
-        return self.entries[key]
 
 
 @dataclass

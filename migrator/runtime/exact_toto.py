@@ -11,14 +11,15 @@ multiple of the stride; padding changes Toto's forecast), so batching never chan
 Why it is fast in a walk-forward backtest called one context at a time: a bounded memo keyed by
 the exact model-input bytes serves repeated contexts, and when a new context is a strict prefix
 of (or extends) a recently seen series, the next W-1 shorter prefixes of the longer one are
-forecast in the same batched forward (speculation). Wasted work is bounded: at most W-1 extra
-rows per miss, at most `SPECULATION_CAP` speculative rows unused at any time, and speculation
-stops for good once that many speculative rows were evicted unused.
+forecast in the same batched forward (speculation; W = 32, MARKETSIM_EXACT_TOTO_WINDOW). Wasted
+work is bounded: at most W-1 extra rows per miss, at most 8W speculative rows unused at any time,
+and speculation stops for good once 8W speculative rows were evicted from the memo unused.
 
 Everything else (prediction_length > patch size, exogenous variables, num_samples None, an
 output distribution this module does not know) calls toto-ts unchanged.
 
-Imports torch only (and toto-ts's own modules through the class it is given).
+Imports torch only (and toto-ts's own modules through the class it is given; memo keys use
+tensor.numpy(), and toto-ts itself needs numpy).
 """
 
 from __future__ import annotations

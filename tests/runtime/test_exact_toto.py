@@ -19,6 +19,8 @@ pytest.importorskip(
 )
 
 import torch  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from scipy import stats  # noqa: E402
 from toto.data.util.dataset import MaskedTimeseries, pad_array, pad_id_mask  # noqa: E402
 from toto.inference.forecaster import Forecast, TotoForecaster  # noqa: E402
@@ -366,3 +368,21 @@ def test_a_subclass_of_toto_forecaster_keeps_its_own_behaviour(small):
     assert out.samples.shape == (1, 1, 1, 8) and forecaster.exact_stats.forwards == 1
     with pytest.raises(TypeError, match="not a toto-ts TotoForecaster"):
         exact_toto.exact_forecaster_class(dict)
+
+
+_SOURCES = [synthetic_returns(150, 20), synthetic_returns(150, 21)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(st.tuples(st.sampled_from([0, 1]), st.integers(40, 150)), min_size=1, max_size=8))
+def test_any_call_order_forecasts_each_context_as_toto_ts_alone(small, monkeypatch, calls):
+    """Whatever the order of prefixes (walk-forward or not), memo and speculation stay exact."""
+    monkeypatch.setenv("MARKETSIM_EXACT_TOTO_WINDOW", "6")
+    forecaster = ExactTotoForecaster(small)
+    with torch.inference_mode():
+        for source, length in calls:
+            inputs = masked(_SOURCES[source][:length].reshape(1, 1, -1))
+            before = forecaster.exact_stats.speculative_rows
+            distr = forecaster.exact_distribution(inputs, 7)
+            assert forecaster.exact_stats.speculative_rows - before <= forecaster.exact_window - 1
+            assert_params_equal(exact_params(distr), toto_ts_last_patch(small, inputs), 7)

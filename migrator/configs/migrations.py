@@ -233,11 +233,8 @@ def apply_plan(root: Path, argv: Sequence[str], plan: Plan) -> str | None:
     """
     if not plan.changes:
         return None
-    from migrator.journal import FileChange, Journal
+    from migrator.journal import FileChange, write_migration
 
-    journal = Journal(root)
-    with journal.lock():
-        migration = journal.apply(
-            plan.spec.model, argv, [FileChange(Path(c.path), c.before, c.after) for c in plan.changes])
+    migration = write_migration(root, plan.spec.model, argv, lambda: [
+        FileChange(Path(c.path), c.before, c.after) for c in plan.changes])
     return migration.id if migration else None
-

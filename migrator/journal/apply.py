@@ -91,7 +91,7 @@ def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
                                                     expected=c.change.before) for c in checked],
                                 tag=f"migrate-{migration_id}")
             journal.write_state(migration_id, State("applied"))
-        except BaseException as exc:
+        except (Exception, KeyboardInterrupt) as exc:  # not a kill: roll back at once
             _roll_back(journal, record, checked, exc)
             raise  # _roll_back raises; for type checkers
         return record.migration(State("applied"))
@@ -216,7 +216,7 @@ def _roll_back(journal: Journal, record: Record, checked: list[_Checked], exc: B
     try:
         plan = plan_revert(journal, record.migration(State("pending")), record, force=False,
                            originals=lambda stored: originals[stored.record.path], rollback=True)
-        execute_revert(journal, plan)
+        execute_revert(journal, plan, mark_reverting=False)  # still "pending" if this fails too
     except (Exception, KeyboardInterrupt) as second:
         if isinstance(exc, KeyboardInterrupt):
             raise exc from None

@@ -212,10 +212,14 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
     return RevertPlan(migration, tuple(actions))
 
 
-def execute_revert(journal: Journal, plan: RevertPlan) -> RevertResult:
-    """Carry out a plan: state "reverting", keep forced files' bytes, replace, "reverted"."""
+def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
+    """Carry out a plan: state "reverting", keep forced files' bytes, replace, "reverted".
+
+    A rollback of a failed apply leaves it "pending" until done (same revert, same notice).
+    """
     migration = plan.migration
-    journal.write_state(migration.id, State("reverting"))
+    if mark_reverting:
+        journal.write_state(migration.id, State("reverting"))
     saved = [(a.rel, a.current) for a in plan.actions if a.forced and a.current is not None]
     for rel, data in saved:
         write_under(journal.root, journal.paths.label(journal.paths.overwritten(migration.id)), rel,

@@ -90,7 +90,7 @@ def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, byt
     process = subprocess.Popen([*MIGRATE, *TOTO, "--root", str(root)], env=_env(),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kill_at == "keeping originals":
-        _wait_for(lambda: (migrations / f"{next_id}.originals").exists(), process, kill_at)
+        _wait_for(lambda: (migrations / f"{next_id}.pack").exists(), process, kill_at)
     elif kill_at == "writing temp files":
         _wait_for(lambda: os.path.exists(temp_path(first, f"migrate-{next_id}")), process, kill_at)
     else:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from migrator import atomic, journal
+from migrator import atomic
 from migrator.cli import main
 from migrator.journal import FileChange, Journal
 
@@ -138,11 +138,11 @@ def test_a_changed_file_exits_3_naming_it_and_force_restores_it(root: Path) -> N
     assert (root / ".migrate/overwritten/0001/hyperparams/toto/MSFT.json").read_bytes() == b"my own edit"
 
 
-def test_second_revert_is_a_no_op_and_bad_ids_exit_2(root: Path) -> None:
+def test_revert_with_nothing_left_is_exit_0_and_bad_ids_exit_2(root: Path) -> None:
     _apply(root)
     assert run(root, "revert").exit_code == 0
     again = run(root, "revert")
-    assert again.exit_code == 0 and again.stdout.startswith("nothing to revert: the newest migration")
+    assert again.exit_code == 0 and again.stdout.startswith("nothing to revert: no applied migration")
     for args, message in [(("revert", "0001"), "migration 0001 is already reverted"),
                           (("revert", "0042"), "no migration 0042"),
                           (("revert", "abc"), "no migration abc")]:
@@ -199,12 +199,15 @@ def _interrupted_apply(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Leave a pending migration as a kill after the first rename would."""
     real = atomic.replace_many
 
+    class Killed(BaseException):  # kill -9 in-process: nothing of migrate's catches it
+        pass
+
     def replace_first(replacements: Any, *, tag: str) -> None:
         real(replacements[:1], tag=tag)
-        raise KeyboardInterrupt
+        raise Killed
 
-    monkeypatch.setattr(journal, "replace_many", replace_first)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(atomic, "replace_many", replace_first)
+    with pytest.raises(Killed):
         _apply(root)
     monkeypatch.undo()
 

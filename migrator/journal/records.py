@@ -145,7 +145,11 @@ def parse_state(data: bytes, where: str) -> State:
 
 
 def parse_record(data: bytes, where: str, migration_id: str, pack_size: int | None) -> Record:
-    """A checked record; `pack_size` (format 2) bounds every original's offset and length."""
+    """A checked record; `pack_size` (format 2) bounds every original's offset and length.
+
+    None (a pruned migration, or a missing pack): not bounded here; reading an
+    original checks its sha256 anyway.
+    """
     document = _object(data, where)
     try:
         fmt = document["format"]
@@ -187,7 +191,7 @@ def _stored_file(entry: Any, index: int, fmt: int, pack_size: int | None) -> Sto
     offset, length = entry.get("offset", 0), entry.get("length", 0)
     if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
         raise ValueError(f"files[{index}]: bad offset/length")
-    if fmt == RECORD_FORMAT and (pack_size is None or offset + length > pack_size):
+    if fmt == RECORD_FORMAT and pack_size is not None and offset + length > pack_size:
         raise ValueError(f"files[{index}]: its original lies outside the pack")
     return StoredFile(FileRecord(path, before, after), mode, offset, length)
 

@@ -218,12 +218,13 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
     A rollback of a failed apply leaves it "pending" until done (same revert, same notice).
     """
     migration = plan.migration
-    if mark_reverting:
-        journal.write_state(migration.id, State("reverting"))
+    # First what --force replaces (only additions under .migrate/: a refusal here changes nothing).
     saved = [(a.rel, a.current) for a in plan.actions if a.forced and a.current is not None]
     for rel, data in saved:
         write_under(journal.root, journal.paths.label(journal.paths.overwritten(migration.id)), rel,
                     data)  # type: ignore[arg-type]
+    if mark_reverting:
+        journal.write_state(migration.id, State("reverting"))
     restores = plan.of("restore")
     for action in restores:
         if action.current is None and "/" in action.rel:

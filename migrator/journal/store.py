@@ -80,17 +80,19 @@ class Journal:
             raise SafetyError(f"journal damaged: {self.paths.label(path)}: missing; nothing written")
         return parse_state(data, self.paths.label(path))
 
-    def read_record(self, migration_id: str) -> Record:
+    def read_record(self, migration_id: str, *, pruned: bool = False) -> Record:
+        """The checked record; `pruned`: its pack is gone on purpose (nothing to bound)."""
         path = self.paths.record(migration_id)
         data = read_journal_file(path, self.paths.label(path))
         if data is None:
             raise SafetyError(f"journal damaged: {self.paths.label(path)}: missing; nothing written")
         return parse_record(data, self.paths.label(path), migration_id,
-                            journal_file_size(self.paths.pack(migration_id)))
+                            None if pruned else journal_file_size(self.paths.pack(migration_id)))
 
     def load(self, migration_id: str, state: State | None = None) -> tuple[Migration, Record]:
-        record = self.read_record(migration_id)
-        return record.migration(state or self.read_state(migration_id)), record
+        state = state or self.read_state(migration_id)
+        record = self.read_record(migration_id, pruned=state.pruned)
+        return record.migration(state), record
 
     def history(self) -> list[Migration]:
         """All migrations, oldest first."""

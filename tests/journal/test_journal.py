@@ -524,3 +524,50 @@ def test_the_applied_state_failing_to_write_is_rolled_back(root: Path, monkeypat
         Journal(root).apply("toto", ["migrate"], _changes(root))
     assert _snapshot(root) == ORIGINAL
 
+
+
+# --- created files (FileChange.before None) ------------------------------------------
+
+
+def test_a_created_file_is_deleted_by_revert_exactly(root: Path) -> None:
+    """Failed before: a change without `before` bytes was "no such file", exit 2."""
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    j = Journal(root)
+    migration = j.apply("toto", ["migrate", "toto", "--create-missing"],
+                        [FileChange(new, None, b'{"num_samples": 32}'), *_changes(root, [FILES[0][0]])])
+    assert migration is not None and new.read_bytes() == b'{"num_samples": 32}'
+    assert migration.files[0] == journal.FileRecord("hyperparams/toto/NEW.json", None,
+                                                    _sha(b'{"num_samples": 32}'))
+    result = j.revert()
+    assert not new.exists() and result.deleted == ("hyperparams/toto/NEW.json",)
+    assert _snapshot(root) == ORIGINAL
+
+
+def test_a_file_to_create_that_appeared_meanwhile_is_never_overwritten(root: Path) -> None:
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    new.write_bytes(b"the user's")
+    with pytest.raises(SafetyError, match="NEW.json: exists now"):
+        Journal(root).apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    assert new.read_bytes() == b"the user's" and Journal(root).history() == []
+
+
+def test_a_created_file_edited_since_is_kept_unless_force_which_saves_it(root: Path) -> None:
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    j = Journal(root)
+    j.apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    new.write_bytes(b"edited by the user")
+    with pytest.raises(SafetyError, match="NEW.json; refusing to revert"):
+        j.revert()
+    assert new.read_bytes() == b"edited by the user"
+    result = j.revert(force=True)
+    assert not new.exists() and result.forced == ("hyperparams/toto/NEW.json",)
+    assert (root / ".migrate/overwritten/0001/hyperparams/toto/NEW.json").read_bytes() == b"edited by the user"
+
+
+def test_a_created_file_already_gone_counts_as_reverted(root: Path) -> None:
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    j = Journal(root)
+    j.apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    new.unlink()
+    result = j.revert()
+    assert result.unchanged == ("hyperparams/toto/NEW.json",) and result.restored == ()

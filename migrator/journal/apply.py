@@ -89,7 +89,8 @@ def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
         try:
             atomic.replace_many([atomic.Replacement(c.real, c.change.after, stat.S_IMODE(c.mode),
                                                     expected=c.change.before) for c in checked],
-                                tag=f"migrate-{migration_id}")
+                                tag=f"migrate-{migration_id}",
+                                keep_replaced=journal.replaced_folder(migration_id, "apply"))
             journal.write_state(migration_id, State("applied"))
         except (Exception, KeyboardInterrupt) as exc:  # not a kill: roll back at once
             _roll_back(journal, record, checked, exc)

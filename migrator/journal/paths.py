@@ -7,6 +7,8 @@ Layout of ROOT/.migrate/ (created by the first write only):
     migrations/0007.json      the record (records.Record)
     migrations/0007.pack      the original bytes of its files, concatenated (copies)
     migrations/0007.state     pending | applied | reverting | reverted (records.State)
+    migrations/0007.replaced/N  the inodes the apply replaced, kept linked so the renames free
+                              nothing (slow on some disks); never read; dropped by --prune
     overwritten/0007/PATH     what a `revert --force` replaced (edits made after the migration)
 
 `.migrate` and every folder in it must be a plain folder, never a symlink; files
@@ -59,6 +61,10 @@ class JournalPaths:
 
     def pack(self, migration_id: str) -> Path:
         return self.migrations / f"{migration_id}.pack"
+
+    def replaced(self, migration_id: str, operation: str) -> Path:
+        """Links keeping the inodes an apply or revert replaced (atomic.replace_many keep_replaced)."""
+        return self.migrations / f"{migration_id}.{'revert-' if operation == 'revert' else ''}replaced"
 
     def legacy_originals(self, migration_id: str) -> Path:
         """Format 1: originals/N, one hard link (or copy) per file."""

@@ -1,10 +1,12 @@
-"""`migrate history --prune`: drop the original bytes reverted migrations still keep.
+"""`migrate history --prune`: drop what the journal keeps but no longer needs.
 
 A reverted migration can never be reverted again, so its pack (or legacy
 originals/ folder) only takes space; its record and state stay, so history
-still lists it (marked pruned). Applied migrations are never touched: every one
-of them can still be reverted. What `revert --force` saved under
-.migrate/overwritten/ is the user's own bytes and is kept.
+still lists it (marked pruned). The replaced inodes every apply and revert
+keeps linked (ID.replaced/, ID.revert-replaced/: never read) go for every
+migration. An applied migration's originals are never touched: each can still
+be reverted. What `revert --force` saved under .migrate/overwritten/ is the
+user's own bytes and is kept.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def prune(journal: Journal) -> PruneResult:
     pruned, freed = [], 0
     with journal.lock():
         for migration_id, state in journal.ids_and_states():
+            if state.state in ("pending", "reverting"):
+                continue  # unfinished: `migrate revert` first
+            freed += sum(_remove(journal.paths.replaced(migration_id, operation))
+                         for operation in ("apply", "revert"))
             if state.state != "reverted" or state.pruned:
                 continue
             freed += _remove(journal.paths.pack(migration_id))
@@ -45,8 +51,8 @@ def _remove(path: os.PathLike[str]) -> int:
     except FileNotFoundError:
         return 0
     if stat.S_ISDIR(info.st_mode):
-        size = sum(os.lstat(os.path.join(folder, name)).st_size
-                   for folder, _, names in os.walk(path) for name in names)
+        infos = [os.lstat(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names]
+        size = sum(i.st_size for i in infos if i.st_nlink == 1)  # a still-linked inode frees nothing
         shutil.rmtree(path)
         return size
     os.unlink(path)

@@ -85,10 +85,11 @@ def revert_summary(result: RevertResult) -> str:
 
 
 def prune_summary(result: PruneResult) -> str:
-    if not result.pruned:
+    if not result.pruned and not result.bytes_freed:
         return "nothing to prune: no reverted migration keeps original bytes\n"
-    return (f"pruned {len(result.pruned)} reverted migration{'' if len(result.pruned) == 1 else 's'} "
-            f"({', '.join(result.pruned)}): {result.bytes_freed:,} bytes freed\n")
+    what = (f"the originals of {len(result.pruned)} reverted migration{'' if len(result.pruned) == 1 else 's'} "
+            f"({', '.join(result.pruned)}) and " if result.pruned else "")
+    return f"pruned {what}the replaced inodes kept: {result.bytes_freed:,} bytes freed\n"
 
 
 def _files(count: int) -> str:

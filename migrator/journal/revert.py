@@ -232,7 +232,8 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
     try:
         atomic.replace_many([atomic.Replacement(journal.paths.user_file(a.rel), a.target, a.mode,  # type: ignore[arg-type]
                                                 expected=a.current) for a in restores],
-                            tag=f"migrate-{migration.id}-revert")
+                            tag=f"migrate-{migration.id}-revert",
+                            keep_replaced=journal.replaced_folder(migration.id, "revert") if restores else None)
         for action in plan.of("delete"):
             path = journal.paths.user_file(action.rel)
             if action.current is not None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from migrator.journal.revert import RevertResult
 
 # Names migrate writes in migrations/: ID.json/.state/.pack, legacy ID.originals, and temp files.
-_OWN_NAME = re.compile(r"\.?([0-9]{4,9})\.(json|state|pack|originals)(\..*\.tmp)?")
+_OWN_NAME = re.compile(r"\.?([0-9]{4,9})\.(json|state|pack|originals|replaced|revert-replaced)(\..*\.tmp)?")
 
 
 class Journal:
@@ -172,6 +172,14 @@ class Journal:
             os.mkdir(self.paths.migrations, 0o755)
             check_journal_folders(self.paths)
             fsync_folder(self.folder)
+
+    def replaced_folder(self, migration_id: str, operation: str) -> str:
+        """A plain folder for atomic.replace_many's keep_replaced (created if missing)."""
+        folder = self.paths.replaced(migration_id, operation)
+        check_journal_folders(self.paths)
+        if not plain_folder(folder, self.paths.label(folder)):
+            os.mkdir(folder, 0o700)
+        return str(folder)
 
     def write_state(self, migration_id: str, state: State) -> None:
         check_journal_folders(self.paths)

@@ -361,10 +361,14 @@ def test_revert_all_and_to(root: Path) -> None:
 def test_prune_drops_what_reverted_migrations_keep_and_reports_the_bytes(root: Path) -> None:
     _two_migrations(root)
     assert run(root, "revert").exit_code == 0  # 0002 reverted; 0001 stays applied
-    pack = root / ".migrate/migrations/0002.pack"
-    size = pack.stat().st_size
+    migrations = root / ".migrate/migrations"
+    pack = migrations / "0002.pack"
+    kept = [p for p in migrations.glob("*replaced/*") if p.stat().st_nlink == 1]  # inodes only we hold
+    size = pack.stat().st_size + sum(p.stat().st_size for p in kept)
     result = run(root, "history", "--prune")
     assert result.exit_code == 0 and f"{size:,} bytes freed" in result.stdout
-    assert not pack.exists() and (root / ".migrate/migrations/0001.pack").exists()
+    assert "originals of 1 reverted migration (0002)" in result.stdout
+    assert not pack.exists() and (migrations / "0001.pack").exists()
+    assert not list(migrations.glob("*replaced"))
     assert "reverted (pruned)" in run(root, "history").stdout
     assert run(root, "revert").exit_code == 0  # the applied one still reverts exactly

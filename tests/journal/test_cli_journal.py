@@ -202,8 +202,8 @@ def _interrupted_apply(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class Killed(BaseException):  # kill -9 in-process: nothing of migrate's catches it
         pass
 
-    def replace_first(replacements: Any, *, tag: str) -> None:
-        real(replacements[:1], tag=tag)
+    def replace_first(replacements: Any, *, tag: str, **kwargs: Any) -> None:
+        real(replacements[:1], tag=tag, **kwargs)
         raise Killed
 
     monkeypatch.setattr(atomic, "replace_many", replace_first)

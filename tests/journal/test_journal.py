@@ -67,8 +67,8 @@ def _interrupt_after(count: int, error: BaseException | None = None) -> Any:
     """A replace_many that renames `count` files, then dies the way a kill would leave it."""
     real = atomic.replace_many
 
-    def replace_many(replacements: Any, *, tag: str) -> None:
-        real(replacements[:count], tag=tag)
+    def replace_many(replacements: Any, *, tag: str, **kwargs: Any) -> None:
+        real(replacements[:count], tag=tag, **kwargs)
         for r in replacements[count:]:  # temp files written, never renamed
             Path(atomic.temp_path(r.path, tag)).write_bytes(r.data)
         raise error if error is not None else Killed()
@@ -426,7 +426,8 @@ def test_leftovers_of_a_run_killed_before_its_state_are_ignored_then_removed(roo
     assert migration is not None and migration.id == "0002"
     assert (folder / "0002.pack").read_bytes() == FILES[1][1]
     assert sorted(p.name for p in folder.iterdir()) == [
-        "0001.json", "0001.pack", "0001.state", "0002.json", "0002.pack", "0002.state", "notes.txt"]
+        "0001.json", "0001.pack", "0001.replaced", "0001.state",
+        "0002.json", "0002.pack", "0002.replaced", "0002.state", "notes.txt"]
 
 
 def test_a_file_edited_after_a_killed_apply_is_refused_and_force_keeps_the_edit(
@@ -473,7 +474,7 @@ def test_a_pending_migration_another_migrate_is_working_on_is_not_called_unfinis
 
 def test_a_failing_write_leaves_a_clear_error_and_a_revertible_state(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_space(replacements: Any, *, tag: str) -> None:
+    def no_space(replacements: Any, *, tag: str, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(atomic, "replace_many", no_space)  # the rollback fails too
@@ -496,11 +497,11 @@ def test_a_failure_part_way_is_rolled_back_at_once(root: Path, monkeypatch: pyte
     real = atomic.replace_many
     calls = []
 
-    def once(replacements: Any, *, tag: str) -> None:
+    def once(replacements: Any, *, tag: str, **kwargs: Any) -> None:
         calls.append(tag)
         if len(calls) == 1:
-            return _interrupt_after(1, error)(replacements, tag=tag)
-        return real(replacements, tag=tag)
+            return _interrupt_after(1, error)(replacements, tag=tag, **kwargs)
+        return real(replacements, tag=tag, **kwargs)
 
     monkeypatch.setattr(atomic, "replace_many", once)
     expected = SafetyError if isinstance(error, OSError) else KeyboardInterrupt

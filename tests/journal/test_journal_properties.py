@@ -60,8 +60,8 @@ class JournalMachine(RuleBasedStateMachine):
     def _with_replace_many(self, count: int, call: Any) -> None:
         real = atomic.replace_many
 
-        def killed(replacements: Any, *, tag: str) -> None:
-            real(replacements[:count], tag=tag)
+        def killed(replacements: Any, *, tag: str, **kwargs: Any) -> None:
+            real(replacements[:count], tag=tag, **kwargs)
             raise Killed
 
         atomic.replace_many = killed

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 from migrator import atomic
 from migrator.errors import BadInputError, MigrateError, SafetyError
+from migrator.journal.paths import write_new_file
 from migrator.journal.records import (JOURNAL_FOLDER, RECORD_FORMAT, FileRecord, Migration, Record,
                                       State, StoredFile, check_kind, relative_path)
 from migrator.journal.store import Journal, now
@@ -180,7 +181,7 @@ def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str]
     record = Record(RECORD_FORMAT, migration_id, kind, now(), tuple(argv), tuple(stored))
     pack = journal.paths.pack(migration_id)
     try:
-        _write_new_file(pack, b"".join(chunks))
+        write_new_file(pack, b"".join(chunks))
         journal.write_record(record)  # fsyncs its temp file, then the folder (the pack's entry too)
         journal.write_state(migration_id, State("pending"))
     except BaseException as exc:
@@ -195,17 +196,6 @@ def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str]
                               "nothing written") from exc
         raise
     return record
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _roll_back(journal: Journal, record: Record, checked: list[_Checked], exc: BaseException) -> None:

@@ -179,15 +179,7 @@ def write_under(root: Path, base: str, rel: str, data: bytes) -> str:
     fd = _open_folders(str(root), f"{base}/{folder}" if folder else base)
     try:
         temp = f".{name}.migrate-{os.getpid()}.tmp" if len(name) < 200 else f".migrate-{os.getpid()}.tmp"
-        tfd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                      0o600, dir_fd=fd)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(tfd, view):]
-            os.fsync(tfd)
-        finally:
-            os.close(tfd)
+        write_new_file(temp, data, dir_fd=fd)
         try:
             for number in range(10_000):
                 final = name if number == 0 else f"{name}.~{number}~"
@@ -200,6 +192,19 @@ def write_under(root: Path, base: str, rel: str, data: bytes) -> str:
             os.unlink(temp, dir_fd=fd)
         os.fsync(fd)
         return f"{folder}/{final}" if folder else final
+    finally:
+        os.close(fd)
+
+
+def write_new_file(path: str | Path, data: bytes, *, dir_fd: int | None = None) -> None:
+    """Create `path` (never an existing name, never through a symlink) holding `data`, flushed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                 dir_fd=dir_fd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
     finally:
         os.close(fd)
 

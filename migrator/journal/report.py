@@ -59,7 +59,7 @@ def revert_document(result: RevertResult | None, mode: RevertMode,
 
 def revert_diffs(result: RevertResult, *, color: bool) -> str:
     """Unified diffs, current bytes -> original bytes, of every file a revert restores."""
-    return "".join(unified_diff(path, change.before, change.after, color=color)
+    return "".join(unified_diff(path, change.before or b"", change.after, color=color)
                    for path, change in zip(result.restored, result.changes))
 
 

@@ -372,3 +372,15 @@ def test_prune_drops_what_reverted_migrations_keep_and_reports_the_bytes(root: P
     assert not list(migrations.glob("*replaced"))
     assert "reverted (pruned)" in run(root, "history").stdout
     assert run(root, "revert").exit_code == 0  # the applied one still reverts exactly
+
+
+def test_a_migration_recorded_by_the_previous_version_still_reverts(root: Path) -> None:
+    """Format 1 (originals/N): a journal left by the code before the pack keeps working."""
+    target = root / "hyperparams" / "toto" / "AAPL.json"
+    after = _config("AAPL", 32, 16)
+    target.write_bytes(after)
+    _craft(root, "0001", [{"path": "hyperparams/toto/AAPL.json", "sha256_before": _sha(_config("AAPL")),
+                           "sha256_after": _sha(after), "mode": 0o100644}], [_config("AAPL")])
+    result = run(root, "revert")
+    assert result.exit_code == 0, result.stderr
+    assert target.read_bytes() == _config("AAPL")

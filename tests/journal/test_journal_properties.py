@@ -87,6 +87,30 @@ class JournalMachine(RuleBasedStateMachine):
         changes = self._changes(names)
         self._with_replace_many(count, lambda: Journal(self.root).apply("toto", ["migrate"], changes))
 
+    @rule()
+    def create(self) -> None:
+        """A migration that creates a file (FileChange.before None)."""
+        self.counter += 1
+        path = self.root / "hyperparams" / "toto" / f"NEW{self.counter}.json"
+        try:
+            Journal(self.root).apply("toto", ["migrate"], [FileChange(path, None, b"created\n")])
+        except MigrateError:
+            pass
+
+    @rule(index=st.integers(0, 5), force=st.booleans())
+    def revert_by_id_or_to(self, index: int, force: bool) -> None:
+        journal = Journal(self.root)
+        ids = [m.id for m in journal.history()]
+        if not ids:
+            return
+        try:
+            if index % 2:
+                journal.revert(ids[index % len(ids)], force=force)
+            else:
+                journal.revert_many(to=ids[index % len(ids)], force=force)
+        except MigrateError:
+            pass  # refused (a newer migration, a changed file, already reverted): nothing written
+
     @rule(name=st.sampled_from(NAMES))
     def edit_during_migrate(self, name: str) -> None:
         """The user's editor writes in place while migrate writes its temp files."""
@@ -145,6 +169,8 @@ class JournalMachine(RuleBasedStateMachine):
         for name, data in ORIGINAL.items():
             if name not in self.edited:
                 assert (self.root / name).read_bytes() == data, name
+        created = sorted((self.root / "hyperparams" / "toto").glob("NEW*.json"))
+        assert created == [], f"revert --all left created files: {created}"
 
     @invariant()
     def nothing_outside_the_root(self) -> None:

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -40,6 +41,7 @@ class Journal:
         self.root = self.paths.root
         self.folder = self.paths.folder
         self._lock = RootLock(self.paths)
+        self._pack: tuple[str, bytes | None] | None = None  # (id, bytes): one pack read per revert
 
     # --- lock -------------------------------------------------------------
 
@@ -122,12 +124,10 @@ class Journal:
         return data
 
     def _pack_slice(self, migration_id: str, offset: int, length: int) -> bytes | None:
-        path = self.paths.pack(migration_id)
-        cache = getattr(self, "_pack_cache", None)
-        if cache is None or cache[0] != migration_id:
-            data = read_journal_file(path, self.paths.label(path))
-            cache = self._pack_cache = (migration_id, data)
-        data = cache[1]
+        if self._pack is None or self._pack[0] != migration_id:
+            path = self.paths.pack(migration_id)
+            self._pack = (migration_id, read_journal_file(path, self.paths.label(path)))
+        data = self._pack[1]
         if data is None or offset + length > len(data):
             return None
         return data[offset:offset + length]
@@ -163,13 +163,13 @@ class Journal:
     def create_folders(self) -> None:
         """.migrate/ and migrations/, plain folders of the root (refused if symlinks)."""
         if not plain_folder(self.folder, JOURNAL_FOLDER):
-            os.mkdir(self.folder, 0o755)
-            plain_folder(self.folder, JOURNAL_FOLDER)
+            _mkdir(self.folder)
+            plain_folder(self.folder, JOURNAL_FOLDER)  # a link planted meanwhile: refused
             fsync_folder(self.root)
         if read_journal_file(self.paths.gitignore, f"{JOURNAL_FOLDER}/.gitignore") is None:
             write_atomic(self.paths.gitignore, b"*\n", tag=f"migrate-{os.getpid()}")
         if not check_journal_folders(self.paths):
-            os.mkdir(self.paths.migrations, 0o755)
+            _mkdir(self.paths.migrations)
             check_journal_folders(self.paths)
             fsync_folder(self.folder)
 
@@ -214,9 +214,14 @@ class Journal:
             return []
 
 
-def plain_folder_or_file(path: Path) -> str:
-    import stat
+def _mkdir(path: Path) -> None:
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:  # another migrate made it first; the caller checks what it is
+        pass
 
+
+def plain_folder_or_file(path: Path) -> str:
     return "folder" if stat.S_ISDIR(os.lstat(path).st_mode) else "file"
 
 

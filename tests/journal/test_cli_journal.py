@@ -230,3 +230,32 @@ def test_an_unfinished_migration_is_announced_and_reverted(root: Path,
     assert "restored 1 file, 1 file already held the original bytes." in result.stdout
     assert {p: p.read_bytes() for p in _paths(root)} == originals
     assert "did not finish" not in run(root, "history").stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("revert", "0001", "--all"), "at most one of ID, --all, --to ID"),
+    (("revert", "--to", "0001", "--all"), "at most one of ID, --all, --to ID"),
+    (("revert", "--to", "0042"), "no migration 0042"),
+    (("history", "--prune", "--dry-run"), "--prune writes"),
+])
+def test_revert_and_prune_usage_errors_exit_2_writing_nothing(root: Path, args: tuple[str, ...],
+                                                              message: str) -> None:
+    _apply(root)
+    before = _listing(root)
+    result = run(root, *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert _listing(root) == before
+
+
+def test_revert_all_json_is_a_list_newest_first(root: Path) -> None:
+    originals = {p: p.read_bytes() for p in _paths(root)}
+    first = _apply(root)
+    second = Journal(root).apply("toto", ["migrate"], [
+        FileChange(p, p.read_bytes(), p.read_bytes().replace(b": 32", b": 16")) for p in _paths(root)])
+    assert second is not None
+    result = run(root, "revert", "--all", "--json")
+    assert result.exit_code == 0, result.stderr
+    documents = json.loads(result.stdout)
+    assert [d["migration"]["id"] for d in documents] == [second.id, first]
+    assert all(d["written"] and d["migration"]["state"] == "reverted" for d in documents)
+    assert {p: p.read_bytes() for p in _paths(root)} == originals

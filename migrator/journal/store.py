@@ -113,8 +113,10 @@ class Journal:
     def original(self, record: Record, index: int, stored: StoredFile) -> bytes:
         """The original bytes of a file, checked against their recorded sha256."""
         if record.format == 1:
-            path = self.paths.legacy_originals(record.id) / str(index)
-            data = read_journal_file(path, self.paths.label(path))
+            folder = self.paths.legacy_originals(record.id)
+            path = folder / str(index)
+            data = read_journal_file(path, self.paths.label(path)) if plain_folder(
+                folder, self.paths.label(folder)) else None
         else:
             data = self._pack_slice(record.id, stored.offset, stored.length)
         if data is None or hashlib.sha256(data).hexdigest() != stored.record.sha256_before:

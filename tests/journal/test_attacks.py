@@ -384,3 +384,17 @@ def test_a_migration_recorded_by_the_previous_version_still_reverts(root: Path) 
     result = run(root, "revert")
     assert result.exit_code == 0, result.stderr
     assert target.read_bytes() == _config("AAPL")
+
+
+def test_a_symlinked_originals_folder_of_a_previous_version_is_refused(root: Path, outside: Path) -> None:
+    target = root / "hyperparams" / "toto" / "AAPL.json"
+    after = _config("AAPL", 32, 16)
+    target.write_bytes(after)
+    (outside / "0").write_bytes(_config("AAPL"))  # what a link out of the root would serve
+    _craft(root, "0001", [{"path": "hyperparams/toto/AAPL.json", "sha256_before": _sha(_config("AAPL")),
+                           "sha256_after": _sha(after), "mode": 0o100644}], [])
+    originals = root / ".migrate/migrations/0001.originals"
+    originals.rmdir()
+    originals.symlink_to(outside, target_is_directory=True)
+    _clean_exit(run(root, "revert"), 3, "0001.originals", "symlink")
+    assert target.read_bytes() == after

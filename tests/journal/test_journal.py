@@ -572,3 +572,48 @@ def test_a_created_file_already_gone_counts_as_reverted(root: Path) -> None:
     new.unlink()
     result = j.revert()
     assert result.unchanged == ("hyperparams/toto/NEW.json",) and result.restored == ()
+
+
+# --- write_migration: the lock covers planning ----------------------------------------
+
+TRY_LOCK = """
+import sys
+from pathlib import Path
+from migrator.errors import SafetyError
+from migrator.journal import Journal
+try:
+    with Journal(Path(sys.argv[1])).lock():
+        print("got it")
+except SafetyError:
+    print("refused")
+"""
+
+
+def test_write_migration_plans_under_the_lock(root: Path) -> None:
+    """Before: writers planned first and took the lock only around Journal.apply."""
+    seen = []
+
+    def plan() -> list[FileChange]:
+        other = subprocess.run([sys.executable, "-c", TRY_LOCK, str(root)], capture_output=True,
+                               text=True, timeout=60)
+        seen.append(other.stdout.strip())
+        return _changes(root)
+
+    migration = journal.write_migration(root, "toto", ["migrate"], plan)
+    assert seen == ["refused"] and migration is not None
+    assert _snapshot(root) == {name: (_new(data), mode) for name, data, mode in FILES}
+
+
+def test_write_migration_never_plans_while_another_migrate_holds_the_lock(root: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    planned = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(SafetyError, match="another migrate is working"):
+            journal.write_migration(root, "toto", ["migrate"], lambda: planned.append(1) or [])
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert planned == []

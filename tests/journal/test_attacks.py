@@ -1,6 +1,8 @@
 """The journal under attack (issue 8): a crafted .migrate/, edits while migrate works, aliases,
-long names, resource errors. Every test here failed on the code before the journal package
-(base 00362ff): it wrote outside the root, lost an edit, or ended in a traceback / exit 1.
+long names, resource errors. Run against the code before the journal package (base 00362ff),
+every test here failed (it wrote outside the root, lost an edit, or ended in a traceback /
+exit 1) except three kept as guards: the two concurrent `migrate toto` (no mix in 4 rounds
+there either) and the huge-int / not-JSON state files (already "journal damaged", exit 3).
 """
 
 from __future__ import annotations

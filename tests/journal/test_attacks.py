@@ -1,8 +1,9 @@
 """The journal under attack (issue 8): a crafted .migrate/, edits while migrate works, aliases,
 long names, resource errors. Run against the code before the journal package (base 00362ff),
 every test here failed (it wrote outside the root, lost an edit, or ended in a traceback /
-exit 1) except three kept as guards: the two concurrent `migrate toto` (no mix in 4 rounds
-there either) and the huge-int / not-JSON state files (already "journal damaged", exit 3).
+exit 1), 27 of 31, except four kept as guards: the two concurrent `migrate toto` (no mix in
+4 rounds there either), the huge-int / not-JSON state files (already "journal damaged",
+exit 3), and a previous version's journal still reverting (compatibility).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The journal under attack (issue 8): a crafted .migrate/, edits while migrate works, aliases,
 long names, resource errors. Run against the code before the journal package (base 00362ff),
 every test here failed (it wrote outside the root, lost an edit, or ended in a traceback /
-exit 1), 27 of 31, except four kept as guards: the two concurrent `migrate toto` (no mix in
+exit 1), 33 of 43, except ten kept as guards: the two concurrent `migrate toto` (no mix in
 4 rounds there either), the huge-int / not-JSON state files (already "journal damaged",
-exit 3), and a previous version's journal still reverting (compatibility).
+exit 3), a previous version's journal still reverting (compatibility), and an injected
+filesystem error mid-revert (already one line there; mid-apply it left the migration
+pending instead of rolling it back).
 """
 
 from __future__ import annotations
@@ -401,3 +403,38 @@ def test_a_symlinked_originals_folder_of_a_previous_version_is_refused(root: Pat
     originals.symlink_to(outside, target_is_directory=True)
     _clean_exit(run(root, "revert"), 3, "0001.originals", "symlink")
     assert target.read_bytes() == after
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EISDIR,
+                                  errno.ENAMETOOLONG, errno.ELOOP])
+@pytest.mark.parametrize("command", ["apply", "revert"])
+def test_a_filesystem_error_mid_way_ends_in_one_line_and_loses_nothing(
+        root: Path, monkeypatch: pytest.MonkeyPatch, code: int, command: str) -> None:
+    paths = sorted((root / "hyperparams" / "toto").glob("*.json"))
+    if command == "revert":
+        Journal(root).apply("toto", ["migrate"], [
+            FileChange(p, p.read_bytes(), _config(p.stem, 32, 16)) for p in paths])
+    before = {p: p.read_bytes() for p in paths}
+    real_replace = os.replace
+    calls = []
+
+    def replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if "/hyperparams/" in os.fspath(dst):  # the second user file fails
+            calls.append(dst)
+            if len(calls) == 2:
+                raise OSError(code, os.strerror(code), os.fspath(dst))
+        real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", replace)
+    args = ("revert",) if command == "revert" else ("toto", "--samples", "32", "--batch", "16")
+    result = run(root, *args)
+    monkeypatch.undo()
+    _clean_exit(result, 3, os.strerror(code))
+    if command == "apply":  # rolled back at once
+        assert {p: p.read_bytes() for p in paths} == before
+        assert [m.state for m in Journal(root).history()] == ["reverted"]
+    else:  # every file whole; the next revert completes it
+        assert all(p.read_bytes() in (before[p], _config(p.stem)) for p in paths)
+        assert "`migrate revert`" in result.stderr
+        assert run(root, "revert").exit_code == 0
+        assert all(p.read_bytes() == _config(p.stem) for p in paths)

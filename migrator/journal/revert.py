@@ -88,9 +88,11 @@ def _revert_locked(journal: Journal, migration_id: str | None, everything: bool,
                    force: bool, *, dry_run: bool) -> list[RevertResult]:
     overlay: dict[str, bytes | None] = {}
     plans = []
+    again = "--all" if everything else f"--to {to}" if to is not None else None  # what --force repeats
     for target_id, state in _select(journal, migration_id, everything, to):
         migration, record = journal.load(target_id, state)
-        plan = plan_revert(journal, migration, record, force=force, overlay=overlay)
+        plan = plan_revert(journal, migration, record, force=force, overlay=overlay,
+                           command=f"migrate revert {again or target_id} --force")
         for action in plan.actions:
             overlay[action.rel] = action.target
         plans.append(plan)
@@ -167,7 +169,7 @@ def _refuse_if_newer_changed(journal: Journal, migration_id: str,
 def plan_revert(journal: Journal, migration: Migration, record: Record, *, force: bool,
                 overlay: dict[str, bytes | None] | None = None,
                 originals: Callable[[StoredFile], bytes | None] | None = None,
-                rollback: bool = False) -> RevertPlan:
+                rollback: bool = False, command: str | None = None) -> RevertPlan:
     """What reverting `migration` does to each file; refuses (SafetyError) before any write.
 
     `overlay`: files' bytes as earlier plans leave them. `rollback`: undoing our own
@@ -206,8 +208,9 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
     if changed and not force:
         raise SafetyError(
             f"{len(changed)} file(s) changed since migration {migration.id} ({migration.kind}): "
-            f"{_some(changed)}; refusing to revert (nothing written); `migrate revert "
-            f"{migration.id} --force` restores them anyway, keeping their current bytes under "
+            f"{_some(changed)}; refusing to revert (nothing written); "
+            f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
+            "keeping their current bytes under "
             f"{JOURNAL_FOLDER}/overwritten/{migration.id}/")
     return RevertPlan(migration, tuple(actions))
 

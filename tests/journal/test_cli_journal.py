@@ -259,3 +259,13 @@ def test_revert_all_json_is_a_list_newest_first(root: Path) -> None:
     assert [d["migration"]["id"] for d in documents] == [second.id, first]
     assert all(d["written"] and d["migration"]["state"] == "reverted" for d in documents)
     assert {p: p.read_bytes() for p in _paths(root)} == originals
+
+
+def test_a_refused_revert_all_says_which_command_forces_it(root: Path) -> None:
+    _apply(root)
+    edited = _paths(root)[0]
+    edited.write_bytes(b"mine")
+    result = run(root, "revert", "--all")
+    assert result.exit_code == 3 and "`migrate revert --all --force` restores them" in result.stderr
+    assert edited.read_bytes() == b"mine"
+    assert run(root, "revert", "--all", "--force").exit_code == 0

@@ -190,6 +190,6 @@ class JournalMachine(RuleBasedStateMachine):
 
 
 JournalMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=12, deadline=None,
+    max_examples=30, stateful_step_count=12, deadline=None, derandomize=True,  # CI: the same runs each time
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 test_journal_interleavings = JournalMachine.TestCase

@@ -1,9 +1,10 @@
 """The journal's share of `migrate toto` on 10,000 files (pytest-benchmark).
 
 Journal.apply on 10,000 small files: re-read and check each file, keep the
-originals (hard links), record, durable "pending", batched atomic replacement
-(one syncfs, renames, one fsync per folder), "applied". Target on the 2-core
-reference box: <= ~1.2 s, so the whole process stays <= 3.0 s.
+originals (copies, one pack, one fsync), record, durable "pending", batched
+atomic replacement (one syncfs; per file: re-check the bytes, link the replaced
+inode so the rename frees nothing, rename; one fsync per folder), "applied".
+Target on the 2-core reference box: <= ~1.2 s, so the whole process stays <= 3.0 s.
 
 Side by side (`-m slow`): the same apply with one fsync per file, the
 straightforward way the batch replaces (~0.4 ms per fsync here); and revert.

@@ -3,6 +3,11 @@
 One file (`write_atomic`): write a temp file in the same folder, fsync it, give
 it the replaced file's mode, os.replace it over the target, fsync the folder.
 
+A replacement may carry the bytes the file must hold (`expected`): they are
+re-checked just before its rename, so a file someone changed after it was read
+is never replaced (`expected=None`: the file must not exist; it is created with
+a link that fails if a file appeared meanwhile).
+
 Many files (`replace_many`): a per-file fsync costs ~0.4 ms on the reference
 box (4 s for 10,000 files), so large batches keep the same ordering with one
 flush for all of them:
@@ -28,6 +33,8 @@ small, each file takes the per-file path instead.
 from __future__ import annotations
 
 import ctypes
+import errno
+import hashlib
 import os
 import stat
 from typing import Callable, Iterable, NamedTuple, Sequence
@@ -37,24 +44,59 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 BATCH_MIN_FILES = 64
 
 _DEFAULT_MODE = 0o644
+_NAME_MAX = 255  # bytes, on every filesystem a root lives on in practice
+
+
+class _NoCheck:
+    def __repr__(self) -> str:
+        return "NO_CHECK"
+
+
+NO_CHECK: object = _NoCheck()
+"""Replacement.expected: replace whatever the file holds."""
 
 
 class Replacement(NamedTuple):
-    """Put `data` at `path` (a real path: no symlink in it), with permission bits `mode`."""
+    """Put `data` at `path` (a real path: no symlink in it), with permission bits `mode`.
+
+    `expected`: the bytes the file must still hold at the moment of its rename
+    (bytes), or None when it must not exist (it is created), or NO_CHECK.
+    """
 
     path: str | os.PathLike[str]
     data: bytes
     mode: int
+    expected: object = NO_CHECK
+
+
+class ChangedMeanwhile(Exception):
+    """A file no longer held its expected bytes just before its rename; it was left alone.
+
+    `replaced`: how many replacements (in order) had been renamed before it.
+    """
+
+    def __init__(self, path: str, replaced: int) -> None:
+        super().__init__(f"{path}: changed while migrate was working on it")
+        self.path = path
+        self.replaced = replaced
 
 
 def temp_path(path: str | os.PathLike[str], tag: str) -> str:
     """The temp file used to replace `path`; named after `tag` so leftovers can be found.
 
     It starts with a dot and ends in `.tmp`, so globs like `*.json` or `*.py` never
-    pick up a leftover from a killed run.
+    pick up a leftover from a killed run. A name too long to take the affixes
+    within 255 bytes is shortened and given a hash of the full name, so the temp
+    name stays legal and unique to its file.
     """
     folder, name = os.path.split(os.fspath(path))
-    return os.path.join(folder, f".{name}.{tag}.tmp")
+    temp = f".{name}.{tag}.tmp"
+    if len(os.fsencode(temp)) > _NAME_MAX:
+        digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+        room = _NAME_MAX - len(os.fsencode(f".~{digest}.{tag}.tmp"))
+        head = os.fsencode(name)[:max(room, 0)].decode("utf-8", "ignore") if room > 0 else ""
+        temp = f".{head}~{digest}.{tag}.tmp"
+    return os.path.join(folder, temp)
 
 
 def fsync_folder(folder: str | os.PathLike[str]) -> None:
@@ -82,19 +124,27 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int | None 
     fsync_folder(os.path.dirname(os.path.abspath(path)))
 
 
-def replace_many(replacements: Sequence[Replacement], *, tag: str) -> None:
+def replace_many(replacements: Sequence[Replacement], *, tag: str,
+                 keep_replaced: str | None = None) -> None:
     """Replace every file atomically; all are durable when this returns.
 
     On an error the temp files not yet renamed are removed and the error is
     raised; files already replaced hold their new bytes (the journal knows).
+    ChangedMeanwhile when a file no longer holds its `expected` bytes.
+
+    `keep_replaced`: a folder where each replaced inode is hard-linked (as N, its
+    index) just before the rename, so the rename frees nothing. Freeing is what
+    costs: ~3 ms per file on an ext4 mounted with `discard` (10,000 renames over
+    files: 34 s, against 0.3 s when the inodes stay linked). Nothing reads these
+    links (the originals are copies); `migrate history --prune` drops them.
     """
     if not replacements:
         return
     folders = {os.path.dirname(os.path.abspath(r.path)) for r in replacements}
     if len(replacements) >= BATCH_MIN_FILES and _syncfs is not None:
-        _replace_batched(replacements, tag, folders)
+        _replace_batched(replacements, tag, folders, keep_replaced)
     else:
-        _replace_each(replacements, tag)
+        _replace_each(replacements, tag, keep_replaced)
     for folder in sorted(folders):
         fsync_folder(folder)
 
@@ -145,17 +195,74 @@ def _write_temp(replacement: Replacement, tag: str, *, fsync: bool) -> str:
     return temp
 
 
-def _replace_each(replacements: Sequence[Replacement], tag: str) -> None:
-    for replacement in replacements:
+def holds(path: str | os.PathLike[str], expected: bytes | None) -> bool:
+    """Whether `path` (not followed if a symlink) holds exactly `expected` (None: does not exist)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return expected is None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink now: not the file we read
+            return False
+        raise
+    try:
+        if expected is None:
+            return False
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(expected):
+            return False
+        return read_exactly(fd, info.st_size + 1) == expected
+    finally:
+        os.close(fd)
+
+
+def read_exactly(fd: int, limit: int) -> bytes:
+    """Up to `limit` bytes of an open file, in as few reads as the kernel allows."""
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = os.read(fd, limit - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _publish(temp: str, replacement: Replacement, index: int, keep_replaced: str | None) -> None:
+    """Rename (or, for a new file, link) the temp file into place after the last check."""
+    path = os.fspath(replacement.path)
+    expected = replacement.expected
+    if expected is None:
+        try:
+            os.link(temp, path)  # fails if a file appeared meanwhile: never clobbers one
+        except FileExistsError:
+            raise ChangedMeanwhile(path, index) from None
+        os.unlink(temp)
+        return
+    if expected is not NO_CHECK and not holds(path, expected):  # type: ignore[arg-type]
+        raise ChangedMeanwhile(path, index)
+    if keep_replaced is not None:
+        try:
+            os.link(path, os.path.join(keep_replaced, str(index)), follow_symlinks=False)
+        except OSError:
+            pass  # not linkable (another filesystem, a leftover, a link limit): the rename frees it
+    os.replace(temp, path)
+
+
+def _replace_each(replacements: Sequence[Replacement], tag: str,
+                  keep_replaced: str | None = None) -> None:
+    for index, replacement in enumerate(replacements):
         temp = _write_temp(replacement, tag, fsync=True)
         try:
-            os.replace(temp, replacement.path)
+            _publish(temp, replacement, index, keep_replaced)
         except BaseException:
             _unlink_quietly([temp])
             raise
 
 
-def _replace_batched(replacements: Sequence[Replacement], tag: str, folders: set[str]) -> None:
+def _replace_batched(replacements: Sequence[Replacement], tag: str, folders: set[str],
+                     keep_replaced: str | None) -> None:
     temps: list[str] = []
     try:
         for replacement in replacements:
@@ -166,7 +273,7 @@ def _replace_batched(replacements: Sequence[Replacement], tag: str, folders: set
         raise
     for index, (temp, replacement) in enumerate(zip(temps, replacements)):
         try:
-            os.replace(temp, replacement.path)
+            _publish(temp, replacement, index, keep_replaced)
         except BaseException:
             _unlink_quietly(temps[index:])
             raise

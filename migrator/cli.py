@@ -29,7 +29,9 @@ Exit codes:
   1  --check: changes are pending
   2  bad input or usage (nothing written)
   3  refused for safety (lock held, files changed since the
-     migration, an unfinished migration needs attention)
+     migration, an unfinished migration needs attention,
+     a damaged journal, a file system error)
+  130 interrupted (Ctrl-C)
 """
 
 
@@ -109,14 +111,28 @@ def common_options(func: Callable[..., Any] | None = None, *,
 
 
 class MigrateGroup(click.Group):
-    """Turns MigrateError into one line on stderr and its exit code."""
+    """Turns every error into one line on stderr and a documented exit code, never a traceback.
+
+    MigrateError: its own code. Ctrl-C: 130. An OSError no module turned into a
+    MigrateError (a read-only root, a full disk...): 3, naming the file (what was
+    written is whole, as after a kill; the next command says what to run).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
+        from migrator.errors import EXIT_INTERRUPTED, EXIT_REFUSED
+
         try:
             return super().invoke(ctx)
         except MigrateError as exc:
             click.echo(f"migrate: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            click.echo("migrate: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except OSError as exc:
+            where = f"{os.fsdecode(exc.filename)}: " if exc.filename is not None else ""
+            click.echo(f"migrate: error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(EXIT_REFUSED)
 
 
 def emit_json(document: Any) -> None:
@@ -168,23 +184,20 @@ for _model in CONFIG_MODELS:
 def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[str, Any],
                           symbols: tuple[str, ...], skip_invalid: bool) -> None:
     from migrator.configs import report
-    from migrator.configs.migrations import apply_plan, plan_migration
+    from migrator.configs.migrations import plan_and_apply
     from migrator.errors import EXIT_PENDING, BadInputError
 
     spec = model.spec(**values)
     runtime = model.runtime_note(spec.values, os.environ)
-    plan = plan_migration(settings.root, settings.hyperparams, spec, symbols)
     mode = settings.mode
+    plan, migration_id = plan_and_apply(settings.root, settings.hyperparams, spec, symbols, settings.argv,
+                                        write=mode == "apply", skip_invalid=skip_invalid)
     refused = bool(plan.invalid) and not skip_invalid
     warnings = list(plan.warnings)
     if runtime is not None and runtime.warning():
         warnings.append(runtime.warning())
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
-
-    migration_id = None
-    if mode == "apply" and not refused:
-        migration_id = apply_plan(settings.root, settings.argv, plan)
     show_diffs = mode != "apply" and (settings.json or not settings.quiet)
     diff_texts = report.diffs(plan, color=not settings.json and sys.stdout.isatty()) if show_diffs else None
     if settings.json:
@@ -290,16 +303,28 @@ def rules(settings: Settings) -> None:
 # --- journal (migrator.journal) ---------------------------------------------
 @main.command("history", epilog=EXIT_CODES_HELP,
               short_help="List recorded migrations: id, time, kind, files, state, command.")
+@click.option("--prune", is_flag=True,
+              help="Drop the original bytes reverted migrations keep (never an applied one's); "
+                   "report the bytes freed.")
 @common_options(warn_unfinished=False)
-def history(settings: Settings) -> None:
+def history(settings: Settings, prune: bool) -> None:
     """List the migrations recorded under ROOT/.migrate, oldest first:
     id, time (UTC), kind, files, state, command. --json gives a list of
     objects with each file's path and sha256 before and after.
     """
     from migrator.journal import Journal, unfinished_notice
-    from migrator.journal_report import history_table, migration_document
+    from migrator.journal.report import history_table, migration_document, prune_summary
 
     journal = Journal(settings.root)
+    if prune:
+        if settings.dry_run or settings.check:
+            raise click.UsageError("--prune writes; it takes neither --dry-run nor --check")
+        result = journal.prune()
+        if settings.json:
+            emit_json({"pruned": list(result.pruned), "bytes_freed": result.bytes_freed})
+        elif not settings.quiet:
+            click.echo(prune_summary(result), nl=False)
+        return
     migrations = journal.history()
     unfinished = journal.unfinished()
     unfinished_id = unfinished.id if unfinished else None
@@ -313,29 +338,38 @@ def history(settings: Settings) -> None:
 
 
 @main.command("revert", epilog=EXIT_CODES_HELP,
-              short_help="Restore the exact original bytes of the last migration (or ID).")
+              short_help="Undo migrations, newest first, restoring the exact original bytes.")
 @click.argument("migration_id", required=False, metavar="[ID]")
+@click.option("--all", "everything", is_flag=True, help="Undo every applied migration, newest first.")
+@click.option("--to", "to", default=None, metavar="ID",
+              help="Undo every applied migration after ID, newest first.")
 @click.option("--force", is_flag=True,
               help="Also restore files changed since the migration (their current bytes are "
                    "kept under ROOT/.migrate/overwritten/ID/).")
 @common_options(warn_unfinished=False)
-def revert(settings: Settings, migration_id: str | None, force: bool) -> None:
-    """Give back the exact original bytes of a migration and mark it reverted.
+def revert(settings: Settings, migration_id: str | None, everything: bool, to: str | None,
+           force: bool) -> None:
+    """Give back the exact original bytes of migrations and mark them reverted.
 
     \b
     Without ID: the unfinished migration a killed run left, else the newest
-    one (nothing to do, exit 0, when it is already reverted; name an older
-    ID to revert it). Refuses (exit 3), naming each file and writing
-    nothing, if a file changed since the migration; --force restores anyway.
-    An unknown or already reverted ID is exit 2. --dry-run shows the diffs.
+    applied one (run again: the one before; nothing left: exit 0). --all:
+    every applied one; --to ID: every one after ID. Naming an older ID whose
+    files a newer applied migration changed is refused (exit 3), with the
+    command that works. A file changed since the migration: refused (exit 3),
+    nothing written; --force restores anyway and keeps its bytes. An unknown
+    or already reverted ID is exit 2. --dry-run shows the diffs.
     """
     from migrator.errors import EXIT_PENDING
     from migrator.journal import Journal, NothingToRevert
-    from migrator.journal_report import revert_diffs, revert_document, revert_summary
+    from migrator.journal.report import revert_diffs, revert_document, revert_summary
 
+    if sum((migration_id is not None, everything, to is not None)) > 1:
+        raise click.UsageError("give at most one of ID, --all, --to ID")
     mode = settings.mode
     try:
-        result = Journal(settings.root).revert(migration_id, force=force, dry_run=mode != "apply")
+        results = Journal(settings.root).revert_many(migration_id, everything=everything, to=to,
+                                                     force=force, dry_run=mode != "apply")
     except NothingToRevert as exc:
         if settings.json:
             emit_json(revert_document(None, mode, str(exc)))
@@ -343,12 +377,14 @@ def revert(settings: Settings, migration_id: str | None, force: bool) -> None:
             click.echo(str(exc))
         return
     if settings.json:
-        emit_json(revert_document(result, mode))
+        documents = [revert_document(result, mode) for result in results]
+        emit_json(documents[0] if len(documents) == 1 and not (everything or to) else documents)
     elif not settings.quiet:
-        if mode != "apply":
-            click.echo(revert_diffs(result, color=sys.stdout.isatty()), nl=False)
-        click.echo(revert_summary(result), nl=False)
-    if mode == "check" and result.restored:
+        for result in results:
+            if mode != "apply":
+                click.echo(revert_diffs(result, color=sys.stdout.isatty()), nl=False)
+            click.echo(revert_summary(result), nl=False)
+    if mode == "check" and any(result.restored for result in results):
         click.get_current_context().exit(EXIT_PENDING)
 
 

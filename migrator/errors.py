@@ -1,7 +1,7 @@
 """Exceptions that map to the documented exit codes.
 
-The CLI turns these into a one-line message on stderr and the exit code below;
-anything else is a bug and is allowed to show a traceback.
+The CLI turns these into a one-line message on stderr and the exit code below
+(and Ctrl-C into 130, a stray OSError into 3, naming the file).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ EXIT_OK = 0  # done, or nothing to do
 EXIT_PENDING = 1  # --check found changes that would be made
 EXIT_BAD_INPUT = 2  # bad input or usage; nothing was written
 EXIT_REFUSED = 3  # refused for safety: lock held, files changed since, unfinished migration
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class MigrateError(Exception):

@@ -218,12 +218,12 @@ def test_json_lists_the_clamp_warning(root):
 
 
 def test_an_unfinished_migration_is_reported_and_blocks_apply(root, monkeypatch):
-    import migrator.journal
+    import migrator.atomic
 
     def interrupted(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(migrator.journal, "replace_many", interrupted)
+    monkeypatch.setattr(migrator.atomic, "replace_many", interrupted)
     failed = run(root, "kronos", "--samples", "64")
     assert failed.exit_code == 3 and "did not finish" in failed.stderr
     monkeypatch.undo()

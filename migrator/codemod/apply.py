@@ -87,19 +87,23 @@ def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | Non
     if on_count is not None:
         on_count(len(paths))
     labels = [label_for(root, path) for path in paths]
-    results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
-    result = ApplyResult(root, tuple(results), tuple(labels), None)
-    if not write or result.errors or not result.changed:
-        return result
-    outside = [label for label, r in result.changed if not r.path.is_relative_to(root)]
-    if outside:
-        raise BadInputError(f"{outside[0]}: outside the root {root} (the journal keeps files "
-                            f"under the root; pass --root)")
-    from migrator.journal import FileChange, Journal
+    if not write:
+        results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
+        return ApplyResult(root, tuple(results), tuple(labels), None)
+    from migrator.journal import FileChange, write_migration
 
-    journal = Journal(root)
-    with journal.lock():
-        migration = journal.apply("apply", argv, [
-            FileChange(r.path, r.before, r.after)  # type: ignore[arg-type]
-            for _, r in result.changed])
-    return dataclasses.replace(result, migration_id=migration.id)
+    planned: list[ApplyResult] = []
+
+    def plan() -> list[FileChange]:  # runs under the root's lock: no other migrate writes meanwhile
+        results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
+        planned.append(ApplyResult(root, tuple(results), tuple(labels), None))
+        if planned[0].errors:
+            return []
+        outside = [label for label, r in planned[0].changed if not r.path.is_relative_to(root)]
+        if outside:
+            raise BadInputError(f"{outside[0]}: outside the root {root} (the journal keeps files "
+                                f"under the root; pass --root)")
+        return [FileChange(r.path, r.before, r.after) for _, r in planned[0].changed]  # type: ignore[arg-type]
+
+    migration = write_migration(root, "apply", argv, plan)
+    return dataclasses.replace(planned[0], migration_id=migration.id if migration else None)

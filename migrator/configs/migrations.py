@@ -231,20 +231,27 @@ def _get(document: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def apply_plan(root: Path, argv: Sequence[str], plan: Plan) -> str | None:
-    """Journal and write the plan's valid changes under the root's lock; the migration id, if any.
+def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: Sequence[str],
+                   argv: Sequence[str], *, write: bool, skip_invalid: bool) -> tuple[Plan, str | None]:
+    """The plan, and when `write` the id of the migration that journaled and wrote it (None: nothing to do).
 
-    The journal re-checks under the lock that each file still holds the bytes
-    planned from (SafetyError otherwise), so a file edited meanwhile is never
-    overwritten.
+    Writing plans under the root's lock (the journal's write_migration), so no other
+    `migrate` can change the files between planning and writing; the journal still
+    re-checks each file's bytes just before replacing it. Invalid files stop the
+    write unless `skip_invalid`.
     """
-    if not plan.changes:
-        return None
-    from migrator.journal import FileChange, Journal
+    if not write:
+        return plan_migration(root, hyperparams, spec, symbols), None
+    from migrator.journal import FileChange, write_migration
 
-    journal = Journal(root)
-    with journal.lock():
-        migration = journal.apply(
-            plan.spec.model.name, argv, [FileChange(Path(c.path), c.before, c.after) for c in plan.changes])
-    return migration.id if migration else None
+    planned: list[Plan] = []
 
+    def changes() -> list[FileChange]:
+        plan = plan_migration(root, hyperparams, spec, symbols)
+        planned.append(plan)
+        if plan.invalid and not skip_invalid:
+            return []
+        return [FileChange(Path(c.path), c.before, c.after) for c in plan.changes]
+
+    migration = write_migration(root, spec.model.name, argv, changes)
+    return planned[0], migration.id if migration else None

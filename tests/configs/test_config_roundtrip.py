@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from migrator.configs.migrations import apply_plan, plan_migration
+from migrator.configs.migrations import plan_and_apply, plan_migration
 from migrator.configs.models.kronos import MODEL as KRONOS
 from migrator.configs.models.toto import MODEL as TOTO
 from migrator.journal import Journal
@@ -24,7 +24,7 @@ def test_corpus_round_trip(corpus_root):
     for spec, key_paths in ((TOTO.spec(samples=32, batch=16), ("num_samples", "samples_per_batch")),
                             (KRONOS.spec(samples=64), ("sample_count",))):
         plan = plan_migration(corpus_root, corpus_root / "hyperparams", spec)
-        migration_id = apply_plan(corpus_root, ["migrate", spec.model.name], plan)
+        migration_id = plan_and_apply(corpus_root, corpus_root / "hyperparams", plan.spec, (), ["migrate", spec.model.name], write=True, skip_invalid=False)[1]
         assert migration_id is not None
         migrated = _files(corpus_root)
         changed = {c.label for c in plan.changes}
@@ -108,7 +108,7 @@ def test_random_kronos_files_round_trip_byte_exact(files, count):
         original = _files(root)
         plan = plan_migration(root, root / "hyperparams", KRONOS.spec(samples=count))
         assert not plan.invalid
-        migration_id = apply_plan(root, ["migrate", "kronos"], plan)
+        migration_id = plan_and_apply(root, root / "hyperparams", plan.spec, (), ["migrate", "kronos"], write=True, skip_invalid=False)[1]
         for i, content in enumerate(files):
             old_count = json.loads(content)["config"]["sample_count"]
             expected = content.replace(f'"sample_count": {old_count}'.encode(), f'"sample_count": {count}'.encode())
@@ -132,7 +132,7 @@ def test_random_files_round_trip_byte_exact(files, targets):
         original = _files(root)
         plan = plan_migration(root, root / "hyperparams", TOTO.spec(samples=targets[0], batch=targets[1]))
         assert not plan.invalid
-        migration_id = apply_plan(root, ["migrate", "toto"], plan)
+        migration_id = plan_and_apply(root, root / "hyperparams", plan.spec, (), ["migrate", "toto"], write=True, skip_invalid=False)[1]
         for i, content in enumerate(files):
             after = (folder / f"S{i}.json").read_bytes()
             old, new = json.loads(content), json.loads(after)

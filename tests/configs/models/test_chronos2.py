@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from migrator.configs.migrations import apply_plan, plan_migration
+from migrator.configs.migrations import plan_and_apply, plan_migration
 from migrator.configs.models import get
 from migrator.configs.models.chronos2 import MODEL as CHRONOS2
 from migrator.configs.schemas import schema_error
@@ -137,7 +137,7 @@ def test_every_real_file_migrates_byte_exact_and_reverts(chronos2_root, corpus, 
         assert model != "chronos2" and reason == f"model is {model!r}"
     assert skipped
 
-    migration_id = apply_plan(chronos2_root, ["migrate", "chronos2"], plan)
+    migration_id = plan_and_apply(chronos2_root, chronos2_root / "hyperparams", plan.spec, (), ["migrate", "chronos2"], write=True, skip_invalid=False)[1]
     assert migration_id is not None
     migrated = _files(chronos2_root)
     changed = {c.label for c in plan.changes}
@@ -283,7 +283,7 @@ def test_random_files_round_trip_byte_exact(tmp_path_factory, files, values):
     original = _files(root)
     plan = plan_migration(root, root / "hyperparams", CHRONOS2.spec(**values))
     assert not plan.invalid
-    migration_id = apply_plan(root, ["migrate", "chronos2"], plan)
+    migration_id = plan_and_apply(root, root / "hyperparams", plan.spec, (), ["migrate", "chronos2"], write=True, skip_invalid=False)[1]
     for i, (_, expected) in enumerate(files):
         assert (folder / f"S{i}.json").read_bytes() == expected(values)
     if migration_id is not None:

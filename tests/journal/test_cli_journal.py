@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from migrator import atomic, journal
+from migrator import atomic
 from migrator.cli import main
 from migrator.journal import FileChange, Journal
 
@@ -138,11 +138,11 @@ def test_a_changed_file_exits_3_naming_it_and_force_restores_it(root: Path) -> N
     assert (root / ".migrate/overwritten/0001/hyperparams/toto/MSFT.json").read_bytes() == b"my own edit"
 
 
-def test_second_revert_is_a_no_op_and_bad_ids_exit_2(root: Path) -> None:
+def test_revert_with_nothing_left_is_exit_0_and_bad_ids_exit_2(root: Path) -> None:
     _apply(root)
     assert run(root, "revert").exit_code == 0
     again = run(root, "revert")
-    assert again.exit_code == 0 and again.stdout.startswith("nothing to revert: the newest migration")
+    assert again.exit_code == 0 and again.stdout.startswith("nothing to revert: no applied migration")
     for args, message in [(("revert", "0001"), "migration 0001 is already reverted"),
                           (("revert", "0042"), "no migration 0042"),
                           (("revert", "abc"), "no migration abc")]:
@@ -199,12 +199,15 @@ def _interrupted_apply(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Leave a pending migration as a kill after the first rename would."""
     real = atomic.replace_many
 
-    def replace_first(replacements: Any, *, tag: str) -> None:
-        real(replacements[:1], tag=tag)
-        raise KeyboardInterrupt
+    class Killed(BaseException):  # kill -9 in-process: nothing of migrate's catches it
+        pass
 
-    monkeypatch.setattr(journal, "replace_many", replace_first)
-    with pytest.raises(KeyboardInterrupt):
+    def replace_first(replacements: Any, *, tag: str, **kwargs: Any) -> None:
+        real(replacements[:1], tag=tag, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(atomic, "replace_many", replace_first)
+    with pytest.raises(Killed):
         _apply(root)
     monkeypatch.undo()
 
@@ -227,3 +230,42 @@ def test_an_unfinished_migration_is_announced_and_reverted(root: Path,
     assert "restored 1 file, 1 file already held the original bytes." in result.stdout
     assert {p: p.read_bytes() for p in _paths(root)} == originals
     assert "did not finish" not in run(root, "history").stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("revert", "0001", "--all"), "at most one of ID, --all, --to ID"),
+    (("revert", "--to", "0001", "--all"), "at most one of ID, --all, --to ID"),
+    (("revert", "--to", "0042"), "no migration 0042"),
+    (("history", "--prune", "--dry-run"), "--prune writes"),
+])
+def test_revert_and_prune_usage_errors_exit_2_writing_nothing(root: Path, args: tuple[str, ...],
+                                                              message: str) -> None:
+    _apply(root)
+    before = _listing(root)
+    result = run(root, *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert _listing(root) == before
+
+
+def test_revert_all_json_is_a_list_newest_first(root: Path) -> None:
+    originals = {p: p.read_bytes() for p in _paths(root)}
+    first = _apply(root)
+    second = Journal(root).apply("toto", ["migrate"], [
+        FileChange(p, p.read_bytes(), p.read_bytes().replace(b": 32", b": 16")) for p in _paths(root)])
+    assert second is not None
+    result = run(root, "revert", "--all", "--json")
+    assert result.exit_code == 0, result.stderr
+    documents = json.loads(result.stdout)
+    assert [d["migration"]["id"] for d in documents] == [second.id, first]
+    assert all(d["written"] and d["migration"]["state"] == "reverted" for d in documents)
+    assert {p: p.read_bytes() for p in _paths(root)} == originals
+
+
+def test_a_refused_revert_all_says_which_command_forces_it(root: Path) -> None:
+    _apply(root)
+    edited = _paths(root)[0]
+    edited.write_bytes(b"mine")
+    result = run(root, "revert", "--all")
+    assert result.exit_code == 3 and "`migrate revert --all --force` restores them" in result.stderr
+    assert edited.read_bytes() == b"mine"
+    assert run(root, "revert", "--all", "--force").exit_code == 0

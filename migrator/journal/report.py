@@ -6,7 +6,9 @@ import shlex
 from typing import Any, Literal
 
 from migrator.diffs import unified_diff
-from migrator.journal import Migration, RevertResult
+from migrator.journal.prune import PruneResult
+from migrator.journal.records import Migration
+from migrator.journal.revert import RevertResult
 
 RevertMode = Literal["apply", "dry-run", "check"]
 
@@ -21,6 +23,7 @@ def migration_document(migration: Migration, unfinished_id: str | None = None) -
         "state": migration.state,
         "unfinished": migration.id == unfinished_id,
         "reverted": migration.reverted,
+        "pruned": migration.pruned,
         "files": [{"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after}
                   for f in migration.files],
     }
@@ -49,13 +52,14 @@ def revert_document(result: RevertResult | None, mode: RevertMode,
         "unchanged": [] if result is None else list(result.unchanged),
         "forced": [] if result is None else list(result.forced),
         "saved_to": None if result is None else result.saved_to,
+        "deleted": [] if result is None else list(result.deleted),
         "message": message if result is None else revert_summary(result).strip(),
     }
 
 
 def revert_diffs(result: RevertResult, *, color: bool) -> str:
     """Unified diffs, current bytes -> original bytes, of every file a revert restores."""
-    return "".join(unified_diff(path, change.before, change.after, color=color)
+    return "".join(unified_diff(path, change.before or b"", change.after, color=color)
                    for path, change in zip(result.restored, result.changes))
 
 
@@ -70,11 +74,22 @@ def revert_summary(result: RevertResult) -> str:
                 "nothing written.")
     else:
         text = f"reverted {what}: restored {_files(len(result.restored))}, {same}."
+    if result.deleted:
+        text += (f" {_files(len(result.deleted))} it had created {'would be' if result.dry_run else 'were'}"
+                 " deleted.")
     if result.forced:
         verb = "would be" if result.dry_run else "were"
         text += (f" {_files(len(result.forced))} changed since the migration {verb} restored "
                  f"by --force, their current bytes kept under {result.saved_to}/.")
     return text + "\n"
+
+
+def prune_summary(result: PruneResult) -> str:
+    if not result.pruned and not result.bytes_freed:
+        return "nothing to prune: no reverted migration keeps original bytes\n"
+    what = (f"the originals of {len(result.pruned)} reverted migration{'' if len(result.pruned) == 1 else 's'} "
+            f"({', '.join(result.pruned)}) and " if result.pruned else "")
+    return f"pruned {what}the replaced inodes kept: {result.bytes_freed:,} bytes freed\n"
 
 
 def _files(count: int) -> str:
@@ -90,4 +105,4 @@ def _state(migration: Migration, unfinished_id: str | None) -> str:
         return f"{migration.state} (unfinished)"
     if migration.unfinished:
         return f"{migration.state} (in progress)"  # another migrate holds the lock
-    return migration.state
+    return f"{migration.state} (pruned)" if migration.pruned else migration.state

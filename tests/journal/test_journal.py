@@ -59,15 +59,19 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
 ORIGINAL = {name: (data, mode) for name, data, mode in FILES}
 
 
-def _interrupt_after(count: int) -> Any:
+class Killed(BaseException):
+    """Stands for kill -9 in-process: no handler of migrate's catches it (no rollback runs)."""
+
+
+def _interrupt_after(count: int, error: BaseException | None = None) -> Any:
     """A replace_many that renames `count` files, then dies the way a kill would leave it."""
     real = atomic.replace_many
 
-    def replace_many(replacements: Any, *, tag: str) -> None:
-        real(replacements[:count], tag=tag)
+    def replace_many(replacements: Any, *, tag: str, **kwargs: Any) -> None:
+        real(replacements[:count], tag=tag, **kwargs)
         for r in replacements[count:]:  # temp files written, never renamed
             Path(atomic.temp_path(r.path, tag)).write_bytes(r.data)
-        raise KeyboardInterrupt
+        raise error if error is not None else Killed()
 
     return replace_many
 
@@ -310,19 +314,27 @@ def test_dry_run_reports_current_to_original_and_writes_nothing(root: Path) -> N
 # --- revert: which migration --------------------------------------------------
 
 
-def test_a_second_revert_is_a_no_op_and_named_ids_are_checked(root: Path) -> None:
+def test_revert_is_an_undo_stack_and_named_ids_are_checked(root: Path) -> None:
     j = Journal(root)
     j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
     j.apply("kronos", ["migrate"], _changes(root, [FILES[1][0]]))
-    assert j.revert().migration.id == "0002"
-    with pytest.raises(NothingToRevert, match="0002, is already reverted"):
-        j.revert()  # never silently walks back to 0001
-    with pytest.raises(BadInputError, match="migration 0002 is already reverted"):
-        j.revert("0002")
     with pytest.raises(BadInputError, match="no migration 9"):
         j.revert("9")
-    assert j.revert("1").migration.id == "0001"  # typed without its zeros
+    assert j.revert().migration.id == "0002"
+    with pytest.raises(BadInputError, match="migration 0002 is already reverted"):
+        j.revert("0002")
+    assert j.revert().migration.id == "0001"  # again: the one before (failed before: a no-op)
     assert _snapshot(root) == ORIGINAL
+    with pytest.raises(NothingToRevert, match="no applied migration"):
+        j.revert()
+
+
+def test_an_id_is_typed_with_or_without_its_zeros(root: Path) -> None:
+    j = Journal(root)
+    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    assert j.revert("1").migration.id == "0001"
+    with pytest.raises(BadInputError, match="no migration 1{20}"):
+        j.revert("1" * 5000)  # an absurd id: one short line, no int-digits traceback
 
 
 def test_an_older_migration_can_be_reverted_by_id(root: Path) -> None:
@@ -337,8 +349,11 @@ def test_an_older_migration_can_be_reverted_by_id(root: Path) -> None:
 
 def test_a_damaged_original_is_refused_before_anything_is_written(root: Path) -> None:
     Journal(root).apply("toto", ["migrate"], _changes(root))
-    # Links share the inode with nothing any more; rewrite one original's bytes.
-    (root / ".migrate" / "migrations" / "0001.originals" / "1").write_bytes(b"rot")
+    pack = root / ".migrate" / "migrations" / "0001.pack"
+    data = bytearray(pack.read_bytes())
+    offset = len(FILES[0][1])  # the second file's original follows the first's
+    data[offset:offset + 3] = b"rot"
+    pack.write_bytes(bytes(data))
     with pytest.raises(SafetyError, match="journal damaged: the original bytes of hyperparams/toto/LATIN1.json"):
         Journal(root).revert()
     assert (root / FILES[0][0]).read_bytes() == _new(FILES[0][1])
@@ -349,8 +364,8 @@ def test_a_damaged_original_is_refused_before_anything_is_written(root: Path) ->
 
 def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(journal, "replace_many", _interrupt_after(1))
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(atomic, "replace_many", _interrupt_after(1))
+    with pytest.raises(Killed):
         Journal(root).apply("toto", ["migrate", "toto"], _changes(root))
     monkeypatch.undo()
     states = [(root / n).read_bytes() in (d, _new(d)) for n, d, _ in FILES]
@@ -372,15 +387,15 @@ def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
 def test_an_interrupted_revert_is_completed_by_the_next_one(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Journal(root).apply("toto", ["migrate"], _changes(root))
-    monkeypatch.setattr(journal, "replace_many", _interrupt_after(1))
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(atomic, "replace_many", _interrupt_after(1))
+    with pytest.raises(Killed):
         Journal(root).revert()
     monkeypatch.undo()
     half = Journal(root).unfinished()
     assert half is not None and half.state == "reverting"
     assert "the revert of migration 0001 (toto) did not finish" in unfinished_notice(half)
     result = Journal(root).revert()
-    assert len(result.unchanged) == 1 and len(result.restored) == 2
+    assert len(result.unchanged) == 1 and len(result.restored) == 2 and result.previous_state == "reverting"
     assert _snapshot(root) == ORIGINAL and Journal(root).history()[0].state == "reverted"
     assert not list(root.rglob("*.tmp"))
 
@@ -389,8 +404,8 @@ def test_naming_another_id_while_one_is_unfinished_is_refused(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     j = Journal(root)
     j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
-    monkeypatch.setattr(journal, "replace_many", _interrupt_after(0))
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(atomic, "replace_many", _interrupt_after(0))
+    with pytest.raises(Killed):
         Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
     monkeypatch.undo()
     with pytest.raises(SafetyError, match=r"migration 0002 did not finish; revert it first"):
@@ -402,38 +417,40 @@ def test_leftovers_of_a_run_killed_before_its_state_are_ignored_then_removed(roo
     j = Journal(root)
     j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
     folder = root / ".migrate" / "migrations"
-    target = root / FILES[1][0]
-    (folder / "0002.json").write_text(json.dumps({"id": "0002"}))
-    (folder / "0002.originals").mkdir()
-    os.link(target, folder / "0002.originals" / "0")  # killed while keeping originals
+    (folder / "0002.json").write_text(json.dumps({"id": "0002"}))  # killed while recording
+    (folder / "0002.pack").write_bytes(b"half")
+    (folder / ".0002.state.migrate.tmp").write_bytes(b"{")
+    (folder / "notes.txt").write_bytes(b"not ours")  # never removed: migrate did not write it
     assert [m.id for m in j.history()] == ["0001"] and j.unfinished() is None
-    inode = target.stat().st_ino
     migration = j.apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
     assert migration is not None and migration.id == "0002"
-    kept = folder / "0002.originals" / "0"
-    # The leftover link was removed first, so the original was linked again, not copied.
-    assert (kept.stat().st_ino, kept.stat().st_nlink) == (inode, 1)
-    assert kept.read_bytes() == FILES[1][1]
+    assert (folder / "0002.pack").read_bytes() == FILES[1][1]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "0001.json", "0001.pack", "0001.replaced", "0001.state",
+        "0002.json", "0002.pack", "0002.replaced", "0002.state", "notes.txt"]
 
 
-def test_a_file_a_killed_apply_never_replaced_counts_as_unchanged_even_if_edited(
+def test_a_file_edited_after_a_killed_apply_is_refused_and_force_keeps_the_edit(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(journal, "replace_many", _interrupt_after(0))
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(atomic, "replace_many", _interrupt_after(0))
+    with pytest.raises(Killed):
         Journal(root).apply("toto", ["migrate"], _changes(root))
     monkeypatch.undo()
     edited = root / FILES[0][0]
-    with edited.open("r+b") as handle:  # in place: the same inode the journal keeps
+    with edited.open("r+b") as handle:  # in place
         handle.write(b"[")
-    result = Journal(root).revert()
-    assert sorted(result.unchanged) == sorted(name for name, _, _ in FILES)
-    assert edited.read_bytes() == b"[" + FILES[0][1][1:]  # the user's edit stays
+    with pytest.raises(SafetyError, match="CRLF.json; refusing to revert"):
+        Journal(root).revert()
+    result = Journal(root).revert(force=True)
+    assert result.forced == (FILES[0][0],) and _snapshot(root) == ORIGINAL
+    kept = root / ".migrate" / "overwritten" / "0001" / FILES[0][0]
+    assert kept.read_bytes() == b"[" + FILES[0][1][1:]  # the user's edit is kept
 
 
 def test_a_pending_migration_another_migrate_is_working_on_is_not_called_unfinished(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(journal, "replace_many", _interrupt_after(1))
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(atomic, "replace_many", _interrupt_after(1))
+    with pytest.raises(Killed):
         Journal(root).apply("toto", ["migrate"], _changes(root))
     monkeypatch.undo()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
@@ -457,15 +474,146 @@ def test_a_pending_migration_another_migrate_is_working_on_is_not_called_unfinis
 
 def test_a_failing_write_leaves_a_clear_error_and_a_revertible_state(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_space(replacements: Any, *, tag: str) -> None:
+    def no_space(replacements: Any, *, tag: str, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(journal, "replace_many", no_space)
+    monkeypatch.setattr(atomic, "replace_many", no_space)  # the rollback fails too
     with pytest.raises(SafetyError, match=r"migration 0001 \(toto\) did not finish: .*No space left.*"
                                           r"`migrate revert` rolls it back"):
         Journal(root).apply("toto", ["migrate"], _changes(root))
+    assert Journal(root).unfinished() is not None
     with pytest.raises(SafetyError, match="the revert of migration 0001 .* run `migrate revert` again"):
         Journal(root).revert()
     monkeypatch.undo()
     assert Journal(root).revert().previous_state == "reverting"
     assert _snapshot(root) == ORIGINAL
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["ENOSPC", "Ctrl-C"])
+def test_a_failure_part_way_is_rolled_back_at_once(root: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   error: BaseException) -> None:
+    """Failed before: the migration was left pending (a traceback, exit 1, for ENOSPC)."""
+    real = atomic.replace_many
+    calls = []
+
+    def once(replacements: Any, *, tag: str, **kwargs: Any) -> None:
+        calls.append(tag)
+        if len(calls) == 1:
+            return _interrupt_after(1, error)(replacements, tag=tag, **kwargs)
+        return real(replacements, tag=tag, **kwargs)
+
+    monkeypatch.setattr(atomic, "replace_many", once)
+    expected = SafetyError if isinstance(error, OSError) else KeyboardInterrupt
+    with pytest.raises(expected, match="rolled back" if expected is SafetyError else None):
+        Journal(root).apply("toto", ["migrate"], _changes(root))
+    assert _snapshot(root) == ORIGINAL and not list(root.rglob("*.tmp"))
+    assert [m.state for m in Journal(root).history()] == ["reverted"]
+
+
+def test_the_applied_state_failing_to_write_is_rolled_back(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full while "applied" is written: failed before with a traceback, migration left pending."""
+    real = Journal.write_state
+
+    def full(self: Journal, migration_id: str, state: Any) -> None:
+        if state.state == "applied":
+            raise OSError(28, "No space left on device", str(self.paths.state(migration_id)))
+        real(self, migration_id, state)
+
+    monkeypatch.setattr(Journal, "write_state", full)
+    with pytest.raises(SafetyError, match=r"0001.state: No space left on device; rolled back"):
+        Journal(root).apply("toto", ["migrate"], _changes(root))
+    assert _snapshot(root) == ORIGINAL
+
+
+
+# --- created files (FileChange.before None) ------------------------------------------
+
+
+def test_a_created_file_is_deleted_by_revert_exactly(root: Path) -> None:
+    """Failed before: a change without `before` bytes was "no such file", exit 2."""
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    j = Journal(root)
+    migration = j.apply("toto", ["migrate", "toto", "--create-missing"],
+                        [FileChange(new, None, b'{"num_samples": 32}'), *_changes(root, [FILES[0][0]])])
+    assert migration is not None and new.read_bytes() == b'{"num_samples": 32}'
+    assert migration.files[0] == journal.FileRecord("hyperparams/toto/NEW.json", None,
+                                                    _sha(b'{"num_samples": 32}'))
+    result = j.revert()
+    assert not new.exists() and result.deleted == ("hyperparams/toto/NEW.json",)
+    assert _snapshot(root) == ORIGINAL
+
+
+def test_a_file_to_create_that_appeared_meanwhile_is_never_overwritten(root: Path) -> None:
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    new.write_bytes(b"the user's")
+    with pytest.raises(SafetyError, match="NEW.json: exists now"):
+        Journal(root).apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    assert new.read_bytes() == b"the user's" and Journal(root).history() == []
+
+
+def test_a_created_file_edited_since_is_kept_unless_force_which_saves_it(root: Path) -> None:
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    j = Journal(root)
+    j.apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    new.write_bytes(b"edited by the user")
+    with pytest.raises(SafetyError, match="NEW.json; refusing to revert"):
+        j.revert()
+    assert new.read_bytes() == b"edited by the user"
+    result = j.revert(force=True)
+    assert not new.exists() and result.forced == ("hyperparams/toto/NEW.json",)
+    assert (root / ".migrate/overwritten/0001/hyperparams/toto/NEW.json").read_bytes() == b"edited by the user"
+
+
+def test_a_created_file_already_gone_counts_as_reverted(root: Path) -> None:
+    new = root / "hyperparams" / "toto" / "NEW.json"
+    j = Journal(root)
+    j.apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    new.unlink()
+    result = j.revert()
+    assert result.unchanged == ("hyperparams/toto/NEW.json",) and result.restored == ()
+
+
+# --- write_migration: the lock covers planning ----------------------------------------
+
+TRY_LOCK = """
+import sys
+from pathlib import Path
+from migrator.errors import SafetyError
+from migrator.journal import Journal
+try:
+    with Journal(Path(sys.argv[1])).lock():
+        print("got it")
+except SafetyError:
+    print("refused")
+"""
+
+
+def test_write_migration_plans_under_the_lock(root: Path) -> None:
+    """Before: writers planned first and took the lock only around Journal.apply."""
+    seen = []
+
+    def plan() -> list[FileChange]:
+        other = subprocess.run([sys.executable, "-c", TRY_LOCK, str(root)], capture_output=True,
+                               text=True, timeout=60)
+        seen.append(other.stdout.strip())
+        return _changes(root)
+
+    migration = journal.write_migration(root, "toto", ["migrate"], plan)
+    assert seen == ["refused"] and migration is not None
+    assert _snapshot(root) == {name: (_new(data), mode) for name, data, mode in FILES}
+
+
+def test_write_migration_never_plans_while_another_migrate_holds_the_lock(root: Path) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    planned = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(SafetyError, match="another migrate is working"):
+            journal.write_migration(root, "toto", ["migrate"], lambda: planned.append(1) or [])
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert planned == []

@@ -1,0 +1,244 @@
+"""Writing a migration: under the root's lock, plan, check, journal, then replace.
+
+Order, each step durable before the next: the originals (COPIES of the bytes
+read and checked, one pack file, one fsync) and the record; state "pending";
+each file replaced atomically, only if it still holds exactly the bytes read
+(re-checked just before its rename, migrator.atomic); state "applied". A
+migration exists once its .state exists: a kill before leaves the user's files
+untouched, a kill after leaves a "pending" migration that `migrate revert`
+rolls back. A failure part-way (a file changed meanwhile, a full disk, Ctrl-C)
+is rolled back at once where it can be; otherwise the error says what to run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Callable, Sequence
+
+from migrator import atomic
+from migrator.errors import BadInputError, MigrateError, SafetyError
+from migrator.journal.paths import write_new_file
+from migrator.journal.records import (JOURNAL_FOLDER, RECORD_FORMAT, FileRecord, Migration, Record,
+                                      State, StoredFile, check_kind, relative_path)
+from migrator.journal.store import Journal, now
+
+_NEW_FILE_MODE = 0o100644
+
+
+@dataclasses.dataclass(frozen=True)
+class FileChange:
+    """One file's planned change. `path` is absolute and inside the root.
+
+    `before` None: the file must not exist; the migration creates it.
+    """
+
+    path: Path
+    before: bytes | None
+    after: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    rel: str
+    real: str
+    mode: int  # st_mode to give the new bytes
+    change: FileChange
+
+
+def unfinished_notice(migration: Migration) -> str:
+    """One line telling the user what an unfinished migration needs."""
+    if migration.state == "reverting":
+        return (f"the revert of migration {migration.id} ({migration.kind}) did not finish; "
+                "`migrate revert` completes it")
+    return (f"migration {migration.id} ({migration.kind}) did not finish; "
+            "`migrate revert` rolls it back")
+
+
+def write_migration(root: Path | str, kind: str, argv: Sequence[str],
+                    plan: Callable[[], Sequence[FileChange]]) -> Migration | None:
+    """Take the root's lock, run `plan` under it, then journal and apply its changes.
+
+    The one way writers change files: a second migrate is refused (exit 3) before
+    it plans. None when nothing changes. SafetyError (exit 3) while an unfinished
+    migration exists, or when a file changed since `plan` read it.
+    """
+    journal = Journal(root)
+    with journal.lock():
+        _refuse_if_unfinished(journal)
+        return apply_changes(journal, kind, argv, plan())
+
+
+def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
+                  changes: Sequence[FileChange]) -> Migration | None:
+    """Journal and apply `changes` (takes the lock if the caller does not hold it)."""
+    with journal.lock():
+        _refuse_if_unfinished(journal)
+        try:
+            check_kind(kind)
+        except ValueError as exc:
+            raise BadInputError(str(exc)) from None
+        migration_id = journal.next_id()  # first: removes a killed run's leftovers
+        checked = _check(journal, [c for c in changes if c.before != c.after])
+        if not checked:
+            return None
+        record = _journal(journal, migration_id, kind, argv, checked)
+        try:
+            atomic.replace_many([atomic.Replacement(c.real, c.change.after, stat.S_IMODE(c.mode),
+                                                    expected=c.change.before) for c in checked],
+                                tag=f"migrate-{migration_id}",
+                                keep_replaced=journal.replaced_folder(migration_id, "apply"))
+            journal.write_state(migration_id, State("applied"))
+        except (Exception, KeyboardInterrupt) as exc:  # not a kill: roll back at once
+            _roll_back(journal, record, checked, exc)
+            raise  # _roll_back raises; for type checkers
+        return record.migration(State("applied"))
+
+
+def _refuse_if_unfinished(journal: Journal) -> None:
+    pending = journal.unfinished()
+    if pending is not None:
+        raise SafetyError(f"{unfinished_notice(pending)} first; nothing written")
+
+
+def _check(journal: Journal, changes: Sequence[FileChange]) -> list[_Checked]:
+    """Every change inside the root, outside the journal, once, and on the bytes planned from."""
+    root = str(journal.root)
+    checked: list[_Checked] = []
+    seen: set[str] = set()
+    real_folders: dict[str, str] = {}
+    for change in changes:
+        folder, name = os.path.split(os.path.abspath(change.path))
+        real_folder = real_folders.get(folder)
+        if real_folder is None:
+            real_folder = real_folders[folder] = os.path.realpath(folder)
+        real = os.path.join(real_folder, name)
+        if change.before is not None and os.path.islink(real):
+            real = os.path.realpath(real)  # a link inside the root: its target is what changes
+        if not real.startswith(root + os.sep):
+            raise SafetyError(f"{change.path}: resolves outside the root {root} (through a symlink?); "
+                              "refusing to write it; nothing written")
+        rel = real[len(root) + 1:].replace(os.sep, "/")
+        try:
+            relative_path(rel)
+        except ValueError:
+            raise SafetyError(f"{rel}: inside the journal folder {JOURNAL_FOLDER}/ (or not a plain "
+                              "path); refusing to write it; nothing written") from None
+        if rel in seen:
+            raise BadInputError(f"{rel}: listed twice in one migration")
+        seen.add(rel)
+        mode = _new_file_mode(rel, real) if change.before is None else _holds_before(rel, real, change.before)
+        checked.append(_Checked(rel, real, mode, change))
+    return checked
+
+
+def _new_file_mode(rel: str, real: str) -> int:
+    if os.path.lexists(real):
+        raise SafetyError(f"{rel}: exists now (this migration was planned to create it); nothing written")
+    if not os.path.isdir(os.path.dirname(real)):
+        raise BadInputError(f"{rel}: its folder does not exist; nothing written")
+    return _NEW_FILE_MODE
+
+
+def _holds_before(rel: str, real: str, before: bytes) -> int:
+    """The file's st_mode, after checking it holds exactly `before`."""
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise BadInputError(f"{rel}: no such file; nothing written") from None
+    except OSError as exc:
+        raise BadInputError(f"{rel}: cannot read: {exc.strerror}; nothing written") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInputError(f"{rel}: not a regular file; nothing written")
+        # Another size already tells; else one read (no buffered file object: 10,000 add up).
+        same = info.st_size == len(before) and atomic.read_exactly(fd, info.st_size + 1) == before
+    finally:
+        os.close(fd)
+    if not same:
+        raise SafetyError(f"{rel}: changed since it was read (it no longer holds the bytes this "
+                          "migration was planned from); nothing written")
+    return info.st_mode
+
+
+def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str],
+             checked: list[_Checked]) -> Record:
+    """The pack of originals and the record, durable; then the state "pending"."""
+    stored, chunks, offset = [], [], 0
+    for item in checked:
+        before, after = item.change.before, item.change.after
+        length = 0 if before is None else len(before)
+        stored.append(StoredFile(FileRecord(item.rel, None if before is None else _sha256(before),
+                                            _sha256(after)), item.mode, offset, length))
+        if before is not None:
+            chunks.append(before)
+        offset += length
+    record = Record(RECORD_FORMAT, migration_id, kind, now(), tuple(argv), tuple(stored))
+    pack = journal.paths.pack(migration_id)
+    try:
+        write_new_file(pack, b"".join(chunks))
+        journal.write_record(record)  # fsyncs its temp file, then the folder (the pack's entry too)
+        journal.write_state(migration_id, State("pending"))
+    except BaseException as exc:
+        # No state: the migration does not exist; its files are leftovers next_id removes.
+        for path in (pack, journal.paths.record(migration_id)):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise SafetyError(f"cannot record the migration: {describe_os_error(exc, journal)}; "
+                              "nothing written") from exc
+        raise
+    return record
+
+
+def _roll_back(journal: Journal, record: Record, checked: list[_Checked], exc: BaseException) -> None:
+    """Undo a migration that failed part-way, at once; raise the error that says what happened."""
+    from migrator.journal.revert import execute_revert, plan_revert
+
+    what = describe_failure(exc, journal)
+    originals = {c.rel: c.change.before for c in checked}
+    try:
+        plan = plan_revert(journal, record.migration(State("pending")), record, force=False,
+                           originals=lambda stored: originals[stored.record.path], rollback=True)
+        execute_revert(journal, plan, mark_reverting=False)  # still "pending" if this fails too
+    except (Exception, KeyboardInterrupt) as second:
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc from None
+        raise SafetyError(f"migration {record.id} ({record.kind}) did not finish: {what}; and could not "
+                          f"be rolled back ({describe_failure(second, journal)}); "
+                          "`migrate revert` rolls it back") from exc
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    raise SafetyError(f"migration {record.id} ({record.kind}) stopped: {what}; rolled back: every file "
+                      "holds the bytes it held before (nothing lost)") from exc
+
+
+def describe_failure(exc: BaseException, journal: Journal) -> str:
+    if isinstance(exc, atomic.ChangedMeanwhile):
+        return f"{journal.paths.label(exc.path)} changed while migrate was writing (left as it is)"
+    if isinstance(exc, OSError):
+        return describe_os_error(exc, journal)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, MigrateError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def describe_os_error(exc: OSError, journal: Journal | None = None) -> str:
+    """`FILE: reason`, the file relative to the root where it is inside."""
+    name = exc.filename
+    label = "" if name is None else (journal.paths.label(os.fsdecode(name)) if journal else os.fsdecode(name))
+    reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
+    return f"{label}: {reason}" if label else reason
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

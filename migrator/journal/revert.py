@@ -1,0 +1,307 @@
+"""Revert as an undo stack: choose the migrations, plan each (checks only), then execute.
+
+`migrate revert` undoes the newest applied migration (again: the one before),
+`--all` every applied one, `--to ID` every one after ID, newest first; a
+migration a killed run left unfinished always comes first. Naming an older
+migration whose files a newer applied one changed since is refused: the newer
+one's bytes would be left marked applied over bytes that are not its own.
+
+Every plan is made before anything is written, over the bytes the previous
+plans would leave (so `--all --dry-run` shows the real outcome). A file
+holding neither the recorded "after" bytes nor the original was changed by
+someone: refused, unless --force, which keeps its current bytes under
+.migrate/overwritten/ID/ first. A file is only ever replaced if it still holds
+the bytes planned from (re-checked before its rename).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+import os
+import stat
+from typing import Callable, Literal
+
+from migrator import atomic
+from migrator.errors import EXIT_OK, BadInputError, MigrateError, SafetyError
+from migrator.journal.apply import FileChange, describe_failure
+from migrator.journal.paths import make_plain_folders, user_path_problem, write_under
+from migrator.journal.records import (JOURNAL_FOLDER, UNFINISHED_STATES, Migration, MigrationState,
+                                      Record, State, StoredFile, match_id)
+from migrator.journal.store import Journal, now
+
+ActionKind = Literal["restore", "delete", "unchanged", "left"]
+_NAMED = 3  # files named in a refusal before "and N more"
+
+
+class NothingToRevert(MigrateError):
+    """`revert` found no applied or unfinished migration to undo: nothing to do."""
+
+    exit_code = EXIT_OK
+
+
+@dataclasses.dataclass(frozen=True)
+class FileAction:
+    rel: str
+    kind: ActionKind  # restore the original / delete a created file / nothing to do / left alone
+    current: bytes | None  # what the file holds (None: missing) when planned
+    target: bytes | None  # what the revert leaves (None: no file)
+    mode: int  # permission bits for a restored file
+    forced: bool = False  # changed by someone since the migration: --force replaces it
+
+
+@dataclasses.dataclass(frozen=True)
+class RevertPlan:
+    migration: Migration
+    actions: tuple[FileAction, ...]
+
+    def of(self, *kinds: ActionKind) -> list[FileAction]:
+        return [a for a in self.actions if a.kind in kinds]
+
+
+@dataclasses.dataclass(frozen=True)
+class RevertResult:
+    migration: Migration  # as recorded after the revert (as found, for a dry run)
+    restored: tuple[str, ...]  # relative paths written back or deleted (would be, for a dry run)
+    unchanged: tuple[str, ...]  # already held the original bytes (or, created, were gone)
+    forced: tuple[str, ...] = ()  # of `restored`: changed since the migration, replaced by force
+    saved_to: str | None = None  # root-relative folder keeping the bytes `forced` replaced
+    changes: tuple[FileChange, ...] = ()  # current bytes -> original bytes, per restored file
+    dry_run: bool = False
+    previous_state: MigrationState = "applied"
+    deleted: tuple[str, ...] = ()  # of `restored`: files the migration had created, removed
+
+
+def revert(journal: Journal, migration_id: str | None = None, *, everything: bool = False,
+           to: str | None = None, force: bool = False, dry_run: bool = False) -> list[RevertResult]:
+    """Undo migrations, newest first; see the module's docstring for which."""
+    if dry_run:
+        return _revert_locked(journal, migration_id, everything, to, force, dry_run=True)
+    if not journal.paths.migrations.exists() and not os.path.islink(journal.paths.migrations):
+        _select(journal, migration_id, everything, to)  # raises: nothing recorded
+    with journal.lock():
+        return _revert_locked(journal, migration_id, everything, to, force, dry_run=False)
+
+
+def _revert_locked(journal: Journal, migration_id: str | None, everything: bool, to: str | None,
+                   force: bool, *, dry_run: bool) -> list[RevertResult]:
+    overlay: dict[str, bytes | None] = {}
+    plans = []
+    again = "--all" if everything else f"--to {to}" if to is not None else None  # what --force repeats
+    for target_id, state in _select(journal, migration_id, everything, to):
+        migration, record = journal.load(target_id, state)
+        plan = plan_revert(journal, migration, record, force=force, overlay=overlay,
+                           command=f"migrate revert {again or target_id} --force")
+        for action in plan.actions:
+            overlay[action.rel] = action.target
+        plans.append(plan)
+    if dry_run:
+        return [_result(journal, plan, dry_run=True) for plan in plans]
+    return [execute_revert(journal, plan) for plan in plans]
+
+
+def _select(journal: Journal, migration_id: str | None, everything: bool,
+            to: str | None) -> list[tuple[str, State]]:
+    states = journal.ids_and_states()
+    ids = [i for i, _ in states]
+    unfinished = [(i, s) for i, s in states if s.state in UNFINISHED_STATES]
+    applied = [(i, s) for i, s in reversed(states) if s.state == "applied"]  # newest first
+    where = JOURNAL_FOLDER
+    if migration_id is not None:
+        found = _find(migration_id, ids, where)
+        state = dict(states)[found]
+        if state.state == "reverted":
+            raise BadInputError(f"migration {found} is already reverted (at {state.reverted})")
+        if unfinished and unfinished[0][0] != found:
+            raise SafetyError(f"migration {unfinished[0][0]} did not finish; revert it first "
+                              f"(`migrate revert {unfinished[0][0]}`)")
+        _refuse_if_newer_changed(journal, found, states)
+        return [(found, state)]
+    if to is not None:
+        floor = int(_find(to, ids, where))
+        chosen = unfinished + [(i, s) for i, s in applied if int(i) > floor]
+        if not chosen:
+            raise NothingToRevert(f"nothing to revert: no applied migration after {to}")
+        return chosen
+    if everything:
+        if not unfinished + applied:
+            raise NothingToRevert(f"nothing to revert: no applied migration under {where}/")
+        return unfinished + applied
+    if unfinished:
+        return unfinished[:1]
+    if not applied:
+        raise NothingToRevert(f"nothing to revert: no applied migration under {where}/"
+                              + (" (all reverted)" if states else ""))
+    return applied[:1]
+
+
+def _find(wanted: str, ids: list[str], where: str) -> str:
+    found = match_id(wanted, ids)
+    if found is None:
+        shown = wanted if len(wanted) <= 20 else wanted[:20] + "..."
+        raise BadInputError(f"no migration {shown} in {where}/ (see `migrate history`)")
+    return found
+
+
+def _refuse_if_newer_changed(journal: Journal, migration_id: str,
+                             states: list[tuple[str, State]]) -> None:
+    _, record = journal.load(migration_id)
+    mine = {f.record.path for f in record.files}
+    newer, shared = [], set()
+    for other, state in states:
+        if int(other) <= int(migration_id) or state.state == "reverted":
+            continue
+        _, other_record = journal.load(other, state)
+        common = mine & {f.record.path for f in other_record.files}
+        if common:
+            newer.append(other)
+            shared |= common
+    if not newer:
+        return
+    older = [i for i, _ in states if int(i) < int(migration_id)]
+    command = f"migrate revert --to {older[-1]}" if older else "migrate revert --all"
+    raise SafetyError(f"migration {migration_id} cannot be reverted before newer migration(s) "
+                      f"{', '.join(newer)}, which changed its files since ({_some(sorted(shared))}); "
+                      f"`{command}` reverts them all, newest first; nothing written")
+
+
+def plan_revert(journal: Journal, migration: Migration, record: Record, *, force: bool,
+                overlay: dict[str, bytes | None] | None = None,
+                originals: Callable[[StoredFile], bytes | None] | None = None,
+                rollback: bool = False, command: str | None = None) -> RevertPlan:
+    """What reverting `migration` does to each file; refuses (SafetyError) before any write.
+
+    `overlay`: files' bytes as earlier plans leave them. `rollback`: undoing our own
+    failed apply, where a file holding neither version was never replaced: left alone.
+    """
+    overlay = {} if overlay is None else overlay
+    actions: list[FileAction] = []
+    changed: list[str] = []
+    folders_ok: dict[str, bool] = {}
+    for index, stored in enumerate(record.files):
+        rel = stored.record.path
+        problem = user_path_problem(journal.paths, rel, folders_ok)
+        if problem:
+            raise SafetyError(f"{problem}; refusing to revert migration {migration.id} through it "
+                              "(even with --force); nothing written")
+        current = overlay[rel] if rel in overlay else _read_user_file(journal, rel)
+        digest = None if current is None else hashlib.sha256(current).hexdigest()
+        if digest == stored.record.sha256_before:
+            actions.append(FileAction(rel, "unchanged", current, current, 0))
+            continue
+        forced = digest != stored.record.sha256_after
+        if forced and rollback:
+            actions.append(FileAction(rel, "left", current, current, 0))
+            continue
+        if forced:
+            changed.append(rel + (" (missing)" if current is None else ""))
+        if stored.created:
+            actions.append(FileAction(rel, "delete", current, None, 0, forced))
+            continue
+        original = originals(stored) if originals else None
+        if original is None:
+            original = journal.original(record, index, stored)
+        mode = stat.S_IMODE(stored.mode if current is None or rel in overlay else
+                            os.lstat(journal.paths.user_file(rel)).st_mode)
+        actions.append(FileAction(rel, "restore", current, original, mode, forced))
+    if changed and not force:
+        raise SafetyError(
+            f"{len(changed)} file(s) changed since migration {migration.id} ({migration.kind}): "
+            f"{_some(changed)}; refusing to revert (nothing written); "
+            f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
+            "keeping their current bytes under "
+            f"{JOURNAL_FOLDER}/overwritten/{migration.id}/")
+    return RevertPlan(migration, tuple(actions))
+
+
+def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
+    """Carry out a plan: state "reverting", keep forced files' bytes, replace, "reverted".
+
+    A rollback of a failed apply leaves it "pending" until done (same revert, same notice).
+    """
+    migration = plan.migration
+    # First what --force replaces (only additions under .migrate/: a refusal here changes nothing).
+    saved = [(a.rel, a.current) for a in plan.actions if a.forced and a.current is not None]
+    for rel, data in saved:
+        write_under(journal.root, journal.paths.label(journal.paths.overwritten(migration.id)), rel,
+                    data)  # type: ignore[arg-type]
+    if mark_reverting:
+        journal.write_state(migration.id, State("reverting"))
+    restores = plan.of("restore")
+    for action in restores:
+        if action.current is None and "/" in action.rel:
+            make_plain_folders(journal.paths, action.rel.rsplit("/", 1)[0])
+    try:
+        atomic.replace_many([atomic.Replacement(journal.paths.user_file(a.rel), a.target, a.mode,  # type: ignore[arg-type]
+                                                expected=a.current) for a in restores],
+                            tag=f"migrate-{migration.id}-revert",
+                            keep_replaced=journal.replaced_folder(migration.id, "revert") if restores else None)
+        for action in plan.of("delete"):
+            path = journal.paths.user_file(action.rel)
+            if action.current is not None:
+                if not atomic.holds(path, action.current):
+                    raise atomic.ChangedMeanwhile(str(path), 0)
+                os.unlink(path)
+    except (OSError, atomic.ChangedMeanwhile) as exc:
+        raise SafetyError(f"the revert of migration {migration.id} ({migration.kind}) did not finish: "
+                          f"{describe_failure(exc, journal)}; run `migrate revert` again to complete "
+                          "it") from exc
+    if migration.unfinished:
+        _remove_leftover_temps(journal, plan)
+    reverted = now()
+    journal.write_state(migration.id, State("reverted", reverted))
+    done = dataclasses.replace(migration, state="reverted", reverted=reverted)
+    return _result(journal, dataclasses.replace(plan, migration=done), dry_run=False,
+                   previous_state=migration.state)
+
+
+def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None) -> RevertResult:
+    writes = plan.of("restore", "delete")
+    forced = tuple(a.rel for a in writes if a.forced)
+    return RevertResult(
+        migration=plan.migration,
+        restored=tuple(a.rel for a in writes),
+        unchanged=tuple(a.rel for a in plan.of("unchanged")),
+        forced=forced,
+        saved_to=f"{JOURNAL_FOLDER}/overwritten/{plan.migration.id}" if forced else None,
+        changes=tuple(FileChange(journal.paths.user_file(a.rel), a.current or b"", a.target or b"") for a in writes),
+        dry_run=dry_run,
+        previous_state=previous_state or plan.migration.state,
+        deleted=tuple(a.rel for a in plan.of("delete")),
+    )
+
+
+def _read_user_file(journal: Journal, rel: str) -> bytes | None:
+    path = journal.paths.user_file(rel)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            return None  # a folder on its way is a file now: the file is gone
+        raise
+    try:
+        return atomic.read_exactly(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def _remove_leftover_temps(journal: Journal, plan: RevertPlan) -> None:
+    """Temp files of the killed apply (or revert) that never got renamed: names only migrate writes."""
+    for action in plan.actions:
+        path = journal.paths.user_file(action.rel)
+        for tag in (f"migrate-{plan.migration.id}", f"migrate-{plan.migration.id}-revert"):
+            temp = atomic.temp_path(path, tag)
+            try:
+                if stat.S_ISREG(os.lstat(temp).st_mode):
+                    os.unlink(temp)
+            except OSError:
+                pass
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:_NAMED])
+    return shown if len(names) <= _NAMED else f"{shown} and {len(names) - _NAMED:,} more"
+

@@ -235,23 +235,35 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
                    argv: Sequence[str], *, write: bool, skip_invalid: bool) -> tuple[Plan, str | None]:
     """The plan, and when `write` the id of the migration that journaled and wrote it (None: nothing to do).
 
-    Writing plans under the root's lock (the journal's write_migration), so no other
-    `migrate` can change the files between planning and writing; the journal still
-    re-checks each file's bytes just before replacing it. Invalid files stop the
-    write unless `skip_invalid`.
+    Planned first without the lock, so a run with nothing to write (or refused for an
+    invalid file) writes nothing at all, not even .migrate/. Then, under the root's lock
+    (the journal's write_migration: a second `migrate` is refused at once), the plan is
+    kept only if every file it read still holds the bytes it planned from, else planned
+    again there; the journal re-checks each file just before replacing it too.
     """
-    if not write:
-        return plan_migration(root, hyperparams, spec, symbols), None
+    plan = plan_migration(root, hyperparams, spec, symbols)
+    refused = bool(plan.invalid) and not skip_invalid
+    if not write or refused or not plan.changes:
+        return plan, None
     from migrator.journal import FileChange, write_migration
 
-    planned: list[Plan] = []
+    planned = [plan]
 
     def changes() -> list[FileChange]:
-        plan = plan_migration(root, hyperparams, spec, symbols)
-        planned.append(plan)
-        if plan.invalid and not skip_invalid:
+        if any(_current_bytes(change.path) != change.before for change in planned[-1].changes):
+            planned.append(plan_migration(root, hyperparams, spec, symbols))  # changed meanwhile
+        final = planned[-1]
+        if final.invalid and not skip_invalid:
             return []
-        return [FileChange(Path(c.path), c.before, c.after) for c in plan.changes]
+        return [FileChange(Path(c.path), c.before, c.after) for c in final.changes]
 
     migration = write_migration(root, spec.model.name, argv, changes)
-    return planned[0], migration.id if migration else None
+    return planned[-1], migration.id if migration else None
+
+
+def _current_bytes(path: str) -> bytes | None:
+    try:
+        with open(path, "rb", opener=_open_nonblocking) as file:
+            return file.read()
+    except OSError:
+        return None

@@ -134,8 +134,10 @@ class _Clock:
 
 @dataclass
 class CallTrace:
-    """What a call saw: per step, the s1 and s2 logits [paths, V] it sampled from and the tokens."""
+    """What a call saw: per step, the s1 and s2 logits [paths, V] it sampled from and the tokens;
+    each path's decoded pred_len bars [paths, pred_len, 6] (normalised) before the mean."""
 
+    paths: torch.Tensor | None = None
     s1_logits: list[torch.Tensor] = field(default_factory=list)
     s2_logits: list[torch.Tensor] = field(default_factory=list)
     s1: list[torch.Tensor] = field(default_factory=list)
@@ -186,6 +188,8 @@ def baseline_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkl
         start = max(0, length + steps - window)
         decoded = model.tokenizer.decode(s1[:, start:], s2[:, start:])
         mean_path = decoded.mean(0)[-steps:]
+    if trace is not None:
+        trace.paths = decoded[:, -steps:].clone()
     return denormalise(mean_path, inputs)
 
 
@@ -241,6 +245,8 @@ def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWork
         own = run_after_prefix(tokenizer.decoder, tokenizer.quantized(generated1, generated2), cache)
         decoded = tokenizer.head(own)  # only the generated bars: the rest is never read
         mean_paths = decoded.reshape(copies, workload.samples, steps, -1).mean(1)
+    if trace is not None:
+        trace.paths = decoded.clone()
     return denormalise(mean_paths, inputs)
 
 

@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,8 +89,11 @@ class Forecast:
 
 @dataclass
 class EngineResult:
-    """forecasts: (sim, key, pred_idx) -> forecast of the percent change prediction_length
-    steps after the context (the next one by default).
+    """What an engine of any family returns (see registry.Engine).
+
+    Toto's forecasts: (sim, key, pred_idx) -> forecast of the percent change prediction_length
+    steps after the context (the next one by default). Kronos's: (sim, key) -> the pred_len
+    predicted values of the key (the mean path, de-normalised).
 
     model_calls: forecasts the engine made (baseline: calls, or distinct contexts with cache;
     optimized: distinct contexts). forward_passes: model forward invocations. When extrapolated,
@@ -99,7 +103,7 @@ class EngineResult:
     notes: how the engine forecast, where it departed from its usual path (one line each).
     """
 
-    forecasts: dict[tuple[int, str, int], Forecast]
+    forecasts: dict[tuple, Any]  # Toto: (sim, key, pred_idx) -> Forecast; Kronos: (sim, key) -> path
     model_calls: int
     forward_passes: int
     seconds: float
@@ -319,9 +323,15 @@ def optimized_draws(
 
 
 def optimized_engine(
-    model: TotoModel, series: dict[str, np.ndarray], workload: Workload, *, seed: int = 0
+    model: TotoModel,
+    series: dict[str, np.ndarray],
+    workload: Workload,
+    *,
+    seed: int = 0,
+    max_calls: int | None = None,
 ) -> EngineResult:
-    """The same forecast distribution for every call, each distinct context forecast once."""
+    """The same forecast distribution for every call, each distinct context forecast once.
+    max_calls is accepted for the registry's common signature and not used (it runs them all)."""
     calls = schedule(series, workload)
     clock = _Clock()
     contexts = _contexts(series, workload.keys)

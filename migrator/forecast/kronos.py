@@ -15,9 +15,10 @@
 
 Every block works in two modes (the same arithmetic):
 - `Block.forward(x)`: causal self-attention over the whole sequence (what Kronos runs);
-- `Block.extend(x, prefix)`: tokens that follow a prefix whose keys/values (`PrefixKV`,
-  batch 1) are shared by every row of x. The queries of all rows are folded into one matrix
-  against the prefix's keys, so the prefix is neither copied nor recomputed per row; softmax
+- `Block.extend(x, prefix)`: tokens that follow a prefix whose keys/values (`PrefixKV`) are
+  shared by a group of rows of x (G prefixes, G equal groups). The queries of a group are
+  folded into one matrix against its prefix's keys, so a prefix is neither copied nor
+  recomputed per row; softmax
   runs over [prefix scores, own causal scores] together. This is exact: a causal token's
   output depends only on the tokens before it.
 
@@ -86,7 +87,8 @@ PUBLIC_MODELS = ("mini", "small", "base")
 
 @dataclass(frozen=True)
 class PrefixKV:
-    """Keys and values [1, heads, P, head_dim] of a shared prefix for one block."""
+    """Keys and values [G, heads, P, head_dim] of G shared prefixes for one block; the rows
+    that follow them come in G equal groups, group g after prefix g."""
 
     key: torch.Tensor
     value: torch.Tensor
@@ -110,16 +112,25 @@ def attend_after_prefix(query: torch.Tensor, key: torch.Tensor | None, value: to
                         prefix: PrefixKV | None, causal: bool) -> torch.Tensor:
     """softmax(q [k_prefix, k_own]^T / sqrt(hd)) [v_prefix, v_own] for query [B, H, T, hd].
 
-    The prefix (batch 1) is shared by all B rows: the B*T queries are folded into one matrix
-    per head against it. Own keys (None: none) are the rows' own, causal over T when `causal`.
+    Prefix g (of G) is shared by the g-th group of B / G rows: each group's queries are folded
+    into one matrix per head against it, so a prefix is never copied per row. Own keys (None:
+    none) are the rows' own, causal over T when `causal`.
     """
     batch, heads, tokens, head_dim = query.shape
     scale = 1.0 / math.sqrt(head_dim)
     parts = []
-    if prefix is not None and prefix.length:
-        folded = query.transpose(0, 1).reshape(heads, batch * tokens, head_dim)
-        shared = torch.matmul(folded, prefix.key[0].transpose(1, 2)) * scale  # [H, B*T, P]
-        parts.append(shared.reshape(heads, batch, tokens, -1).transpose(0, 1))
+    shared = prefix is not None and prefix.length > 0
+    if shared:
+        groups = prefix.key.shape[0]
+        rows = batch // groups
+
+        def fold(t: torch.Tensor) -> torch.Tensor:  # [B, H, T, X] -> [G, H, rows*T, X]
+            return t.reshape(groups, rows, heads, tokens, -1).transpose(1, 2).reshape(groups, heads, rows * tokens, -1)
+
+        def unfold(t: torch.Tensor) -> torch.Tensor:  # the inverse
+            return t.reshape(groups, heads, rows, tokens, -1).transpose(1, 2).reshape(batch, heads, tokens, -1)
+
+        parts.append(unfold(torch.matmul(fold(query), prefix.key.transpose(2, 3)) * scale))
     if key is not None and key.shape[2]:
         own = torch.matmul(query, key.transpose(2, 3)) * scale  # [B, H, T, T]
         if causal:
@@ -128,11 +139,9 @@ def attend_after_prefix(query: torch.Tensor, key: torch.Tensor | None, value: to
         parts.append(own)
     weights = torch.softmax(torch.cat(parts, dim=-1), dim=-1)
     out = None
-    if prefix is not None and prefix.length:
+    if shared:
         width = prefix.length
-        shared_w = weights[..., :width].transpose(0, 1).reshape(heads, batch * tokens, width)
-        out = torch.matmul(shared_w, prefix.value[0]).reshape(heads, batch, tokens, head_dim)
-        out = out.transpose(0, 1)
+        out = unfold(torch.matmul(fold(weights[..., :width]), prefix.value))
         weights = weights[..., width:]
     if key is not None and key.shape[2]:
         own_out = torch.matmul(weights, value)
@@ -172,13 +181,13 @@ class Block(nn.Module):
         return h + self.ffn(self.norm2(h))
 
     def prefix_kv(self, x: torch.Tensor) -> PrefixKV:
-        """Keys/values of x [1, P, D] at positions 0..P-1 (all a following token needs)."""
+        """Keys/values of prefixes x [G, P, D] at positions 0..P-1 (all a following token needs)."""
         _, key, value = self._qkv(self.norm1(x), 0)
         return PrefixKV(key, value)
 
     def extend(self, x: torch.Tensor, prefix: PrefixKV) -> torch.Tensor:
-        """x [B, T, D] at positions P..P+T-1 after the shared prefix: the same as the last T
-        rows of forward(cat(prefix tokens, x)) for every row."""
+        """x [B, T, D] at positions P..P+T-1 after the shared prefixes (B / G rows each): the
+        same as the last T rows of forward(cat(prefix tokens, x)) for every row."""
         query, key, value = self._qkv(self.norm1(x), prefix.length)
         attended = attend_after_prefix(query, key, value, prefix, causal=True)
         h = x + self.out(_merge_heads(attended))
@@ -187,7 +196,7 @@ class Block(nn.Module):
 
 def run_prefix(blocks: nn.ModuleList, x: torch.Tensor, *, need_output: bool
                ) -> tuple[list[PrefixKV], torch.Tensor | None]:
-    """A shared prefix x [1, P, D] through `blocks`: each block's PrefixKV and, when
+    """Shared prefixes x [G, P, D] through `blocks`: each block's PrefixKV and, when
     need_output, the last block's output (else the last block stops at its keys/values)."""
     cache = []
     for index, block in enumerate(blocks):

@@ -19,7 +19,8 @@ Close key (every key with all_keys, each key a separate call on the same frame),
   once the window slides its positions and states change, so a cache rolled across steps would
   not be exact. The final decode likewise runs the shared context tokens once and decodes only
   the generated tokens per path. `copies` independent calls on the same bars (the backtest's
-  four keys with all_keys) run as one batch of copies x samples paths over one shared prefix.
+  four keys with all_keys) run as one batch of copies x samples paths over one shared prefix,
+  and several simulations' calls run as one batch, each group of paths over its own prefix.
 
 Both take the random draws from torch's RNG (torch.multinomial) or, given `uniforms`
 [pred_len, 2, paths], from those (kronos.sample_tokens), and can record each step's logits.
@@ -42,6 +43,9 @@ from migrator.forecast.kronos import (KronosModel, PrefixKV, SamplingParams, run
                                       sample_tokens, time_stamps)
 
 PHASES = ("tokenizer", "prefill", "decoding", "sampling", "overhead")
+# Paths per batched optimized call: bounds the per-path attention scores (paths x heads x
+# steps x context floats per block) while batching small workloads' simulations together.
+MAX_PATHS_PER_BATCH = 1024
 FEATURE_COLUMNS = ("Open", "High", "Low", "Close")  # then volume, amount
 
 
@@ -198,11 +202,22 @@ def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWork
                    clock: _Clock | None = None) -> torch.Tensor:
     """`copies` independent calls on the same bars, each with `samples` paths drawn from the
     baseline's distribution: their mean paths [copies, pred_len, 6], de-normalised."""
+    return optimized_calls(model, [inputs], workload, copies=copies, uniforms=uniforms, trace=trace, clock=clock)[0]
+
+
+def optimized_calls(model: KronosModel, inputs: list[KronosInput], workload: KronosWorkload, *, copies: int = 1,
+                    uniforms: torch.Tensor | None = None, trace: CallTrace | None = None,
+                    clock: _Clock | None = None) -> torch.Tensor:
+    """Calls on G different windows of bars (of one length) in one batch, `copies` independent
+    calls each: their mean paths [G, copies, pred_len, 6]. Every path is drawn from the baseline's
+    distribution; paths are ordered window-major, and uniforms are [pred_len, 2, G*copies*samples]."""
     clock = clock or _Clock()
-    paths, window, steps = copies * workload.samples, workload.context, workload.pred_len
+    groups, per_group = len(inputs), copies * workload.samples
+    paths, window, steps = groups * per_group, workload.context, workload.pred_len
     predictor, tokenizer = model.predictor, model.tokenizer
+    stamps = torch.stack([one.stamps for one in inputs])  # [G, n + pred_len, 5]
     with clock.phase("tokenizer"):
-        context1, context2 = tokenizer.encode(inputs.bars[None])  # [1, n]
+        context1, context2 = tokenizer.encode(torch.stack([one.bars for one in inputs]))  # [G, n]
     length = context1.shape[1]
     generated1 = context1.new_empty(paths, 0)
     generated2 = context2.new_empty(paths, 0)
@@ -211,21 +226,21 @@ def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWork
         start = max(0, current - window)
         own_from = max(0, start - length)  # the generated tokens still in the window
         with clock.phase("prefill"):
-            shared = predictor.embed(context1[:, start:], context2[:, start:], inputs.stamps[None, start:length])
+            shared = predictor.embed(context1[:, start:], context2[:, start:], stamps[:, start:length])
             cache, shared_out = run_prefix(predictor.blocks, shared, need_output=True)
             shared_hidden = predictor.norm(shared_out)
             shared_dep = PrefixKV(*predictor.dep.key_value(shared_hidden))
         with clock.phase("decoding"):
             own_hidden = None
             if step > own_from:
-                own = predictor.embed(generated1[:, own_from:], generated2[:, own_from:],
-                                      inputs.stamps[None, length + own_from:current])
+                own_stamps = stamps[:, length + own_from:current].repeat_interleave(per_group, dim=0)
+                own = predictor.embed(generated1[:, own_from:], generated2[:, own_from:], own_stamps)
                 own_hidden = predictor.norm(run_after_prefix(predictor.blocks, own, cache))
                 last = own_hidden[:, -1]
                 logits = predictor.head_s1(last)
-            else:  # no generated token yet: the last position is the shared one, the same logits for all
-                last = shared_hidden[:, -1].expand(paths, -1)
-                logits = predictor.head_s1(shared_hidden[:, -1]).expand(paths, -1)
+            else:  # no generated token yet: the last position is the shared one, the same logits per window
+                last = shared_hidden[:, -1].repeat_interleave(per_group, dim=0)
+                logits = predictor.head_s1(shared_hidden[:, -1]).repeat_interleave(per_group, dim=0)
         with clock.phase("sampling"):
             token1 = _draw(logits, workload, uniforms, step, 0)
         _record(trace, "s1", logits, token1)
@@ -244,10 +259,10 @@ def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWork
         cache, _ = run_prefix(tokenizer.decoder, shared, need_output=False)
         own = run_after_prefix(tokenizer.decoder, tokenizer.quantized(generated1, generated2), cache)
         decoded = tokenizer.head(own)  # only the generated bars: the rest is never read
-        mean_paths = decoded.reshape(copies, workload.samples, steps, -1).mean(1)
+        mean_paths = decoded.reshape(groups, copies, workload.samples, steps, -1).mean(2)
     if trace is not None:
         trace.paths = decoded.clone()
-    return denormalise(mean_paths, inputs)
+    return torch.stack([denormalise(mean_paths[g], one) for g, one in enumerate(inputs)])
 
 
 @dataclass(frozen=True)
@@ -303,19 +318,28 @@ def kronos_baseline_engine(model: KronosModel, frame: OHLCFrame, workload: Krono
 
 def kronos_optimized_engine(model: KronosModel, frame: OHLCFrame, workload: KronosWorkload, *, seed: int = 0,
                             max_calls: int | None = None) -> EngineResult:
-    """Every call of the schedule (max_calls is not used: it runs them all), the keys of one
-    simulation as one batch over one shared prefix."""
+    """The schedule's calls, several simulations per batch (up to MAX_PATHS_PER_BATCH paths), the
+    keys of one simulation over one shared prefix. max_calls=K: the calls of K simulations spread
+    over the schedule, timed and scaled to all (None: every call, every forecast)."""
     calls = kronos_schedule(frame, workload)
+    measured = [calls[i] for i in _evenly_spaced(len(calls), max_calls)]
     keys = workload.keys
+    per_sim = len(keys) * workload.samples
+    group = max(1, MAX_PATHS_PER_BATCH // per_sim)
     clock = _Clock()
     forecasts: dict = {}
     with _seeded_inference(seed):
-        for call in calls:
-            paths = optimized_call(model, prepare_input(frame, call.end, workload), workload,
-                                   copies=len(keys), clock=clock)
-            forecasts.update(_forecasts(call, keys, list(paths)))
-    seconds, breakdown = clock.finish()
-    # Per step: one pass over the shared context part, one over the paths' own tokens (none at step 0).
-    passes = len(calls) * (2 * workload.pred_len - 1)
-    return EngineResult(forecasts=forecasts, model_calls=len(calls) * len(keys), forward_passes=passes,
-                        seconds=seconds, extrapolated=False, breakdown=breakdown)
+        for first in range(0, len(measured), group):
+            chunk = measured[first:first + group]
+            paths = optimized_calls(model, [prepare_input(frame, call.end, workload) for call in chunk], workload,
+                                    copies=len(keys), clock=clock)
+            for call, sim_paths in zip(chunk, paths):
+                forecasts.update(_forecasts(call, keys, list(sim_paths)))
+    seconds, breakdown = clock.finish(len(calls) / len(measured))
+    # Per batch and step: one pass over the shared context parts, one over the paths' own tokens
+    # (none at step 0).
+    batches = -(-len(calls) // group)
+    return EngineResult(forecasts=forecasts, model_calls=len(calls) * len(keys),
+                        forward_passes=batches * (2 * workload.pred_len - 1), seconds=seconds,
+                        extrapolated=len(measured) < len(calls), breakdown=breakdown,
+                        notes=[f"{min(group, len(calls))} simulations per batch ({per_sim} paths each)"])

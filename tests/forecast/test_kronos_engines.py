@@ -12,7 +12,7 @@ from migrator.forecast.data import synthetic_ohlc
 from migrator.forecast.equivalence import LOGIT_TOLERANCE, check_kronos_equivalence
 from migrator.forecast.kronos import KronosModel, build_kronos
 from migrator.forecast.kronos_engines import (CallTrace, KronosWorkload, baseline_call, kronos_baseline_engine,
-                                              kronos_optimized_engine, kronos_schedule, optimized_call,
+                                              kronos_optimized_engine, kronos_schedule, optimized_call, optimized_calls,
                                               prepare_input)
 
 WORKLOAD = KronosWorkload(sims=3, pred_len=5, samples=12, context=40, top_p=0.9)
@@ -66,15 +66,36 @@ def test_copies_are_independent_calls_in_one_batch(model: KronosModel, frame) ->
     assert not torch.allclose(batched[0], batched[1])
 
 
+def test_several_windows_in_one_batch_are_their_own_calls(model: KronosModel, frame) -> None:
+    windows = [prepare_input(frame, end, WORKLOAD) for end in (89, 80, 71)]
+    per_call = 2 * WORKLOAD.samples
+    uniforms = torch.rand(WORKLOAD.pred_len, 2, 3 * per_call, generator=torch.Generator().manual_seed(2))
+    trace = CallTrace()
+    with torch.inference_mode():
+        batched = optimized_calls(model, windows, WORKLOAD, copies=2, uniforms=uniforms, trace=trace)
+        assert batched.shape == (3, 2, WORKLOAD.pred_len, 6)
+        for index, window in enumerate(windows):
+            for copy in range(2):
+                first = index * per_call + copy * WORKLOAD.samples
+                alone = CallTrace()
+                expected = baseline_call(model, window, WORKLOAD, trace=alone,
+                                         uniforms=uniforms[..., first:first + WORKLOAD.samples])
+                assert torch.allclose(batched[index, copy], expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+                for step in range(WORKLOAD.pred_len):
+                    assert torch.equal(trace.s1[step][first:first + WORKLOAD.samples], alone.s1[step])
+                    assert rel_diff(trace.s2_logits[step][first:first + WORKLOAD.samples],
+                                    alone.s2_logits[step]) <= LOGIT_TOLERANCE
+
+
 def test_pooled_paths_pass_ks_and_a_different_temperature_fails(model: KronosModel, frame) -> None:
     inputs = prepare_input(frame, len(frame) - 1, WORKLOAD)
     cold = KronosWorkload(**{**WORKLOAD.__dict__, "temperature": 0.2})
     traces = {name: CallTrace() for name in ("baseline", "optimized", "cold")}
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(0)
-        baseline_call(model, inputs, KronosWorkload(**{**WORKLOAD.__dict__, "samples": 200}), trace=traces["baseline"])
-        optimized_call(model, inputs, WORKLOAD, copies=16, trace=traces["optimized"])
-        optimized_call(model, inputs, cold, copies=16, trace=traces["cold"])
+        baseline_call(model, inputs, KronosWorkload(**{**WORKLOAD.__dict__, "samples": 96}), trace=traces["baseline"])
+        optimized_call(model, inputs, WORKLOAD, copies=8, trace=traces["optimized"])
+        optimized_call(model, inputs, cold, copies=8, trace=traces["cold"])
     close = {name: trace.paths[..., 3].flatten().numpy() for name, trace in traces.items()}
     assert ks_2samp(close["baseline"], close["optimized"]).pvalue >= 0.01
     assert ks_2samp(close["baseline"], close["cold"]).pvalue < 0.01  # the test can tell distributions apart
@@ -97,11 +118,14 @@ def test_engines_over_the_schedule(model: KronosModel, frame) -> None:
     again = kronos_optimized_engine(model, frame, workload, seed=2)
     other = kronos_optimized_engine(model, frame, workload, seed=3)
     assert set(fast.forecasts) == {(sim, key) for sim in range(3) for key in ("Close", "Low", "High", "Open")}
-    assert fast.model_calls == 12 and fast.forward_passes == 3 * 9 and not fast.extrapolated
+    assert fast.model_calls == 12 and fast.forward_passes == 9 and not fast.extrapolated  # one batch
     assert all(np.array_equal(fast.forecasts[k], again.forecasts[k]) for k in fast.forecasts)  # deterministic
     assert not np.array_equal(fast.forecasts[(0, "Close")], other.forecasts[(0, "Close")])
     assert all(v.shape == (5,) and np.all(np.isfinite(v)) for v in fast.forecasts.values())
     assert set(fast.breakdown) == {"tokenizer", "prefill", "decoding", "sampling", "overhead"}
+    assert fast.notes == ["3 simulations per batch (48 paths each)"]
+    timed = kronos_optimized_engine(model, frame, workload, seed=2, max_calls=2)
+    assert timed.extrapolated and set(timed.forecasts) == {(sim, key) for sim in (0, 2) for key in workload.keys}
 
     slow = kronos_baseline_engine(model, frame, WORKLOAD, seed=2, max_calls=2)
     assert slow.extrapolated and slow.model_calls == 3 and slow.forward_passes == 3 * 5

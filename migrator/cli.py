@@ -454,8 +454,9 @@ class _Progress:
               show_default=True, metavar="P", help="Kronos top_p.")
 @click.option("--kronos-checkpoint", type=click.Path(path_type=Path), default=None, metavar="PATH",
               help="A saved KronosModel state dict for --kronos-model [default: seeded random weights].")
-@click.option("--kronos-baseline-calls", default="1", show_default=True, metavar="K|all", callback=_baseline_calls,
-              help="Time Kronos's procedure on K of its calls per round and scale to all; 'all' runs every call.")
+@click.option("--kronos-calls", default="1", show_default=True, metavar="K|all", callback=_baseline_calls,
+              help="Time both Kronos engines on the same K of its calls per round, spread over the "
+                   "simulations, and scale to all (they cost the same); 'all' runs every call.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors (no table, no progress).")
 def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggregate: str,
@@ -463,7 +464,7 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
             baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
             kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
             kronos_temperature: float, kronos_top_k: int, kronos_top_p: float, kronos_checkpoint: Path | None,
-            kronos_baseline_calls: int | None, as_json: bool, quiet: bool) -> None:
+            kronos_calls: int | None, as_json: bool, quiet: bool) -> None:
     """Time one symbol's backtest: Toto's schedule, Kronos's calls, MaxDiff, data.
 
     Prints, for the baseline and the optimized engines, the guide's table (Toto forecasting,
@@ -473,7 +474,7 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
 
     The defaults are a quick look (Kronos-mini, 16 paths, 64 bars). The backtest's own Kronos
     calls: --kronos-model base --kronos-samples 160 --kronos-context 232 (hours of baseline:
-    keep --kronos-baseline-calls 1). --samples/--batch are used as given (the backtest would
+    keep --kronos-calls 1). --samples/--batch are used as given (the backtest would
     clamp them to at least 128/32 unless MARKETSIM_TOTO_MIN_* are lowered). MaxDiff makes 500
     objective evaluations per fit, 100 when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on.
     """
@@ -488,7 +489,7 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
         kronos = KronosSettings(
             KronosWorkload(sims=sims, samples=kronos_samples, context=kronos_context, all_keys=kronos_all_keys,
                            temperature=kronos_temperature, top_k=kronos_top_k, top_p=kronos_top_p),
-            model=kronos_model, checkpoint=kronos_checkpoint, baseline_calls=kronos_baseline_calls)
+            model=kronos_model, checkpoint=kronos_checkpoint, calls=kronos_calls)
     result = run_profile(
         Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate,
                  prediction_length=prediction_length),

@@ -13,6 +13,8 @@ its context (the backtest's pairing, for prediction_length 1): the fit costs the
 Stable figures: each family's engines run in `rounds` interleaved rounds (optimized, then
 baseline); each speed-up is the median of the rounds' ratios, reported with its min-max, and
 each engine's seconds the median of its rounds. The tables' other sections come from round 1.
+Long baselines are timed on K calls and scaled (they cost the same); both Kronos engines are
+timed on the same K calls (simulations spread over the schedule) and scaled.
 
 The equivalence of each optimized engine with its baseline is checked in the same run.
 Nothing here prints; `progress(message)` is called before each long step.
@@ -116,7 +118,7 @@ class KronosSettings:
     workload: KronosWorkload
     model: str = "mini"
     checkpoint: Path | None = None
-    baseline_calls: int | None = 1  # K calls timed and scaled; None: every call
+    calls: int | None = 1  # both engines timed on the same K calls and scaled; None: every call
     equivalence_calls: int = 1
 
 
@@ -336,15 +338,17 @@ def _kronos_profile(network: Any, frame: OHLCFrame, settings: KronosSettings, or
     for round_index in range(rounds):
         for role in order:
             say(f"Kronos {role} engine, round {round_index + 1} of {rounds}")
+            # Both engines on the same K calls, scaled: a like-for-like ratio per call (the
+            # optimized engine batches only those K simulations together).
             result = engine_for("kronos", role).run(network, frame, settings.workload, seed=seed + round_index,
-                                                    max_calls=settings.baseline_calls)
+                                                    max_calls=settings.calls)
             results.setdefault(role, result)
             seconds[role].append(result.seconds)
     engines = {}
     for role in ROLES:
         if role in results:
-            timed = (min(settings.baseline_calls, results[role].model_calls)
-                     if results[role].extrapolated and settings.baseline_calls else results[role].model_calls)
+            timed = (min(settings.calls, results[role].model_calls)
+                     if results[role].extrapolated and settings.calls else results[role].model_calls)
             engines[role] = KronosEngineProfile(results[role], timed, tuple(seconds[role]))
     say(f"Kronos equivalence on {settings.equivalence_calls} call(s)")
     started = time.perf_counter()
@@ -459,7 +463,7 @@ def _validate(workload: Workload, engines: Sequence[str], model: str, baseline_c
     if kronos is not None:
         if kronos.model not in KRONOS_CONFIGS:
             raise BadInputError(f"unknown Kronos model {kronos.model!r}; choose from {', '.join(PUBLIC_MODELS)}")
-        if kronos.baseline_calls is not None and kronos.baseline_calls < 1:
-            raise BadInputError(f"--kronos-baseline-calls must be at least 1 (or all), got {kronos.baseline_calls}")
+        if kronos.calls is not None and kronos.calls < 1:
+            raise BadInputError(f"--kronos-calls must be at least 1 (or all), got {kronos.calls}")
         if kronos.equivalence_calls < 1:
             raise BadInputError(f"the Kronos equivalence needs at least 1 call, got {kronos.equivalence_calls}")

@@ -4,8 +4,8 @@ Every engine belongs to a model family (toto or kronos) and plays a role: `basel
 procedure the user runs today) or `optimized` (the exact fast one). All share one call shape,
 `Engine.run(model, data, workload, *, seed, max_calls) -> EngineResult`, where data and workload
 are the family's (Toto: percent-change series and a Workload; Kronos: the OHLC frame and a
-KronosWorkload) and max_calls=K times K calls and scales to all (optimized engines run every
-call and ignore it). Adding an engine is one entry here.
+KronosWorkload) and max_calls=K times K calls and scales to all (Toto's optimized engine runs
+every call and ignores it). Adding an engine is one entry here.
 
 This module imports nothing heavy: an entry names its function, loaded on first run, so the
 CLI can offer the roles without importing torch.

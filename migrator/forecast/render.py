@@ -61,8 +61,8 @@ def render_text(profile: ProfileResult) -> str:
         kronos_engine = None if kronos is None else kronos.engines.get(name)
         if kronos_engine is not None:
             kresult = kronos_engine.result
-            scaled = (f", timed on {kronos_engine.timed_calls:,} and scaled to all (its calls cost the same)"
-                      if kresult.extrapolated else "")
+            scaled = (f", timed on {_count(kronos_engine.timed_calls, 'call')} (the same for both engines) "
+                      "and scaled to all (its calls cost the same)" if kresult.extrapolated else "")
             lines.append(f"  Kronos: {_count(kresult.model_calls, 'call')}, "
                          f"{_count(kresult.forward_passes, 'predictor pass', 'predictor passes')}{scaled}")
         lines += _table(engine, None if kronos_engine is None else kronos_engine.seconds)
@@ -84,9 +84,9 @@ def render_text(profile: ProfileResult) -> str:
                      f"Toto's backtest: {profile.total_speedup:,.0f}x")
     if kronos is not None and kronos.speedup is not None:
         base, fast = kronos.engines["baseline"], kronos.engines["optimized"]
-        scaled = f", extrapolated from {base.timed_calls:,} calls" if base.result.extrapolated else ""
+        scaled = f"; both extrapolated from {_count(base.timed_calls, 'call')}" if base.result.extrapolated else ""
         lines.append(f"Speed-up in Kronos forecasting: {_ratio(kronos.speedup)} (baseline "
-                     f"{_seconds(base.seconds)}{scaled}; optimized {_seconds(fast.seconds)})")
+                     f"{_seconds(base.seconds)}; optimized {_seconds(fast.seconds)}{scaled})")
     whole = profile.whole_backtest()
     if whole is not None:
         lines.append(f"Whole backtest ({'Toto + Kronos + ' if kronos is not None else 'Toto + '}MaxDiff + data): "

@@ -457,6 +457,9 @@ class _Progress:
 @click.option("--kronos-calls", default="1", show_default=True, metavar="K|all", callback=_baseline_calls,
               help="Time both Kronos engines on the same K of its calls per round, spread over the "
                    "simulations, and scale to all (they cost the same); 'all' runs every call.")
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="torch threads for the run; 0: torch's default (one per core). One thread gives "
+                   "steadier figures on a shared machine, where threads wait on each other.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors (no table, no progress).")
 def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggregate: str,
@@ -464,7 +467,7 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
             baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
             kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
             kronos_temperature: float, kronos_top_k: int, kronos_top_p: float, kronos_checkpoint: Path | None,
-            kronos_calls: int | None, as_json: bool, quiet: bool) -> None:
+            kronos_calls: int | None, threads: int, as_json: bool, quiet: bool) -> None:
     """Time one symbol's backtest: Toto's schedule, Kronos's calls, MaxDiff, data.
 
     Prints, for the baseline and the optimized engines, the guide's table (Toto forecasting,
@@ -496,7 +499,7 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
         engines=("baseline", "optimized") if engine == "both" else (engine,),
         model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
         equivalence_pairs=equivalence_pairs, rounds=rounds, kronos=kronos,
-        progress=None if quiet else _Progress(),
+        progress=None if quiet else _Progress(), threads=threads or None,
     )
     if as_json:
         emit_json(result.to_json())

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import OHLCFrame, load_csv, pct_change_series, synthetic_ohlc
@@ -261,15 +262,31 @@ def run_profile(
     rounds: int = 3,
     kronos: KronosSettings | None = None,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> ProfileResult:
     """Backtest one symbol with each engine role in `engines`; bars from `data` (CSV) or synthetic.
 
     `baseline_calls`: time the Toto baseline on K calls spread over the schedule and scale to
     all of them (None: run every call). `kronos`: also run Kronos's calls (None: Toto only).
+    `threads`: torch's intra-op threads for the run (None: as set), restored afterwards.
     Errors in the inputs raise BadInputError before any model work.
     """
     _validate(workload, engines, model, baseline_calls, equivalence_pairs, rounds, kronos)
-    say = progress or (lambda message: None)
+    if threads is not None and threads < 1:
+        raise BadInputError(f"--threads must be at least 1, got {threads}")
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run_profile(workload, engines, model, checkpoint, data, seed, baseline_calls, equivalence_pairs,
+                            rounds, kronos, progress or (lambda message: None))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpoint: Path | None,
+                 data: Path | None, seed: int, baseline_calls: int | None, equivalence_pairs: int, rounds: int,
+                 kronos: KronosSettings | None, say: Progress) -> ProfileResult:
     started = time.perf_counter()
     frame = synthetic_ohlc(seed=seed) if data is None else load_csv(data)
     frame.require_rows(workload.sims + workload.horizon + 1 + MIN_CONTEXT,

@@ -161,10 +161,12 @@ def _record(trace: CallTrace | None, which: str, logits: torch.Tensor, tokens: t
 
 def baseline_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkload, *,
                   uniforms: torch.Tensor | None = None, trace: CallTrace | None = None,
-                  clock: _Clock | None = None) -> torch.Tensor:
-    """Kronos's auto_regressive_inference for one call: the mean path [pred_len, 6], de-normalised."""
+                  clock: _Clock | None = None, steps: int | None = None) -> torch.Tensor:
+    """Kronos's auto_regressive_inference for one call: the mean path [pred_len, 6], de-normalised.
+    steps=K stops after K steps (for timing: see estimate_baseline_call)."""
     clock = clock or _Clock()
-    paths, window, steps = workload.samples, workload.context, workload.pred_len
+    paths, window = workload.samples, workload.context
+    steps = workload.pred_len if steps is None else min(steps, workload.pred_len)
     predictor = model.predictor
     with clock.phase("tokenizer"):
         repeated = inputs.bars[None].repeat(paths, 1, 1)
@@ -195,6 +197,19 @@ def baseline_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkl
     if trace is not None:
         trace.paths = decoded[:, -steps:].clone()
     return denormalise(mean_path, inputs)
+
+
+def estimate_baseline_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkload, *,
+                           steps: int = 1) -> dict[str, float]:
+    """Seconds per phase (PHASES) of one baseline call, timed on its first `steps` steps and
+    scaled to pred_len. Exact in cost: with the backtest's lookback = max_context every step runs
+    the same window length, and the tokenizer encodes once and decodes one window either way."""
+    clock = _Clock()
+    with torch.inference_mode():
+        baseline_call(model, inputs, workload, clock=clock, steps=steps)
+    _, spent = clock.finish()
+    scale = workload.pred_len / min(steps, workload.pred_len)
+    return {phase: seconds * (scale if phase in ("decoding", "sampling") else 1.0) for phase, seconds in spent.items()}
 
 
 def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkload, *, copies: int = 1,

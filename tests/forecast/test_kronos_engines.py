@@ -142,3 +142,14 @@ def test_bad_workloads() -> None:
         KronosWorkload(temperature=0)
     with pytest.raises(BadInputError, match="Kronos \\(50 simulations x 232 bars of context\\) needs at least 282"):
         kronos_schedule(synthetic_ohlc(days=100), KronosWorkload())
+
+
+def test_baseline_estimate_times_the_first_steps(model: KronosModel, frame) -> None:
+    from migrator.forecast.kronos_engines import PHASES, estimate_baseline_call
+
+    inputs = prepare_input(frame, len(frame) - 1, WORKLOAD)
+    with torch.inference_mode():
+        assert baseline_call(model, inputs, WORKLOAD, steps=2).shape == (2, 6)
+    split = estimate_baseline_call(model, inputs, WORKLOAD, steps=1)
+    assert set(split) == set(PHASES) and split["decoding"] > 0 and split["tokenizer"] > 0
+    assert split["prefill"] == 0  # Kronos's procedure has no shared prefill

@@ -26,7 +26,7 @@ import torch
 
 from migrator.forecast.data import synthetic_ohlc
 from migrator.forecast.kronos import KronosModel, build_kronos
-from migrator.forecast.kronos_engines import (MAX_PATHS_PER_BATCH, KronosWorkload, _Clock, baseline_call,
+from migrator.forecast.kronos_engines import (MAX_PATHS_PER_BATCH, KronosWorkload, KronosClock, baseline_call,
                                               estimate_baseline_call, optimized_call, prepare_input)
 from migrator.forecast.registry import engine_for
 
@@ -105,7 +105,7 @@ def test_kronos_small_320_paths(benchmark) -> None:
     model = model_named("small")
     inputs = prepare_input(frame(), len(frame()) - 1, SLOW)
     rss_before = _peak_rss_mib()
-    clock = _Clock()
+    clock = KronosClock()
     with torch.inference_mode():
         optimized_call(model, inputs, SLOW, clock=clock)  # warm-up, and the split
     optimized_seconds, optimized_split = clock.finish()

@@ -28,9 +28,6 @@ Both take the random draws from torch's RNG (torch.multinomial) or, given `unifo
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +35,7 @@ import torch
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import KEYS, OHLCFrame
-from migrator.forecast.engines import EngineResult
+from migrator.forecast.engines import EngineResult, PhaseClock, evenly_spaced, seeded_inference
 from migrator.forecast.kronos import (KronosModel, PrefixKV, SamplingParams, run_after_prefix, run_prefix,
                                       sample_tokens, time_stamps)
 
@@ -117,23 +114,11 @@ def denormalise(predicted: torch.Tensor, inputs: KronosInput) -> torch.Tensor:
     return predicted * (inputs.std + 1e-5) + inputs.mean
 
 
-class _Clock:
+class KronosClock(PhaseClock):
+    """Seconds per Kronos phase (PHASES)."""
+
     def __init__(self) -> None:
-        self.spent = dict.fromkeys(PHASES, 0.0)
-        self.started = time.perf_counter()
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.spent[name] += time.perf_counter() - start
-
-    def finish(self, scale: float = 1.0) -> tuple[float, dict[str, float]]:
-        total = time.perf_counter() - self.started
-        self.spent["overhead"] = max(0.0, total - sum(self.spent.values()))
-        return total * scale, {name: seconds * scale for name, seconds in self.spent.items()}
+        super().__init__(PHASES)
 
 
 @dataclass
@@ -161,10 +146,10 @@ def _record(trace: CallTrace | None, which: str, logits: torch.Tensor, tokens: t
 
 def baseline_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkload, *,
                   uniforms: torch.Tensor | None = None, trace: CallTrace | None = None,
-                  clock: _Clock | None = None, steps: int | None = None) -> torch.Tensor:
+                  clock: KronosClock | None = None, steps: int | None = None) -> torch.Tensor:
     """Kronos's auto_regressive_inference for one call: the mean path [pred_len, 6], de-normalised.
     steps=K stops after K steps (for timing: see estimate_baseline_call)."""
-    clock = clock or _Clock()
+    clock = clock or KronosClock()
     paths, window = workload.samples, workload.context
     steps = workload.pred_len if steps is None else min(steps, workload.pred_len)
     predictor = model.predictor
@@ -204,7 +189,7 @@ def estimate_baseline_call(model: KronosModel, inputs: KronosInput, workload: Kr
     """Seconds per phase (PHASES) of one baseline call, timed on its first `steps` steps and
     scaled to pred_len. Exact in cost: with the backtest's lookback = max_context every step runs
     the same window length, and the tokenizer encodes once and decodes one window either way."""
-    clock = _Clock()
+    clock = KronosClock()
     with torch.inference_mode():
         baseline_call(model, inputs, workload, clock=clock, steps=steps)
     _, spent = clock.finish()
@@ -214,7 +199,7 @@ def estimate_baseline_call(model: KronosModel, inputs: KronosInput, workload: Kr
 
 def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWorkload, *, copies: int = 1,
                    uniforms: torch.Tensor | None = None, trace: CallTrace | None = None,
-                   clock: _Clock | None = None) -> torch.Tensor:
+                   clock: KronosClock | None = None) -> torch.Tensor:
     """`copies` independent calls on the same bars, each with `samples` paths drawn from the
     baseline's distribution: their mean paths [copies, pred_len, 6], de-normalised."""
     return optimized_calls(model, [inputs], workload, copies=copies, uniforms=uniforms, trace=trace, clock=clock)[0]
@@ -222,11 +207,11 @@ def optimized_call(model: KronosModel, inputs: KronosInput, workload: KronosWork
 
 def optimized_calls(model: KronosModel, inputs: list[KronosInput], workload: KronosWorkload, *, copies: int = 1,
                     uniforms: torch.Tensor | None = None, trace: CallTrace | None = None,
-                    clock: _Clock | None = None) -> torch.Tensor:
+                    clock: KronosClock | None = None) -> torch.Tensor:
     """Calls on G different windows of bars (of one length) in one batch, `copies` independent
     calls each: their mean paths [G, copies, pred_len, 6]. Every path is drawn from the baseline's
     distribution; paths are ordered window-major, and uniforms are [pred_len, 2, G*copies*samples]."""
-    clock = clock or _Clock()
+    clock = clock or KronosClock()
     groups, per_group = len(inputs), copies * workload.samples
     paths, window, steps = groups * per_group, workload.context, workload.pred_len
     predictor, tokenizer = model.predictor, model.tokenizer
@@ -293,19 +278,6 @@ def kronos_schedule(frame: OHLCFrame, workload: KronosWorkload) -> list[KronosCa
     return [KronosCall(sim, len(frame) - (sim + 1)) for sim in range(workload.sims)]
 
 
-@contextmanager
-def _seeded_inference(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
-        yield
-
-
-def _evenly_spaced(count: int, chosen: int | None) -> list[int]:
-    if chosen is None or chosen >= count:
-        return list(range(count))
-    return sorted(set(np.linspace(0, count - 1, chosen).round().astype(int).tolist()))
-
-
 def _forecasts(call: KronosCall, keys: tuple[str, ...], paths: list[torch.Tensor]) -> dict:
     column = {name: index for index, name in enumerate(FEATURE_COLUMNS)}
     return {(call.sim, key): path[:, column[key]].double().numpy() for key, path in zip(keys, paths)}
@@ -318,10 +290,10 @@ def kronos_baseline_engine(model: KronosModel, frame: OHLCFrame, workload: Krono
     calls = kronos_schedule(frame, workload)
     keys = workload.keys
     units = [(call, key) for call in calls for key in keys]
-    measured = [units[i] for i in _evenly_spaced(len(units), max_calls)]
-    clock = _Clock()
+    measured = [units[i] for i in evenly_spaced(len(units), max_calls)]
+    clock = KronosClock()
     forecasts: dict = {}
-    with _seeded_inference(seed):
+    with seeded_inference(seed):
         for call, key in measured:
             path = baseline_call(model, prepare_input(frame, call.end, workload), workload, clock=clock)
             forecasts.update(_forecasts(call, (key,), [path]))
@@ -337,13 +309,13 @@ def kronos_optimized_engine(model: KronosModel, frame: OHLCFrame, workload: Kron
     keys of one simulation over one shared prefix. max_calls=K: the calls of K simulations spread
     over the schedule, timed and scaled to all (None: every call, every forecast)."""
     calls = kronos_schedule(frame, workload)
-    measured = [calls[i] for i in _evenly_spaced(len(calls), max_calls)]
+    measured = [calls[i] for i in evenly_spaced(len(calls), max_calls)]
     keys = workload.keys
     per_sim = len(keys) * workload.samples
     group = max(1, MAX_PATHS_PER_BATCH // per_sim)
-    clock = _Clock()
+    clock = KronosClock()
     forecasts: dict = {}
-    with _seeded_inference(seed):
+    with seeded_inference(seed):
         for first in range(0, len(measured), group):
             chunk = measured[first:first + group]
             paths = optimized_calls(model, [prepare_input(frame, call.end, workload) for call in chunk], workload,

@@ -70,6 +70,18 @@ def _ratio(baseline: Sequence[float], optimized: Sequence[float]) -> Ratio | Non
     return Ratio(tuple(b / o for b, o in zip(baseline, optimized)))
 
 
+def _engine_json(result: EngineResult, seconds: float, timed_calls: int, rounds: Sequence[float]) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "model_calls": result.model_calls,
+        "forward_passes": result.forward_passes,
+        "extrapolated": result.extrapolated,
+        "timed_calls": timed_calls,
+        "breakdown": dict(result.breakdown),
+        "round_seconds": list(rounds),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class EngineProfile:
     """One Toto engine's backtest of the symbol."""
@@ -94,16 +106,10 @@ class EngineProfile:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seconds": self.seconds,
-            "model_calls": self.result.model_calls,
-            "forward_passes": self.result.forward_passes,
-            "extrapolated": self.result.extrapolated,
-            "timed_calls": self.timed_calls,
-            "breakdown": dict(self.result.breakdown),
+            **_engine_json(self.result, self.seconds, self.timed_calls, self.round_seconds),
             "notes": list(self.result.notes),
             "sections": dict(self.sections),
             "total_seconds": self.total_seconds,
-            "round_seconds": list(self.round_seconds),
             "maxdiff": {
                 "fits": self.maxdiff_fits,
                 "evaluations": self.maxdiff_evaluations,
@@ -134,15 +140,8 @@ class KronosEngineProfile:
         return statistics.median(self.round_seconds)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "model_calls": self.result.model_calls,
-            "forward_passes": self.result.forward_passes,
-            "extrapolated": self.result.extrapolated,
-            "timed_calls": self.timed_calls,
-            "breakdown": dict(self.result.breakdown),
-            "round_seconds": list(self.round_seconds),
-        }
+        return {**_engine_json(self.result, self.seconds, self.timed_calls, self.round_seconds),
+                "notes": list(self.result.notes)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,8 +68,11 @@ def test_kronos_row_and_whole_backtest(bars: Path) -> None:
 
 
 def test_kronos_table(bars: Path) -> None:
-    result = run(*KRONOS, "--data", bars)
+    result = run(*KRONOS, "--data", bars, "--kronos-baseline-steps", "3")
+    assert result.exit_code == 0, result.output
     out = result.stdout
+    assert "  Kronos: each timed call ran 3 of its 7 steps, scaled (every step runs the same full window)" in out
+    assert "  Kronos: simulations per batch: up to 1 (4 paths each)" in out
     assert "Kronos workload: Kronos-mini (" in out and "2 simulations x 1 key(s) (Close) = 2 calls of 4 paths" in out
     assert out.count("| Forecasting (Kronos) ") == 2
     assert "Speed-up in Kronos forecasting: " in out and "(median of 2 rounds, " in out
@@ -150,6 +153,8 @@ def test_fast_optimize_budget_is_reported(bars: Path) -> None:
     (["--kronos-calls", "0"], "Invalid value for '--kronos-calls': 0 is not at least 1"),
     (["--kronos-context", "150"], "Kronos (50 simulations x 150 bars of context) needs at least 200"),
     (["--kronos-top-p", "0"], "Invalid value for '--kronos-top-p'"),
+    (["--kronos-baseline-steps", "0"], "Invalid value for '--kronos-baseline-steps'"),
+    (["--threads", "-1"], "Invalid value for '--threads'"),
     (["--sims", "200"], "rows of data, the workload (200 simulations, horizon 7"),
     (["--prediction-length", "0"], "Invalid value for '--prediction-length': 0 is not in the range x>=1"),
     (["--prediction-length", "ten"], "Invalid value for '--prediction-length': 'ten' is not a valid integer"),

@@ -126,6 +126,7 @@ class KronosSettings:
     model: str = "mini"
     checkpoint: Path | None = None
     calls: int | None = 1  # both engines timed on the same K calls and scaled; None: every call
+    baseline_steps: int | None = None  # the baseline's timed calls run S of their steps, scaled
     equivalence_calls: int = 1
 
 
@@ -356,8 +357,9 @@ def _kronos_profile(network: Any, frame: OHLCFrame, settings: KronosSettings, or
             say(f"Kronos {role} engine, round {round_index + 1} of {rounds}")
             # Both engines on the same K calls, scaled: a like-for-like ratio per call (the
             # optimized engine batches only those K simulations together).
+            options = {"max_steps": settings.baseline_steps} if role == "baseline" else {}
             result = engine_for("kronos", role).run(network, frame, settings.workload, seed=seed + round_index,
-                                                    max_calls=settings.calls)
+                                                    max_calls=settings.calls, **options)
             results.setdefault(role, result)
             seconds[role].append(result.seconds)
     engines = {}
@@ -479,6 +481,8 @@ def _validate(workload: Workload, engines: Sequence[str], model: str, baseline_c
     if kronos is not None:
         if kronos.model not in KRONOS_CONFIGS:
             raise BadInputError(f"unknown Kronos model {kronos.model!r}; choose from {', '.join(PUBLIC_MODELS)}")
+        if kronos.baseline_steps is not None and kronos.baseline_steps < 1:
+            raise BadInputError(f"--kronos-baseline-steps must be at least 1, got {kronos.baseline_steps}")
         if kronos.calls is not None and kronos.calls < 1:
             raise BadInputError(f"--kronos-calls must be at least 1 (or all), got {kronos.calls}")
         if kronos.equivalence_calls < 1:

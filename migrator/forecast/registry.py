@@ -5,7 +5,8 @@ procedure the user runs today) or `optimized` (the exact fast one). All share on
 `Engine.run(model, data, workload, *, seed, max_calls) -> EngineResult`, where data and workload
 are the family's (Toto: percent-change series and a Workload; Kronos: the OHLC frame and a
 KronosWorkload) and max_calls=K times K calls and scales to all (Toto's optimized engine runs
-every call and ignores it). Adding an engine is one entry here.
+every call and ignores it); `options` are the engine's own (kronos-baseline: max_steps).
+Adding an engine is one entry here.
 
 This module imports nothing heavy: an entry names its function, loaded on first run, so the
 CLI can offer the roles without importing torch.
@@ -29,7 +30,7 @@ class Engine(Protocol):
     role: str
 
     def run(self, model: Any, data: Any, workload: Any, *, seed: int = 0,
-            max_calls: int | None = None) -> EngineResult: ...
+            max_calls: int | None = None, **options: Any) -> EngineResult: ...
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,10 @@ class FunctionEngine:
     description: str
 
     def run(self, model: Any, data: Any, workload: Any, *, seed: int = 0,
-            max_calls: int | None = None) -> EngineResult:
+            max_calls: int | None = None, **options: Any) -> EngineResult:
         module, function = self.target.split(":")
         return getattr(importlib.import_module(module), function)(
-            model, data, workload, seed=seed, max_calls=max_calls)
+            model, data, workload, seed=seed, max_calls=max_calls, **options)
 
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (

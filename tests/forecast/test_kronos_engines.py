@@ -123,14 +123,20 @@ def test_engines_over_the_schedule(model: KronosModel, frame) -> None:
     assert not np.array_equal(fast.forecasts[(0, "Close")], other.forecasts[(0, "Close")])
     assert all(v.shape == (5,) and np.all(np.isfinite(v)) for v in fast.forecasts.values())
     assert set(fast.breakdown) == {"tokenizer", "prefill", "decoding", "sampling", "overhead"}
-    assert fast.notes == ["3 simulations per batch (48 paths each)"]
+    assert fast.notes == ["simulations per batch: up to 3 (48 paths each)"]
     timed = kronos_optimized_engine(model, frame, workload, seed=2, max_calls=2)
     assert timed.extrapolated and set(timed.forecasts) == {(sim, key) for sim in (0, 2) for key in workload.keys}
 
     slow = kronos_baseline_engine(model, frame, WORKLOAD, seed=2, max_calls=2)
     assert slow.extrapolated and slow.model_calls == 3 and slow.forward_passes == 3 * 5
     assert set(slow.forecasts) == {(0, "Close"), (2, "Close")}
-    assert slow.seconds > sum(v for k, v in slow.breakdown.items() if k != "overhead") * 0.99
+    assert slow.seconds == pytest.approx(sum(slow.breakdown.values()))
+    assert all(np.all(np.isfinite(v)) and v.shape == (5,) for v in slow.forecasts.values())
+
+    stepped = kronos_baseline_engine(model, frame, WORKLOAD, seed=2, max_calls=1, max_steps=2)
+    assert stepped.extrapolated and stepped.forecasts == {} and stepped.model_calls == 3
+    assert stepped.notes == ["each timed call ran 2 of its 5 steps, scaled (every step runs the same full window)"]
+    assert stepped.seconds == pytest.approx(sum(stepped.breakdown.values())) and stepped.breakdown["prefill"] == 0
 
 
 def test_bad_workloads() -> None:

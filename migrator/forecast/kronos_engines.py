@@ -103,7 +103,7 @@ def prepare_input(frame: OHLCFrame, end: int, workload: KronosWorkload) -> Krono
     volume = np.nan_to_num(frame.volume[start:end], nan=0.0)
     amount = volume * prices.mean(axis=-1)
     values = torch.as_tensor(np.column_stack([prices, volume, amount]), dtype=torch.float32)
-    mean, std = values.mean(0), values.std(0)
+    mean, std = values.mean(0), values.std(0, correction=0)  # np.std, as Kronos computes it
     bars = ((values - mean) / (std + 1e-5)).clamp(-workload.clip, workload.clip)
     last = frame.timestamps[end - 1]
     future = last + np.arange(1, workload.pred_len + 1) * np.timedelta64(1, "D")

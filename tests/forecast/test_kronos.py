@@ -99,9 +99,9 @@ def test_inputs_are_z_scored_clipped_and_stamped() -> None:
     assert inputs.bars.shape == (40, 6) and inputs.stamps.shape == (47, 5)
     assert float(inputs.bars.abs().max()) <= 0.5
     close = torch.as_tensor(frame.close[60:100], dtype=torch.float32)
-    assert torch.allclose(inputs.mean[3], close.mean()) and torch.allclose(inputs.std[3], close.std())
+    assert torch.allclose(inputs.mean[3], close.mean()) and torch.allclose(inputs.std[3], close.std(correction=0))
     wide = prepare_input(frame, 100, KronosWorkload(sims=2, samples=4, context=40, clip=100.0))
-    assert torch.allclose(wide.bars[:, 3], (close - close.mean()) / (close.std() + 1e-5))
+    assert torch.allclose(wide.bars[:, 3], (close - close.mean()) / (close.std(correction=0) + 1e-5))
 
 
 def test_time_stamps() -> None:

@@ -460,6 +460,8 @@ class _Progress:
 @click.option("--kronos-baseline-steps", type=click.IntRange(min=1), default=None, metavar="S",
               help="Time each of Kronos's baseline calls on its first S of 7 steps and scale (every step "
                    "runs the same full window) [default: all steps].")
+@click.option("--kronos-equivalence-calls", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Calls on which the Kronos engines are compared (one full baseline call each); 0 skips it.")
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
               help="torch threads for the run; 0: torch's default (one per core). One thread gives "
                    "steadier figures on a shared machine, where threads wait on each other.")
@@ -470,7 +472,8 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
             baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
             kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
             kronos_temperature: float, kronos_top_k: int, kronos_top_p: float, kronos_checkpoint: Path | None,
-            kronos_calls: int | None, kronos_baseline_steps: int | None, threads: int, as_json: bool, quiet: bool) -> None:
+            kronos_calls: int | None, kronos_baseline_steps: int | None, kronos_equivalence_calls: int,
+            threads: int, as_json: bool, quiet: bool) -> None:
     """Time one symbol's backtest: Toto's schedule, Kronos's calls, MaxDiff, data.
 
     Prints, for the baseline and the optimized engines, the guide's table (Toto forecasting,
@@ -480,7 +483,8 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
 
     The defaults are a quick look (Kronos-mini, 16 paths, 64 bars). The backtest's own Kronos
     calls: --kronos-model base --kronos-samples 160 --kronos-context 232 (a baseline call
-    takes many minutes: add --kronos-baseline-steps 1 --rounds 1). --samples/--batch are used as given (the backtest would
+    takes many minutes: add --kronos-baseline-steps 1 --rounds 1
+    --kronos-equivalence-calls 0). --samples/--batch are used as given (the backtest would
     clamp them to at least 128/32 unless MARKETSIM_TOTO_MIN_* are lowered). MaxDiff makes 500
     objective evaluations per fit, 100 when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on.
     """
@@ -496,7 +500,7 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
             KronosWorkload(sims=sims, samples=kronos_samples, context=kronos_context, all_keys=kronos_all_keys,
                            temperature=kronos_temperature, top_k=kronos_top_k, top_p=kronos_top_p),
             model=kronos_model, checkpoint=kronos_checkpoint, calls=kronos_calls,
-            baseline_steps=kronos_baseline_steps)
+            baseline_steps=kronos_baseline_steps, equivalence_calls=kronos_equivalence_calls)
     result = run_profile(
         Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate,
                  prediction_length=prediction_length),

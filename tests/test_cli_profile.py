@@ -79,6 +79,13 @@ def test_kronos_table(bars: Path) -> None:
     assert "Kronos equivalence on 1 call: same distribution: yes" in out
 
 
+def test_kronos_equivalence_can_be_skipped(bars: Path) -> None:
+    result = run(*KRONOS, "--data", bars, "--rounds", "1", "--kronos-equivalence-calls", "0", "--engine", "optimized")
+    assert result.exit_code == 0, result.output
+    assert "Kronos equivalence: not checked (--kronos-equivalence-calls 0)" in result.stdout
+    assert "Whole backtest" not in result.stdout  # needs both roles
+
+
 def test_progress_after_two_seconds(capsys: pytest.CaptureFixture[str]) -> None:
     from migrator.cli import _Progress
 
@@ -155,6 +162,7 @@ def test_fast_optimize_budget_is_reported(bars: Path) -> None:
     (["--kronos-top-p", "0"], "Invalid value for '--kronos-top-p'"),
     (["--kronos-baseline-steps", "0"], "Invalid value for '--kronos-baseline-steps'"),
     (["--threads", "-1"], "Invalid value for '--threads'"),
+    (["--kronos-equivalence-calls", "-1"], "Invalid value for '--kronos-equivalence-calls'"),
     (["--sims", "200"], "rows of data, the workload (200 simulations, horizon 7"),
     (["--prediction-length", "0"], "Invalid value for '--prediction-length': 0 is not in the range x>=1"),
     (["--prediction-length", "ten"], "Invalid value for '--prediction-length': 'ten' is not a valid integer"),

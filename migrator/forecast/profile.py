@@ -127,7 +127,7 @@ class KronosSettings:
     checkpoint: Path | None = None
     calls: int | None = 1  # both engines timed on the same K calls and scaled; None: every call
     baseline_steps: int | None = None  # the baseline's timed calls run S of their steps, scaled
-    equivalence_calls: int = 1
+    equivalence_calls: int = 1  # 0: not checked (a full baseline call each: long at the real shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +151,7 @@ class KronosProfile:
     parameters: int
     engines: dict[str, KronosEngineProfile]
     speedup: Ratio | None
-    equivalence: dict[str, Any]
+    equivalence: dict[str, Any] | None  # None: not checked
     equivalence_seconds: float
 
     def to_json(self) -> dict[str, Any]:
@@ -168,7 +168,8 @@ class KronosProfile:
             "engines": {name: engine.to_json() for name, engine in self.engines.items()},
             "speedup": None if self.speedup is None else self.speedup.median,
             "speedup_range": None if self.speedup is None else self.speedup.to_json(),
-            "equivalence": {**self.equivalence, "seconds": self.equivalence_seconds},
+            "equivalence": None if self.equivalence is None else {**self.equivalence,
+                                                                  "seconds": self.equivalence_seconds},
         }
 
 
@@ -368,10 +369,12 @@ def _kronos_profile(network: Any, frame: OHLCFrame, settings: KronosSettings, or
             timed = (min(settings.calls, results[role].model_calls)
                      if results[role].extrapolated and settings.calls else results[role].model_calls)
             engines[role] = KronosEngineProfile(results[role], timed, tuple(seconds[role]))
-    say(f"Kronos equivalence on {settings.equivalence_calls} call(s)")
     started = time.perf_counter()
-    equivalence = check_kronos_equivalence(network, frame, settings.workload, pairs=settings.equivalence_calls,
-                                           seed=seed)
+    equivalence = None
+    if settings.equivalence_calls:
+        say(f"Kronos equivalence on {settings.equivalence_calls} call(s)")
+        equivalence = check_kronos_equivalence(network, frame, settings.workload, pairs=settings.equivalence_calls,
+                                               seed=seed)
     return KronosProfile(
         settings=settings,
         parameters=sum(p.numel() for p in network.parameters()),
@@ -485,5 +488,5 @@ def _validate(workload: Workload, engines: Sequence[str], model: str, baseline_c
             raise BadInputError(f"--kronos-baseline-steps must be at least 1, got {kronos.baseline_steps}")
         if kronos.calls is not None and kronos.calls < 1:
             raise BadInputError(f"--kronos-calls must be at least 1 (or all), got {kronos.calls}")
-        if kronos.equivalence_calls < 1:
-            raise BadInputError(f"the Kronos equivalence needs at least 1 call, got {kronos.equivalence_calls}")
+        if kronos.equivalence_calls < 0:
+            raise BadInputError(f"--kronos-equivalence-calls must be at least 0, got {kronos.equivalence_calls}")

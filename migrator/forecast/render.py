@@ -107,6 +107,8 @@ def render_text(profile: ProfileResult) -> str:
 
 def _kronos_equivalence(kronos: KronosProfile) -> str:
     eq = kronos.equivalence
+    if eq is None:
+        return "Kronos equivalence: not checked (--kronos-equivalence-calls 0)"
     return (f"Kronos equivalence on {_count(len(eq['calls']), 'call')}: same distribution: "
             f"{'yes' if eq['same_distribution'] else 'NO'} (same draws give the same tokens: "
             f"{'yes' if eq['same_tokens'] else 'NO'}; max logit relative difference {eq['max_logit_rel_diff']:.1e}; "

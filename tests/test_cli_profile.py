@@ -213,3 +213,12 @@ def test_help_does_not_import_torch() -> None:
             "print('torch' in sys.modules, 'migrator.forecast.profile' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_unusable_kronos_checkpoint(bars: Path, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "kronos.pt"
+    checkpoint.write_bytes(b"junk")
+    result = run(*KRONOS, "--data", bars, "--kronos-checkpoint", checkpoint)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"migrate: error: {checkpoint}: cannot read checkpoint")
+    assert len(result.stderr.splitlines()) == 1

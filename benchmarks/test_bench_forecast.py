@@ -26,8 +26,11 @@ import pytest
 import torch
 
 from migrator.forecast.data import pct_change_series, synthetic_ohlc
-from migrator.forecast.engines import EngineResult, Workload, baseline_engine, optimized_engine
+from migrator.forecast.engines import EngineResult, Workload, baseline_engine
 from migrator.forecast.model import TotoModel, build_model
+from migrator.forecast.registry import engine_for
+
+BASELINE, OPTIMIZED = engine_for("toto", "baseline"), engine_for("toto", "optimized")
 
 DEFAULT = Workload()
 LOSSY = Workload(sims=35, horizon=1, samples=32, batch=16)
@@ -68,16 +71,16 @@ def model_named(name: str) -> TotoModel:
 
 
 VARIANTS: dict[str, Callable[[TotoModel, dict, int], EngineResult]] = {
-    "baseline": lambda model, series, k: baseline_engine(model, series, DEFAULT, max_calls=k),
+    "baseline": lambda model, series, k: BASELINE.run(model, series, DEFAULT, max_calls=k),
     "baseline+cache": lambda model, series, k: baseline_engine(
         model, series, DEFAULT, max_calls=k, cache=True
     ),
-    "lossy": lambda model, series, k: baseline_engine(model, series, LOSSY, max_calls=k),
+    "lossy": lambda model, series, k: BASELINE.run(model, series, LOSSY, max_calls=k),
 }
 
 
 def fastest_optimized(model: TotoModel, series: dict, repeats: int) -> EngineResult:
-    runs = [optimized_engine(model, series, DEFAULT) for _ in range(repeats)]
+    runs = [OPTIMIZED.run(model, series, DEFAULT) for _ in range(repeats)]
     return min(runs, key=lambda result: result.seconds)
 
 
@@ -100,7 +103,7 @@ def test_optimized(benchmark, series: dict, model_name: str) -> None:
     benchmark.group = f"forecast-{model_name}"
     results: list[EngineResult] = []
     benchmark.pedantic(
-        lambda: results.append(optimized_engine(model, series, DEFAULT)),
+        lambda: results.append(OPTIMIZED.run(model, series, DEFAULT)),
         rounds=3,
         iterations=1,
     )

@@ -439,11 +439,32 @@ def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> i
     return calls
 
 
+def _engine_roles() -> list[str]:
+    from migrator.forecast.registry import ROLES  # light: names only, no torch
+
+    return [*ROLES, "both"]
+
+
+class _Progress:
+    """Progress lines on stderr, once a run has taken longer than 2 s."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.clock = time.perf_counter
+        self.started = self.clock()
+
+    def __call__(self, message: str) -> None:
+        elapsed = self.clock() - self.started
+        if elapsed > 2.0:
+            click.echo(f"migrate: profile: {elapsed:5.1f} s: {message}", err=True)
+
+
 @main.command("profile")
-@click.option("--engine", type=click.Choice(["baseline", "optimized", "both"]), default="both",
-              show_default=True, help="Which forecast engine(s) to run.")
+@click.option("--engine", type=click.Choice(_engine_roles()), default="both",
+              show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
 @click.option("--sims", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Simulations per symbol (simulation s drops the last s+1 bars).")
+              help="Simulations per symbol (simulation s drops the last s+1 bars); Toto and Kronos.")
 @click.option("--horizon", type=click.IntRange(min=1), default=7, show_default=True,
               help="Walk-forward origins per simulation and key (max_horizon).")
 @click.option("--samples", type=click.IntRange(min=1), default=128, show_default=True,
@@ -465,41 +486,90 @@ def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> i
                    "[default: synthetic bars, about 4 years].")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds the synthetic bars, the random weights and the sampling.")
-@click.option("--baseline-calls", default="8", show_default=True, metavar="K|all", callback=_baseline_calls,
-              help="Time the baseline on K of its calls, spread over the schedule, and scale to all "
-                   "(its calls cost the same); 'all' runs every call.")
-@click.option("--equivalence-pairs", type=click.IntRange(min=1), default=8, show_default=True, metavar="N",
-              help="(key, origin) pairs on which the engines' distributions are compared "
+@click.option("--baseline-calls", default="4", show_default=True, metavar="K|all", callback=_baseline_calls,
+              help="Time Toto's baseline on K of its calls per round, spread over the schedule, and scale "
+                   "to all (its calls cost the same); 'all' runs every call.")
+@click.option("--equivalence-pairs", type=click.IntRange(min=1), default=4, show_default=True, metavar="N",
+              help="(key, origin) pairs on which Toto's engines' distributions are compared "
                    "(one baseline call each).")
-@common_options
-def profile(settings: Settings, engine: str, sims: int, horizon: int, samples: int, batch: int,
-            aggregate: str, prediction_length: int, model_name: str, checkpoint: Path | None,
-            data: Path | None, seed: int, baseline_calls: int | None, equivalence_pairs: int) -> None:
-    """Time one symbol's backtest with the guide's forecast schedule and the optimized engine.
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True, metavar="N",
+              help="Interleaved rounds per engine; each speed-up is the median of the rounds (min-max shown).")
+@click.option("--kronos/--no-kronos", "with_kronos", default=True, show_default=True,
+              help="Also profile Kronos's calls (the Close key of every simulation).")
+@click.option("--kronos-model", type=click.Choice(["mini", "small", "base"]), default="mini", show_default=True,
+              help="Kronos shape: mini 4.1M, small 24.7M, base 102.3M parameters (the backtest uses base).")
+@click.option("--kronos-samples", type=click.IntRange(min=1), default=16, show_default=True, metavar="N",
+              help="sample_count: paths per Kronos call (160 to 320 in the real configs).")
+@click.option("--kronos-context", type=click.IntRange(min=2), default=64, show_default=True, metavar="N",
+              help="max_context, and the lookback the backtest passes (192 to 288 in the real configs).")
+@click.option("--kronos-all-keys", is_flag=True,
+              help="Call Kronos for all four keys, as the backtest does when Kronos is the selected model.")
+@click.option("--kronos-temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              metavar="T", help="Kronos sampling temperature (0.1 to 0.3 in the real configs).")
+@click.option("--kronos-top-k", type=click.IntRange(min=0), default=0, show_default=True, metavar="K",
+              help="Kronos top_k (0: off; when set, top_p is ignored, as in Kronos).")
+@click.option("--kronos-top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=0.99,
+              show_default=True, metavar="P", help="Kronos top_p.")
+@click.option("--kronos-checkpoint", type=click.Path(path_type=Path), default=None, metavar="PATH",
+              help="A saved KronosModel state dict for --kronos-model [default: seeded random weights].")
+@click.option("--kronos-calls", default="1", show_default=True, metavar="K|all", callback=_baseline_calls,
+              help="Time both Kronos engines on the same K of its calls per round, spread over the "
+                   "simulations, and scale to all (they cost the same); 'all' runs every call.")
+@click.option("--kronos-baseline-steps", type=click.IntRange(min=1), default=None, metavar="S",
+              help="Time each of Kronos's baseline calls on its first S of 7 steps and scale (every step "
+                   "runs the same full window) [default: all steps].")
+@click.option("--kronos-equivalence-calls", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Calls on which the Kronos engines are compared (one full baseline call each); 0 skips it.")
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="torch threads for the run; 0: torch's default (one per core). One thread gives "
+                   "steadier figures on a shared machine, where threads wait on each other.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors (no table, no progress).")
+def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggregate: str,
+            prediction_length: int, model_name: str, checkpoint: Path | None, data: Path | None, seed: int,
+            baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
+            kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
+            kronos_temperature: float, kronos_top_k: int, kronos_top_p: float, kronos_checkpoint: Path | None,
+            kronos_calls: int | None, kronos_baseline_steps: int | None, kronos_equivalence_calls: int,
+            threads: int, as_json: bool, quiet: bool) -> None:
+    """Time one symbol's backtest: Toto's schedule, Kronos's calls, MaxDiff, data.
 
-    Prints, for each engine, the guide's table (forecasting, MaxDiff optimization, data
-    processing, other), then the speed-up and an equivalence check of the two engines'
-    forecast distributions. Writes nothing; --root and --hyperparams are not used.
+    Prints, for the baseline and the optimized engines, the guide's table (Toto forecasting,
+    Kronos forecasting, MaxDiff optimization, data processing, other), then the speed-ups
+    (medians of interleaved rounds, with their min-max) and an equivalence check of each
+    optimized engine against its baseline. Writes nothing.
 
-    --samples/--batch are used as given (the backtest would clamp them to at least
-    128/32 unless MARKETSIM_TOTO_MIN_* are lowered). MaxDiff makes 500 objective
-    evaluations per fit, 100 when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on.
+    The defaults are a quick look (Kronos-mini, 16 paths, 64 bars). The backtest's own Kronos
+    calls: --kronos-model base --kronos-samples 160 --kronos-context 232 (a baseline call
+    takes many minutes: add --kronos-baseline-steps 1 --rounds 1
+    --kronos-equivalence-calls 0). --samples/--batch are used as given (the backtest would
+    clamp them to at least 128/32 unless MARKETSIM_TOTO_MIN_* are lowered). MaxDiff makes 500
+    objective evaluations per fit, 100 when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on.
     """
-    if settings.dry_run or settings.check:
-        raise click.UsageError("--dry-run and --check do not apply to profile (it writes nothing)")
-    from migrator.forecast.engines import Workload  # torch: imported only when profiling
-    from migrator.forecast.profile import render_text, run_profile
+    # torch: imported only when profiling
+    from migrator.forecast.engines import Workload
+    from migrator.forecast.kronos_engines import KronosWorkload
+    from migrator.forecast.profile import KronosSettings, run_profile
+    from migrator.forecast.render import render_text
 
+    kronos = None
+    if with_kronos:
+        kronos = KronosSettings(
+            KronosWorkload(sims=sims, samples=kronos_samples, context=kronos_context, all_keys=kronos_all_keys,
+                           temperature=kronos_temperature, top_k=kronos_top_k, top_p=kronos_top_p),
+            model=kronos_model, checkpoint=kronos_checkpoint, calls=kronos_calls,
+            baseline_steps=kronos_baseline_steps, equivalence_calls=kronos_equivalence_calls)
     result = run_profile(
         Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate,
                  prediction_length=prediction_length),
         engines=("baseline", "optimized") if engine == "both" else (engine,),
         model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
-        equivalence_pairs=equivalence_pairs,
+        equivalence_pairs=equivalence_pairs, rounds=rounds, kronos=kronos,
+        progress=None if quiet else _Progress(), threads=threads or None,
     )
-    if settings.json:
+    if as_json:
         emit_json(result.to_json())
-    elif not settings.quiet:
+    elif not quiet:
         click.echo(render_text(result))
 
 

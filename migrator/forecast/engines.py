@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -88,8 +89,11 @@ class Forecast:
 
 @dataclass
 class EngineResult:
-    """forecasts: (sim, key, pred_idx) -> forecast of the percent change prediction_length
-    steps after the context (the next one by default).
+    """What an engine of any family returns (see registry.Engine).
+
+    Toto's forecasts: (sim, key, pred_idx) -> forecast of the percent change prediction_length
+    steps after the context (the next one by default). Kronos's: (sim, key) -> the pred_len
+    predicted values of the key (the mean path, de-normalised).
 
     model_calls: forecasts the engine made (baseline: calls, or distinct contexts with cache;
     optimized: distinct contexts). forward_passes: model forward invocations. When extrapolated,
@@ -99,7 +103,7 @@ class EngineResult:
     notes: how the engine forecast, where it departed from its usual path (one line each).
     """
 
-    forecasts: dict[tuple[int, str, int], Forecast]
+    forecasts: dict[tuple, Any]  # Toto: (sim, key, pred_idx) -> Forecast; Kronos: (sim, key) -> path
     model_calls: int
     forward_passes: int
     seconds: float
@@ -142,11 +146,11 @@ def schedule(series: dict[str, np.ndarray], workload: Workload) -> list[Call]:
     ]
 
 
-class _Clock:
-    """Wall time per phase; overhead is the rest of the total."""
+class PhaseClock:
+    """Wall time per phase; overhead (the last phase) is the rest of the total."""
 
-    def __init__(self) -> None:
-        self.spent = dict.fromkeys(PHASES, 0.0)
+    def __init__(self, phases: tuple[str, ...] = PHASES) -> None:
+        self.spent = dict.fromkeys(phases, 0.0)
         self.started = time.perf_counter()
 
     @contextmanager
@@ -164,7 +168,7 @@ class _Clock:
 
 
 @contextmanager
-def _seeded_inference(seed: int) -> Iterator[None]:
+def seeded_inference(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(seed)
         yield
@@ -180,14 +184,14 @@ def patches_to_decode(workload: Workload, patch_size: int) -> int:
 
 
 def baseline_call_draws(
-    model: TotoModel, context: torch.Tensor, workload: Workload, clock: _Clock | None = None
+    model: TotoModel, context: torch.Tensor, workload: Workload, clock: PhaseClock | None = None
 ) -> torch.Tensor:
     """One call as Toto's forecaster makes it: `batch` copies of the context; per batch of
     samples, the full model forecasts the patch after the input and each row samples every
     step of it from that step's mixture; beyond one patch each row appends its sampled patch
     to its input (the rows diverge) and the full model runs again, until prediction_length
     steps are sampled. Returns `samples` draws of the last step."""
-    clock = clock or _Clock()
+    clock = clock or PhaseClock()
     patch = model.config.patch_size
     decodes = patches_to_decode(workload, patch)
     with clock.phase("grouping_padding"):
@@ -216,7 +220,7 @@ def _forecast(draws: np.ndarray, spec: str) -> Forecast:
     return Forecast(aggregate(draws, spec), low, high)
 
 
-def _evenly_spaced(count: int, chosen: int | None) -> list[int]:
+def evenly_spaced(count: int, chosen: int | None) -> list[int]:
     if chosen is None or chosen >= count:
         return list(range(count))
     if chosen < 1:
@@ -236,12 +240,12 @@ def baseline_engine(
     """The guide's schedule call by call. max_calls=K times K calls spread evenly over the
     schedule (contexts of every length, so the mean is the schedule's) and scales to all."""
     calls = schedule(series, workload)
-    clock = _Clock()
+    clock = PhaseClock()
     contexts = _contexts(series, workload.keys)
     units = list(dict.fromkeys(call.context for call in calls)) if cache else calls
-    measured = [units[i] for i in _evenly_spaced(len(units), max_calls)]
+    measured = [units[i] for i in evenly_spaced(len(units), max_calls)]
     made: dict[object, Forecast] = {}
-    with _seeded_inference(seed):
+    with seeded_inference(seed):
         for unit in measured:
             key, length = unit if cache else unit.context
             draws = baseline_call_draws(model, contexts[key][:length], workload, clock)
@@ -266,12 +270,12 @@ def baseline_engine(
 
 
 def next_step_distributions(
-    model: TotoModel, contexts: list[torch.Tensor], clock: _Clock | None = None, step: int = 0
+    model: TotoModel, contexts: list[torch.Tensor], clock: PhaseClock | None = None, step: int = 0
 ) -> tuple[MixtureParams, int]:
     """Mixture parameters [C, K] of step `step` (0 = the next one) of the patch after each
     context (in input order), from batched forwards over contexts of the same padded length.
     Returns (params, forward passes)."""
-    clock = clock or _Clock()
+    clock = clock or PhaseClock()
     patch = model.config.patch_size
     with clock.phase("grouping_padding"):
         by_padded: dict[int, list[int]] = {}
@@ -299,12 +303,12 @@ def decodes_autoregressively(model: TotoModel, workload: Workload) -> bool:
 
 
 def optimized_draws(
-    model: TotoModel, contexts: list[torch.Tensor], workload: Workload, clock: _Clock | None = None
+    model: TotoModel, contexts: list[torch.Tensor], workload: Workload, clock: PhaseClock | None = None
 ) -> tuple[torch.Tensor, int]:
     """`samples` draws [C, samples] of the step prediction_length after each context, and the
     forward passes made. Within one patch: the needed step's mixture from one batched pass.
     Beyond (decodes_autoregressively): each context through the baseline's call."""
-    clock = clock or _Clock()
+    clock = clock or PhaseClock()
     if decodes_autoregressively(model, workload):
         draws = [baseline_call_draws(model, context, workload, clock) for context in contexts]
         passes = (workload.samples // workload.batch) * patches_to_decode(
@@ -319,14 +323,20 @@ def optimized_draws(
 
 
 def optimized_engine(
-    model: TotoModel, series: dict[str, np.ndarray], workload: Workload, *, seed: int = 0
+    model: TotoModel,
+    series: dict[str, np.ndarray],
+    workload: Workload,
+    *,
+    seed: int = 0,
+    max_calls: int | None = None,
 ) -> EngineResult:
-    """The same forecast distribution for every call, each distinct context forecast once."""
+    """The same forecast distribution for every call, each distinct context forecast once.
+    max_calls is accepted for the registry's common signature and not used (it runs them all)."""
     calls = schedule(series, workload)
-    clock = _Clock()
+    clock = PhaseClock()
     contexts = _contexts(series, workload.keys)
     distinct = list(dict.fromkeys(call.context for call in calls))
-    with _seeded_inference(seed):
+    with seeded_inference(seed):
         sampled, passes = optimized_draws(
             model, [contexts[key][:length] for key, length in distinct], workload, clock
         )

@@ -1,4 +1,6 @@
-"""Side-by-side check that the optimized engine forecasts the baseline's distribution.
+"""Side-by-side checks that each optimized engine forecasts its baseline's distribution.
+
+Toto (check_equivalence) and Kronos (check_kronos_equivalence, described there).
 
 On a seeded sample of distinct contexts of the workload:
 - parameters: the optimized engine's batched, trimmed forward against the full model run on
@@ -27,9 +29,14 @@ from migrator.forecast.engines import (
     optimized_draws,
     schedule,
 )
+from migrator.forecast.data import OHLCFrame
+from migrator.forecast.kronos import KronosModel
+from migrator.forecast.kronos_engines import (FEATURE_COLUMNS, CallTrace, KronosWorkload, baseline_call,
+                                              kronos_schedule, optimized_call, prepare_input)
 from migrator.forecast.model import MixtureParams, TotoModel, left_pad
 
 PARAM_TOLERANCE = 1e-5
+LOGIT_TOLERANCE = 1e-5
 FAMILY_ALPHA = 0.01
 
 
@@ -92,4 +99,51 @@ def check_equivalence(
         "pairs": [{"key": key, "context_length": length} for key, length in chosen],
         "param_tolerance": PARAM_TOLERANCE,
         "ks_threshold": threshold,
+    }
+
+
+def check_kronos_equivalence(model: KronosModel, frame: OHLCFrame, workload: KronosWorkload, *,
+                             pairs: int = 1, seed: int = 0) -> dict:
+    """{same_distribution, max_logit_rel_diff, same_tokens, pvalue, ...} on `pairs` calls of the
+    Kronos schedule (simulations spread evenly), through the engines' per-call functions:
+
+    - fed the same uniform draws, the optimized call must sample the baseline's tokens at every
+      step, from s1/s2 logits within LOGIT_TOLERANCE relative (max|diff| / max|baseline|) of
+      the baseline's full forward over the same prefix;
+    - with independent torch draws, each path's decoded Close (every step, pooled over the
+      pairs) against the baseline's: two-sample KS, p-value >= FAMILY_ALPHA.
+
+    Costs one baseline call and two optimized calls per pair."""
+    if pairs < 1:
+        raise BadInputError(f"the equivalence check needs at least 1 call, got {pairs}")
+    calls = kronos_schedule(frame, workload)
+    chosen = [calls[int(i)] for i in sorted(set(np.linspace(0, len(calls) - 1, pairs).round().astype(int)))]
+    close = FEATURE_COLUMNS.index("Close")
+    rel_diffs, same_tokens, baseline_values, optimized_values = [], True, [], []
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(seed)
+        for call in chosen:
+            inputs = prepare_input(frame, call.end, workload)
+            uniforms = torch.rand(workload.pred_len, 2, workload.samples)
+            baseline, same_draws, independent = CallTrace(), CallTrace(), CallTrace()
+            baseline_call(model, inputs, workload, uniforms=uniforms, trace=baseline)
+            optimized_call(model, inputs, workload, uniforms=uniforms, trace=same_draws)
+            optimized_call(model, inputs, workload, trace=independent)
+            for which in ("s1", "s2"):
+                for ours, theirs in zip(getattr(same_draws, f"{which}_logits"), getattr(baseline, f"{which}_logits")):
+                    rel_diffs.append(((ours.double() - theirs.double()).abs().max()
+                                      / theirs.double().abs().max()).item())
+                same_tokens &= all(torch.equal(a, b) for a, b in zip(getattr(same_draws, which), getattr(baseline, which)))
+            baseline_values.append(baseline.paths[..., close].flatten())
+            optimized_values.append(independent.paths[..., close].flatten())
+    pvalue = float(ks_2samp(torch.cat(baseline_values).numpy(), torch.cat(optimized_values).numpy()).pvalue)
+    max_rel = max(rel_diffs)
+    return {
+        "same_distribution": bool(max_rel <= LOGIT_TOLERANCE and same_tokens and pvalue >= FAMILY_ALPHA),
+        "max_logit_rel_diff": max_rel,
+        "same_tokens": bool(same_tokens),
+        "pvalue": pvalue,
+        "calls": [call.sim for call in chosen],
+        "logit_tolerance": LOGIT_TOLERANCE,
+        "ks_threshold": FAMILY_ALPHA,
     }

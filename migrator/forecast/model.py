@@ -24,8 +24,6 @@ of the patch after the context only (the first by default), computing nothing th
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -314,14 +312,17 @@ def build_model(name: str = "small", *, seed: int = 0, checkpoint: Path | None =
         torch.manual_seed(seed)
         model = TotoModel(MODEL_CONFIGS[name])
     if checkpoint is not None:
-        _load_checkpoint(model, Path(checkpoint), name)
+        load_state_dict_checked(model, Path(checkpoint), repr(name))
     return model.eval()
 
 
-def _load_checkpoint(model: TotoModel, path: Path, name: str) -> None:
+def load_state_dict_checked(model: nn.Module, path: Path, label: str) -> None:
+    """Load a state dict saved with torch.save into `model`; BadInputError naming `path` unless
+    it has exactly the model's keys and shapes. `label` names the model in that message."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+    # Any failure to unpickle an untrusted file is bad input (struct.error, ValueError, ... seen).
+    except Exception as exc:  # noqa: BLE001
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BadInputError(f"{path}: cannot read checkpoint: {reason}") from None
     if not isinstance(state, dict):
@@ -344,6 +345,6 @@ def _load_checkpoint(model: TotoModel, path: Path, name: str) -> None:
         problems.append(f"{len(wrong_shape)} with the wrong shape (e.g. {wrong_shape[0]})")
     if problems:
         raise BadInputError(
-            f"{path}: not a checkpoint of the {name!r} model: keys " + "; ".join(problems)
+            f"{path}: not a checkpoint of the {label} model: keys " + "; ".join(problems)
         )
     model.load_state_dict(state)

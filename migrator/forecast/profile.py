@@ -1,53 +1,104 @@
 """One symbol's backtest per engine, timed the way the speed-up guide's table splits it.
 
-For each engine the backtest is: data processing (percent-change series from the bars,
+For each Toto engine the backtest is: data processing (percent-change series from the bars,
 and each simulation's validation bars), forecasting (the engine: every (simulation, key,
 origin) forecast), MaxDiff optimisation (one offset fit per simulation on its `horizon`
-validation days) and other (whatever the wall clock saw beyond those three). Loading the
-bars and building the model happen once, before the engines, and are reported as setup.
+validation days) and other (whatever the wall clock saw beyond those three). Kronos's calls
+(the Close key of every simulation, every key with all_keys) are their own row: the whole
+backtest of a role is its Toto backtest plus its Kronos forecasting. Loading the bars and
+building the models happen once, before the engines, and are reported as setup.
 With a prediction_length above 1 MaxDiff still pairs each forecast with the bar right after
 its context (the backtest's pairing, for prediction_length 1): the fit costs the same.
 
-The equivalence of the optimized engine's forecast distribution with the baseline's is
-checked in the same run on a sample of (key, origin) pairs. Nothing here prints.
+Stable figures: each family's engines run in `rounds` interleaved rounds (optimized, then
+baseline); each speed-up is the median of the rounds' ratios, reported with its min-max, and
+each engine's seconds the median of its rounds. The tables' other sections come from round 1.
+Long baselines are timed on K calls and scaled (they cost the same); both Kronos engines are
+timed on the same K calls (simulations spread over the schedule) and scaled.
+
+The equivalence of each optimized engine with its baseline is checked in the same run.
+Nothing here prints; `progress(message)` is called before each long step.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import resource
+import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import OHLCFrame, load_csv, pct_change_series, synthetic_ohlc
-from migrator.forecast.engines import EngineResult, Forecast, Workload, baseline_engine, optimized_engine
-from migrator.forecast.equivalence import check_equivalence
+from migrator.forecast.engines import EngineResult, Forecast, Workload
+from migrator.forecast.equivalence import check_equivalence, check_kronos_equivalence
+from migrator.forecast.kronos import KRONOS_CONFIGS, PUBLIC_MODELS, build_kronos
+from migrator.forecast.kronos_engines import KronosWorkload, kronos_schedule
 from migrator.forecast.maxdiff import ValidationDays, evaluation_budget, fit_offsets
 from migrator.forecast.model import MODEL_CONFIGS, build_model
+from migrator.forecast.registry import ROLES, engine_for
 
-ENGINES: tuple[str, ...] = ("baseline", "optimized")
+ENGINES: tuple[str, ...] = ROLES  # the roles `engines=` chooses among
 SECTIONS: tuple[str, ...] = ("forecasting", "maxdiff", "data_processing", "other")
 # The earliest forecast still sees at least one full patch of history.
 MIN_CONTEXT = 64
+Progress = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Ratio:
+    """A speed-up measured in interleaved rounds: the median of the rounds and its min-max."""
+
+    rounds: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rounds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"median": self.median, "min": min(self.rounds), "max": max(self.rounds), "rounds": list(self.rounds)}
+
+
+def _ratio(baseline: Sequence[float], optimized: Sequence[float]) -> Ratio | None:
+    if not baseline or not optimized:
+        return None
+    return Ratio(tuple(b / o for b, o in zip(baseline, optimized)))
+
+
+def _engine_json(result: EngineResult, seconds: float, timed_calls: int, rounds: Sequence[float]) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "model_calls": result.model_calls,
+        "forward_passes": result.forward_passes,
+        "extrapolated": result.extrapolated,
+        "timed_calls": timed_calls,
+        "breakdown": dict(result.breakdown),
+        "round_seconds": list(rounds),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
 class EngineProfile:
-    """One engine's backtest of the symbol."""
+    """One Toto engine's backtest of the symbol."""
 
-    result: EngineResult
-    sections: dict[str, float]  # seconds per SECTIONS entry
+    result: EngineResult  # round 1
+    sections: dict[str, float]  # seconds per SECTIONS entry (forecasting: the median of the rounds)
     timed_calls: int  # model calls actually run (fewer than result.model_calls if extrapolated)
     maxdiff_fits: int
     maxdiff_evaluations: int
     # Simulations whose High/Low forecasts the (extrapolated) engine did not produce: their
     # MaxDiff fit runs on a no-change prediction, which costs the same.
     maxdiff_unforecast_sims: int
+    round_seconds: tuple[float, ...] = ()  # forecasting seconds of each round
+
+    @property
+    def seconds(self) -> float:
+        return self.sections["forecasting"]
 
     @property
     def total_seconds(self) -> float:
@@ -55,12 +106,7 @@ class EngineProfile:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "seconds": self.result.seconds,
-            "model_calls": self.result.model_calls,
-            "forward_passes": self.result.forward_passes,
-            "extrapolated": self.result.extrapolated,
-            "timed_calls": self.timed_calls,
-            "breakdown": dict(self.result.breakdown),
+            **_engine_json(self.result, self.seconds, self.timed_calls, self.round_seconds),
             "notes": list(self.result.notes),
             "sections": dict(self.sections),
             "total_seconds": self.total_seconds,
@@ -69,6 +115,61 @@ class EngineProfile:
                 "evaluations": self.maxdiff_evaluations,
                 "unforecast_sims": self.maxdiff_unforecast_sims,
             },
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class KronosSettings:
+    """What `migrate profile` runs of Kronos: the workload, the shape, how the baseline is timed."""
+
+    workload: KronosWorkload
+    model: str = "mini"
+    checkpoint: Path | None = None
+    calls: int | None = 1  # both engines timed on the same K calls and scaled; None: every call
+    baseline_steps: int | None = None  # the baseline's timed calls run S of their steps, scaled
+    equivalence_calls: int = 1  # 0: not checked (a full baseline call each: long at the real shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class KronosEngineProfile:
+    result: EngineResult  # round 1
+    timed_calls: int
+    round_seconds: tuple[float, ...]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.round_seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**_engine_json(self.result, self.seconds, self.timed_calls, self.round_seconds),
+                "notes": list(self.result.notes)}
+
+
+@dataclasses.dataclass(frozen=True)
+class KronosProfile:
+    settings: KronosSettings
+    parameters: int
+    engines: dict[str, KronosEngineProfile]
+    speedup: Ratio | None
+    equivalence: dict[str, Any] | None  # None: not checked
+    equivalence_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        w = self.settings.workload
+        return {
+            "workload": {
+                "model": self.settings.model,
+                "parameters": self.parameters,
+                "checkpoint": None if self.settings.checkpoint is None else str(self.settings.checkpoint),
+                "sims": w.sims, "keys": list(w.keys), "pred_len": w.pred_len, "samples": w.samples,
+                "context": w.context, "temperature": w.temperature, "top_k": w.top_k, "top_p": w.top_p,
+                "clip": w.clip,
+            },
+            "engines": {name: engine.to_json() for name, engine in self.engines.items()},
+            "speedup": None if self.speedup is None else self.speedup.median,
+            "speedup_range": None if self.speedup is None else self.speedup.to_json(),
+            "equivalence": None if self.equivalence is None else {**self.equivalence,
+                                                                  "seconds": self.equivalence_seconds},
         }
 
 
@@ -82,26 +183,39 @@ class ProfileResult:
     context_lengths: tuple[int, int]  # (shortest, longest) context of the workload
     seed: int
     maxdiff_budget: int
-    setup_seconds: dict[str, float]  # "data" (load or generate bars), "model" (build)
+    setup_seconds: dict[str, float]  # "data" (load or generate bars), "model" (build), "kronos_model"
     engines: dict[str, EngineProfile]
     equivalence: dict[str, Any]
     equivalence_pairs: int  # (key, origin) pairs checked
     equivalence_seconds: float
     peak_rss_mib: float
+    rounds: int = 1
+    speedup_rounds: Ratio | None = None
+    kronos: KronosProfile | None = None
 
     @property
     def speedup(self) -> float | None:
-        """Baseline forecasting seconds / optimized forecasting seconds (None unless both ran)."""
-        if set(ENGINES) <= set(self.engines):
-            return self.engines["baseline"].result.seconds / self.engines["optimized"].result.seconds
-        return None
+        """Toto forecasting: the median over rounds of baseline / optimized (None unless both ran)."""
+        return None if self.speedup_rounds is None else self.speedup_rounds.median
 
     @property
     def total_speedup(self) -> float | None:
-        """The same ratio for the whole backtest (all four sections)."""
-        if set(ENGINES) <= set(self.engines):
+        """The same ratio for Toto's whole backtest (all four sections)."""
+        if set(ROLES) <= set(self.engines):
             return self.engines["baseline"].total_seconds / self.engines["optimized"].total_seconds
         return None
+
+    def whole_backtest(self) -> dict[str, float] | None:
+        """Toto's backtest plus Kronos's forecasting, per role (None unless both roles ran)."""
+        if not set(ROLES) <= set(self.engines):
+            return None
+        seconds = {role: self.engines[role].total_seconds for role in ROLES}
+        if self.kronos is not None:
+            if not set(ROLES) <= set(self.kronos.engines):
+                return None
+            seconds = {role: seconds[role] + self.kronos.engines[role].seconds for role in ROLES}
+        return {"baseline_seconds": seconds["baseline"], "optimized_seconds": seconds["optimized"],
+                "speedup": seconds["baseline"] / seconds["optimized"]}
 
     def to_json(self) -> dict[str, Any]:
         w = self.workload
@@ -122,12 +236,16 @@ class ProfileResult:
                 "data": self.data_source,
                 "seed": self.seed,
                 "maxdiff_budget": self.maxdiff_budget,
+                "rounds": self.rounds,
             },
             "setup_seconds": dict(self.setup_seconds),
             "engines": {name: profile.to_json() for name, profile in self.engines.items()},
             "speedup": self.speedup,
+            "speedup_range": None if self.speedup_rounds is None else self.speedup_rounds.to_json(),
             "total_speedup": self.total_speedup,
             "equivalence": {**self.equivalence, "seconds": self.equivalence_seconds},
+            "kronos": None if self.kronos is None else self.kronos.to_json(),
+            "whole_backtest": self.whole_backtest(),
             "peak_rss_mib": self.peak_rss_mib,
         }
 
@@ -140,31 +258,71 @@ def run_profile(
     checkpoint: Path | None = None,
     data: Path | None = None,
     seed: int = 0,
-    baseline_calls: int | None = 8,
-    equivalence_pairs: int = 8,
+    baseline_calls: int | None = 4,
+    equivalence_pairs: int = 4,
+    rounds: int = 3,
+    kronos: KronosSettings | None = None,
+    progress: Progress | None = None,
+    threads: int | None = None,
 ) -> ProfileResult:
-    """Backtest one symbol with each engine in `engines`; bars from `data` (CSV) or synthetic.
+    """Backtest one symbol with each engine role in `engines`; bars from `data` (CSV) or synthetic.
 
-    `baseline_calls`: time the baseline on its first K calls and scale to all of them
-    (None: run every call). Errors in the inputs raise BadInputError before any model work.
+    `baseline_calls`: time the Toto baseline on K calls spread over the schedule and scale to
+    all of them (None: run every call). `kronos`: also run Kronos's calls (None: Toto only).
+    `threads`: torch's intra-op threads for the run (None: as set), restored afterwards.
+    Errors in the inputs raise BadInputError before any model work.
     """
-    _validate(workload, engines, model, baseline_calls, equivalence_pairs)
+    _validate(workload, engines, model, baseline_calls, equivalence_pairs, rounds, kronos)
+    if threads is not None and threads < 1:
+        raise BadInputError(f"--threads must be at least 1, got {threads}")
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run_profile(workload, engines, model, checkpoint, data, seed, baseline_calls, equivalence_pairs,
+                            rounds, kronos, progress or (lambda message: None))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpoint: Path | None,
+                 data: Path | None, seed: int, baseline_calls: int | None, equivalence_pairs: int, rounds: int,
+                 kronos: KronosSettings | None, say: Progress) -> ProfileResult:
     started = time.perf_counter()
     frame = synthetic_ohlc(seed=seed) if data is None else load_csv(data)
     frame.require_rows(workload.sims + workload.horizon + 1 + MIN_CONTEXT,
                        f"the workload ({workload.sims} simulations, horizon {workload.horizon}, "
                        f"{MIN_CONTEXT} points of context for the earliest forecast)")
+    if kronos is not None:
+        kronos_schedule(frame, kronos.workload)  # too few bars: BadInputError now
     shortest, longest = context_lengths(len(frame), workload)
     loaded = time.perf_counter()
     network = build_model(model, seed=seed, checkpoint=checkpoint)
     built = time.perf_counter()
+    kronos_network = None if kronos is None else build_kronos(kronos.model, seed=seed, checkpoint=kronos.checkpoint)
+    kronos_built = time.perf_counter()
 
-    profiles = {}
-    for name in engines:
-        profiles[name] = _backtest(name, network, frame, workload, seed, baseline_calls)
+    order = [role for role in ("optimized", "baseline") if role in engines]  # interleaved, cheap one first
+    profiles: dict[str, EngineProfile] = {}
+    seconds: dict[str, list[float]] = {role: [] for role in order}
+    for round_index in range(rounds):
+        for role in order:
+            say(f"Toto {role} engine, round {round_index + 1} of {rounds}")
+            if round_index == 0:
+                profiles[role] = _backtest(role, network, frame, workload, seed, baseline_calls)
+                seconds[role].append(profiles[role].result.seconds)
+            else:
+                series = pct_change_series(frame)
+                seconds[role].append(engine_for("toto", role).run(
+                    network, series, workload, seed=seed + round_index, max_calls=baseline_calls).seconds)
+    profiles = {role: _with_round_seconds(profiles[role], seconds[role]) for role in engines}
+    say(f"Toto equivalence on {equivalence_pairs} (key, origin) pairs")
     equivalence_started = time.perf_counter()
     equivalence = check_equivalence(network, pct_change_series(frame), workload, pairs=equivalence_pairs, seed=seed)
     equivalence_seconds = time.perf_counter() - equivalence_started
+    kronos_profile = None
+    if kronos is not None:
+        kronos_profile = _kronos_profile(kronos_network, frame, kronos, order, rounds, seed, say)
     return ProfileResult(
         workload=workload,
         model=model,
@@ -174,12 +332,56 @@ def run_profile(
         context_lengths=(shortest, longest),
         seed=seed,
         maxdiff_budget=evaluation_budget(),
-        setup_seconds={"data": loaded - started, "model": built - loaded},
+        setup_seconds={"data": loaded - started, "model": built - loaded, "kronos_model": kronos_built - built},
         engines=profiles,
         equivalence=dict(equivalence),
         equivalence_pairs=min(equivalence_pairs, len(workload.keys) * (workload.sims + workload.horizon - 1)),
         equivalence_seconds=equivalence_seconds,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        rounds=rounds,
+        speedup_rounds=_ratio(seconds.get("baseline", []), seconds.get("optimized", [])),
+        kronos=kronos_profile,
+    )
+
+
+def _with_round_seconds(profile: EngineProfile, rounds: list[float]) -> EngineProfile:
+    sections = {**profile.sections, "forecasting": statistics.median(rounds)}
+    return dataclasses.replace(profile, sections=sections, round_seconds=tuple(rounds))
+
+
+def _kronos_profile(network: Any, frame: OHLCFrame, settings: KronosSettings, order: list[str], rounds: int,
+                    seed: int, say: Progress) -> KronosProfile:
+    results: dict[str, EngineResult] = {}
+    seconds: dict[str, list[float]] = {role: [] for role in order}
+    for round_index in range(rounds):
+        for role in order:
+            say(f"Kronos {role} engine, round {round_index + 1} of {rounds}")
+            # Both engines on the same K calls, scaled: a like-for-like ratio per call (the
+            # optimized engine batches only those K simulations together).
+            options = {"max_steps": settings.baseline_steps} if role == "baseline" else {}
+            result = engine_for("kronos", role).run(network, frame, settings.workload, seed=seed + round_index,
+                                                    max_calls=settings.calls, **options)
+            results.setdefault(role, result)
+            seconds[role].append(result.seconds)
+    engines = {}
+    for role in ROLES:
+        if role in results:
+            timed = (min(settings.calls, results[role].model_calls)
+                     if results[role].extrapolated and settings.calls else results[role].model_calls)
+            engines[role] = KronosEngineProfile(results[role], timed, tuple(seconds[role]))
+    started = time.perf_counter()
+    equivalence = None
+    if settings.equivalence_calls:
+        say(f"Kronos equivalence on {settings.equivalence_calls} call(s)")
+        equivalence = check_kronos_equivalence(network, frame, settings.workload, pairs=settings.equivalence_calls,
+                                               seed=seed)
+    return KronosProfile(
+        settings=settings,
+        parameters=sum(p.numel() for p in network.parameters()),
+        engines=engines,
+        speedup=_ratio(seconds.get("baseline", []), seconds.get("optimized", [])),
+        equivalence=equivalence,
+        equivalence_seconds=time.perf_counter() - started,
     )
 
 
@@ -204,10 +406,7 @@ def _backtest(name: str, network: Any, frame: OHLCFrame, workload: Workload, see
     series = pct_change_series(frame)
     data_processing = time.perf_counter() - started
 
-    if name == "baseline":
-        result = baseline_engine(network, series, workload, seed=seed, max_calls=baseline_calls)
-    else:
-        result = optimized_engine(network, series, workload, seed=seed)
+    result = engine_for("toto", name).run(network, series, workload, seed=seed, max_calls=baseline_calls)
     engine_finished = time.perf_counter()
     timed_calls = _timed_calls(result, baseline_calls)
 
@@ -266,7 +465,7 @@ def _timed_calls(result: EngineResult, baseline_calls: int | None) -> int:
 
 
 def _validate(workload: Workload, engines: Sequence[str], model: str, baseline_calls: int | None,
-              equivalence_pairs: int) -> None:
+              equivalence_pairs: int, rounds: int, kronos: KronosSettings | None) -> None:
     # Workload itself rejects non-positive sizes, samples not a multiple of batch and unknown aggregates.
     missing_keys = {"High", "Low"} - set(workload.keys)
     if missing_keys:
@@ -280,92 +479,14 @@ def _validate(workload: Workload, engines: Sequence[str], model: str, baseline_c
         raise BadInputError(f"--baseline-calls must be at least 1 (or all), got {baseline_calls}")
     if equivalence_pairs < 1:
         raise BadInputError(f"equivalence needs at least 1 (key, origin) pair, got {equivalence_pairs}")
-
-
-SECTION_LABELS = {
-    "forecasting": "Forecasting",
-    "maxdiff": "MaxDiff optimization",
-    "data_processing": "Data processing",
-    "other": "Other",
-}
-BREAKDOWN_LABELS = {
-    "forward": "forward",
-    "sampling": "sampling",
-    "aggregation": "aggregation",
-    "grouping_padding": "grouping/padding",
-    "overhead": "Python overhead",
-}
-
-
-def render_text(profile: ProfileResult) -> str:
-    """The guide's table per engine, then the speed-up and the equivalence line."""
-    w = profile.workload
-    weights = "seeded random weights" if profile.checkpoint is None else f"weights from {profile.checkpoint}"
-    lines = [
-        f"Profile of one symbol: {profile.data_source}; model {profile.model} "
-        f"({profile.parameters:,} parameters, {weights})",
-        f"Workload: {w.sims} simulations x {len(w.keys)} keys x {w.horizon} origins = "
-        f"{w.sims * len(w.keys) * w.horizon:,} forecasts; {w.samples} samples in batches of {w.batch}; "
-        f"aggregate {w.aggregate}; contexts of {profile.context_lengths[0]:,} to {profile.context_lengths[1]:,} points",
-    ]
-    if w.prediction_length != 1:
-        lines.append(f"Prediction length {w.prediction_length}: each forecast aggregates the samples of the "
-                     f"step {w.prediction_length} ahead of its context")
-    for name, engine in profile.engines.items():
-        result = engine.result
-        lines += ["", f"{name.capitalize()} engine: {_count(result.model_calls, 'model call')}, "
-                      f"{_count(result.forward_passes, 'forward pass', 'forward passes')}"]
-        if result.extrapolated:
-            lines.append(f"  timed on {engine.timed_calls:,} of its {result.model_calls:,} calls and scaled to all "
-                         "(its calls cost the same: each runs the same passes on a context of similar length)")
-        lines += [f"  {note}" for note in result.notes]
-        lines += _table(engine)
-        breakdown_total = sum(result.breakdown.values())
-        if breakdown_total > 0:
-            parts = [f"{BREAKDOWN_LABELS.get(part, part)} {100 * seconds / breakdown_total:.1f}%"
-                     for part, seconds in result.breakdown.items()]
-            lines.append(f"  Inside forecasting: {', '.join(parts)}")
-        budget_note = "MARKETSIM_FAST_OPTIMIZE" if profile.maxdiff_budget < 500 else "full budget"
-        lines.append(f"  MaxDiff: {engine.maxdiff_fits} fits (one per simulation), {engine.maxdiff_evaluations:,} "
-                     f"objective evaluations (budget {profile.maxdiff_budget} each: {budget_note})")
-        if engine.maxdiff_unforecast_sims:
-            lines.append(f"  MaxDiff for the {engine.maxdiff_unforecast_sims} simulations the timed calls did not "
-                         "forecast ran on a no-change prediction (same cost)")
-    lines.append("")
-    if profile.speedup is not None:
-        base, fast = profile.engines["baseline"], profile.engines["optimized"]
-        scaled = f", extrapolated from {base.timed_calls:,} calls" if base.result.extrapolated else ""
-        lines.append(f"Speed-up in forecasting: {profile.speedup:,.0f}x (baseline {_seconds(base.result.seconds)}"
-                     f"{scaled}; optimized {_seconds(fast.result.seconds)}); "
-                     f"whole backtest: {profile.total_speedup:,.0f}x")
-    eq = profile.equivalence
-    params = ("n/a: both engines decode autoregressively" if eq["max_param_rel_diff"] is None
-              else f"{eq['max_param_rel_diff']:.1e}")
-    lines.append(f"Equivalence on {profile.equivalence_pairs} (key, origin) pairs: same distribution: "
-                 f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference "
-                 f"{params}, smallest KS p-value {eq['ks_min_pvalue']:.3f})")
-    return "\n".join(lines)
-
-
-def _table(engine: EngineProfile) -> list[str]:
-    total = engine.total_seconds
-    rows = [(SECTION_LABELS[name], engine.sections[name]) for name in SECTIONS]
-    lines = ["  | Component            |       Time | % of total |",
-             "  |----------------------|------------|------------|"]
-    for label, seconds in rows:
-        share = 100 * seconds / total if total > 0 else 0.0
-        lines.append(f"  | {label:<20} | {_seconds(seconds):>10} | {share:>9.1f}% |")
-    lines.append(f"  | {'Total':<20} | {_seconds(total):>10} | {100.0 if total > 0 else 0.0:>9.1f}% |")
-    return lines
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
-
-
-def _seconds(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f} s"
-    if value >= 1:
-        return f"{value:.2f} s"
-    return f"{value:.4f} s"
+    if rounds < 1:
+        raise BadInputError(f"--rounds must be at least 1, got {rounds}")
+    if kronos is not None:
+        if kronos.model not in KRONOS_CONFIGS:
+            raise BadInputError(f"unknown Kronos model {kronos.model!r}; choose from {', '.join(PUBLIC_MODELS)}")
+        if kronos.baseline_steps is not None and kronos.baseline_steps < 1:
+            raise BadInputError(f"--kronos-baseline-steps must be at least 1, got {kronos.baseline_steps}")
+        if kronos.calls is not None and kronos.calls < 1:
+            raise BadInputError(f"--kronos-calls must be at least 1 (or all), got {kronos.calls}")
+        if kronos.equivalence_calls < 0:
+            raise BadInputError(f"--kronos-equivalence-calls must be at least 0, got {kronos.equivalence_calls}")

@@ -11,8 +11,10 @@ import pytest
 from migrator.errors import BadInputError
 from migrator.forecast.data import pct_change_series, synthetic_ohlc
 from migrator.forecast.engines import Forecast, Workload, schedule
-from migrator.forecast.profile import (ProfileResult, context_lengths, render_text, run_profile,
-                                       validation_days, validation_row)
+from migrator.forecast.kronos_engines import KronosWorkload
+from migrator.forecast.profile import (KronosSettings, ProfileResult, context_lengths, run_profile, validation_days,
+                                       validation_row)
+from migrator.forecast.render import render_text
 
 TINY = Workload(sims=2, horizon=2, samples=32, batch=16)
 ROWS = 160  # contexts of about two patches keep each baseline call cheap
@@ -31,7 +33,7 @@ def write_bars(path: Path, rows: int = ROWS, seed: int = 4) -> Path:
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> ProfileResult:
     bars = write_bars(tmp_path_factory.mktemp("bars") / "bars.csv")
-    return run_profile(TINY, data=bars, baseline_calls=None, equivalence_pairs=4, seed=1)
+    return run_profile(TINY, data=bars, baseline_calls=None, equivalence_pairs=4, seed=1, rounds=2)
 
 
 def test_json_document_shape_and_values(full: ProfileResult) -> None:
@@ -58,7 +60,13 @@ def test_json_document_shape_and_values(full: ProfileResult) -> None:
         assert engine["maxdiff"]["fits"] == 2 and engine["maxdiff"]["unforecast_sims"] == 0
         assert engine["notes"] == []
         assert engine["maxdiff"]["evaluations"] >= 2 * 500
-    assert doc["speedup"] == pytest.approx(base["seconds"] / fast["seconds"])
+    ratios = [b / f for b, f in zip(base["round_seconds"], fast["round_seconds"])]
+    assert len(ratios) == 2 and doc["workload"]["rounds"] == 2
+    assert doc["speedup"] == pytest.approx(np.median(ratios))
+    assert doc["speedup_range"]["min"] == pytest.approx(min(ratios)) and doc["speedup_range"]["max"] == pytest.approx(max(ratios))
+    assert base["seconds"] == pytest.approx(np.median(base["round_seconds"]))
+    assert doc["kronos"] is None
+    assert doc["whole_backtest"]["speedup"] == pytest.approx(doc["total_speedup"])
     assert doc["total_speedup"] == pytest.approx(base["total_seconds"] / fast["total_seconds"])
     eq = doc["equivalence"]
     assert eq["same_distribution"] is True
@@ -94,15 +102,16 @@ def test_extrapolated_baseline_says_so(tmp_path: Path) -> None:
 
 def test_text_report(full: ProfileResult) -> None:
     text = render_text(full)
-    for label in ("Forecasting", "MaxDiff optimization", "Data processing", "Other", "Total"):
+    for label in ("Forecasting (Toto)", "MaxDiff optimization", "Data processing", "Other", "Total"):
         assert text.count(f"| {label} ") == 2  # one table per engine
-    assert "Baseline engine: 16 model calls, 32 forward passes" in text
-    assert "Optimized engine: 12 model calls, 1 forward pass\n" in text
+    assert "| Forecasting (Toto) " in text and "Kronos" not in text
+    assert "Baseline engines: Toto 16 model calls, 32 forward passes" in text
+    assert "Optimized engines: Toto 12 model calls, 1 forward pass\n" in text
     assert "scaled to all" not in text
     shares = [float(line.rsplit("|", 2)[1].strip().rstrip("%")) for line in text.splitlines()
               if line.startswith("  | ") and "Component" not in line and "Total" not in line]
     assert len(shares) == 8 and sum(shares) == pytest.approx(200, abs=0.3)
-    assert f"Speed-up in forecasting: {full.speedup:,.0f}x" in text
+    assert f"Speed-up in Toto forecasting: {full.speedup:,.0f}x (median of 2 rounds, " in text
     assert "Equivalence on 4 (key, origin) pairs: same distribution: yes" in text
 
 
@@ -112,6 +121,10 @@ def test_text_report(full: ProfileResult) -> None:
     ({"baseline_calls": 0}, "--baseline-calls must be at least 1"),
     ({"workload": Workload(sims=2, horizon=2, keys=("Close", "Open"))}, "lacks High, Low"),
     ({"workload": Workload(sims=80, horizon=7)}, "the workload (80 simulations, horizon 7, 64 points"),
+    ({"rounds": 0}, "--rounds must be at least 1"),
+    ({"kronos": KronosSettings(KronosWorkload(sims=2), model="huge")}, "unknown Kronos model 'huge'"),
+    ({"kronos": KronosSettings(KronosWorkload(sims=2), calls=0)}, "--kronos-calls must be at least 1"),
+    ({"kronos": KronosSettings(KronosWorkload(sims=2, context=232))}, "Kronos (2 simulations x 232 bars of context) needs at least 234"),
 ])
 def test_bad_arguments_fail_before_model_work(tmp_path: Path, kwargs: dict, message: str) -> None:
     bars = write_bars(tmp_path / "bars.csv", rows=150)
@@ -145,3 +158,42 @@ def test_validation_days_pair_bars_with_their_forecasts() -> None:
     np.testing.assert_array_equal(sim1.pred_low, [1.21, 1.11])
     np.testing.assert_array_equal(days[2].pred_low, [2.21, 0.0])  # the missing one: no change
     np.testing.assert_array_equal(days[0].open, frame.open[[37, 38]])
+
+
+@pytest.fixture(scope="module")
+def with_kronos(tmp_path_factory: pytest.TempPathFactory) -> ProfileResult:
+    bars = write_bars(tmp_path_factory.mktemp("kbars") / "bars.csv")
+    kronos = KronosSettings(KronosWorkload(sims=2, samples=8, context=24), model="tiny", calls=1)
+    return run_profile(TINY, data=bars, baseline_calls=2, equivalence_pairs=1, seed=2, rounds=2, kronos=kronos)
+
+
+def test_kronos_is_its_own_row_and_in_the_whole_backtest(with_kronos: ProfileResult) -> None:
+    doc = json.loads(json.dumps(with_kronos.to_json()))
+    kronos = doc["kronos"]
+    assert kronos["workload"]["model"] == "tiny" and kronos["workload"]["keys"] == ["Close"]
+    for role in ("baseline", "optimized"):
+        engine = kronos["engines"][role]
+        assert {"seconds", "model_calls", "forward_passes", "extrapolated", "breakdown"} <= set(engine)
+        assert engine["model_calls"] == 2 and engine["extrapolated"] is True and engine["timed_calls"] == 1
+        assert engine["seconds"] > 0 and len(engine["round_seconds"]) == 2
+    ratios = [b / f for b, f in zip(kronos["engines"]["baseline"]["round_seconds"],
+                                    kronos["engines"]["optimized"]["round_seconds"])]
+    assert kronos["speedup"] == pytest.approx(np.median(ratios))
+    eq = kronos["equivalence"]
+    assert eq["same_distribution"] is True and eq["max_logit_rel_diff"] <= 1e-5 and 0 <= eq["pvalue"] <= 1
+    whole = doc["whole_backtest"]
+    toto = doc["engines"]
+    assert whole["baseline_seconds"] == pytest.approx(toto["baseline"]["total_seconds"] + kronos["engines"]["baseline"]["seconds"])
+    assert whole["optimized_seconds"] == pytest.approx(toto["optimized"]["total_seconds"] + kronos["engines"]["optimized"]["seconds"])
+    assert whole["speedup"] == pytest.approx(whole["baseline_seconds"] / whole["optimized_seconds"])
+
+    text = render_text(with_kronos)
+    assert text.count("| Forecasting (Kronos) ") == 2
+    assert "Kronos: 2 calls, 14 predictor passes, timed on 1 call (the same for both engines)" in text
+    assert "Speed-up in Kronos forecasting: " in text and "both extrapolated from 1 call" in text
+    assert "Whole backtest (Toto + Kronos + MaxDiff + data): " in text
+    assert "Kronos equivalence on 1 call: same distribution: yes (same draws give the same tokens: yes" in text
+    # Each table's shares add up to 100% with the Kronos row in it.
+    shares = [float(line.rsplit("|", 2)[1].strip().rstrip("%")) for line in text.splitlines()
+              if line.startswith("  | ") and "Component" not in line and "Total" not in line]
+    assert len(shares) == 10 and sum(shares) == pytest.approx(200, abs=0.3)

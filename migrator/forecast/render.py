@@ -1,0 +1,155 @@
+"""`migrate profile`'s text: the guide's table per engine role, Kronos as its own row, the ratios.
+
+Rendering only: everything shown comes from a profile.ProfileResult.
+"""
+
+from __future__ import annotations
+
+from migrator.forecast.profile import SECTIONS, EngineProfile, KronosProfile, ProfileResult, Ratio
+
+SECTION_LABELS = {
+    "forecasting": "Forecasting (Toto)",
+    "kronos": "Forecasting (Kronos)",
+    "maxdiff": "MaxDiff optimization",
+    "data_processing": "Data processing",
+    "other": "Other",
+}
+BREAKDOWN_LABELS = {
+    "forward": "forward",
+    "sampling": "sampling",
+    "aggregation": "aggregation",
+    "grouping_padding": "grouping/padding",
+    "tokenizer": "tokenizer",
+    "prefill": "shared prefill",
+    "decoding": "decoding steps",
+    "overhead": "Python overhead",
+}
+
+
+def render_text(profile: ProfileResult) -> str:
+    """The guide's table per engine role, then the speed-ups and the equivalence lines."""
+    w = profile.workload
+    weights = "seeded random weights" if profile.checkpoint is None else f"weights from {profile.checkpoint}"
+    lines = [
+        f"Profile of one symbol: {profile.data_source}; Toto {profile.model} "
+        f"({profile.parameters:,} parameters, {weights})",
+        f"Toto workload: {w.sims} simulations x {len(w.keys)} keys x {w.horizon} origins = "
+        f"{w.sims * len(w.keys) * w.horizon:,} forecasts; {w.samples} samples in batches of {w.batch}; "
+        f"aggregate {w.aggregate}; contexts of {profile.context_lengths[0]:,} to {profile.context_lengths[1]:,} points",
+    ]
+    if w.prediction_length != 1:
+        lines.append(f"Prediction length {w.prediction_length}: each forecast aggregates the samples of the "
+                     f"step {w.prediction_length} ahead of its context")
+    kronos = profile.kronos
+    if kronos is not None:
+        k = kronos.settings.workload
+        kweights = ("seeded random weights" if kronos.settings.checkpoint is None
+                    else f"weights from {kronos.settings.checkpoint}")
+        lines.append(f"Kronos workload: Kronos-{kronos.settings.model} ({kronos.parameters:,} parameters, {kweights}); "
+                     f"{k.sims} simulations x {len(k.keys)} key(s) ({', '.join(k.keys)}) = {k.calls:,} calls of "
+                     f"{k.samples} paths x {k.pred_len} steps on the last {k.context} bars (T {k.temperature}, "
+                     f"top_k {k.top_k}, top_p {k.top_p})")
+    lines.append(f"Each engine ran {profile.rounds} interleaved round(s); times are medians of the rounds")
+    for name, engine in profile.engines.items():
+        result = engine.result
+        lines += ["", f"{name.capitalize()} engines: Toto {_count(result.model_calls, 'model call')}, "
+                      f"{_count(result.forward_passes, 'forward pass', 'forward passes')}"]
+        if result.extrapolated:
+            lines.append(f"  Toto timed on {engine.timed_calls:,} of its {result.model_calls:,} calls and scaled to all "
+                         "(its calls cost the same: each runs the same passes on a context of similar length)")
+        lines += [f"  {note}" for note in result.notes]
+        kronos_engine = None if kronos is None else kronos.engines.get(name)
+        if kronos_engine is not None:
+            kresult = kronos_engine.result
+            scaled = (f", timed on {_count(kronos_engine.timed_calls, 'call')} (the same for both engines) "
+                      "and scaled to all (its calls cost the same)" if kresult.extrapolated else "")
+            lines.append(f"  Kronos: {_count(kresult.model_calls, 'call')}, "
+                         f"{_count(kresult.forward_passes, 'predictor pass', 'predictor passes')}{scaled}")
+        if kronos_engine is not None:
+            lines += [f"  Kronos: {note}" for note in kronos_engine.result.notes]
+        lines += _table(engine, None if kronos_engine is None else kronos_engine.seconds)
+        lines.append(_breakdown("Inside Toto forecasting", result.breakdown))
+        if kronos_engine is not None:
+            lines.append(_breakdown("Inside Kronos forecasting", kronos_engine.result.breakdown))
+        budget_note = "MARKETSIM_FAST_OPTIMIZE" if profile.maxdiff_budget < 500 else "full budget"
+        lines.append(f"  MaxDiff: {engine.maxdiff_fits} fits (one per simulation), {engine.maxdiff_evaluations:,} "
+                     f"objective evaluations (budget {profile.maxdiff_budget} each: {budget_note})")
+        if engine.maxdiff_unforecast_sims:
+            lines.append(f"  MaxDiff for the {engine.maxdiff_unforecast_sims} simulations the timed calls did not "
+                         "forecast ran on a no-change prediction (same cost)")
+    lines.append("")
+    if profile.speedup_rounds is not None:
+        base, fast = profile.engines["baseline"], profile.engines["optimized"]
+        scaled = f", extrapolated from {base.timed_calls:,} calls" if base.result.extrapolated else ""
+        lines.append(f"Speed-up in Toto forecasting: {_ratio(profile.speedup_rounds)} (baseline "
+                     f"{_seconds(base.seconds)}{scaled}; optimized {_seconds(fast.seconds)}); "
+                     f"Toto's backtest: {profile.total_speedup:,.0f}x")
+    if kronos is not None and kronos.speedup is not None:
+        base, fast = kronos.engines["baseline"], kronos.engines["optimized"]
+        scaled = f"; both extrapolated from {_count(base.timed_calls, 'call')}" if base.result.extrapolated else ""
+        lines.append(f"Speed-up in Kronos forecasting: {_ratio(kronos.speedup)} (baseline "
+                     f"{_seconds(base.seconds)}; optimized {_seconds(fast.seconds)}{scaled})")
+    whole = profile.whole_backtest()
+    if whole is not None:
+        lines.append(f"Whole backtest ({'Toto + Kronos + ' if kronos is not None else 'Toto + '}MaxDiff + data): "
+                     f"baseline {_seconds(whole['baseline_seconds'])}, optimized {_seconds(whole['optimized_seconds'])}: "
+                     f"{whole['speedup']:,.0f}x")
+    eq = profile.equivalence
+    params = ("n/a: both engines decode autoregressively" if eq["max_param_rel_diff"] is None
+              else f"{eq['max_param_rel_diff']:.1e}")
+    lines.append(f"Equivalence on {profile.equivalence_pairs} (key, origin) pairs: same distribution: "
+                 f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference "
+                 f"{params}, smallest KS p-value {eq['ks_min_pvalue']:.3f})")
+    if kronos is not None:
+        lines.append(_kronos_equivalence(kronos))
+    return "\n".join(lines)
+
+
+def _kronos_equivalence(kronos: KronosProfile) -> str:
+    eq = kronos.equivalence
+    if eq is None:
+        return "Kronos equivalence: not checked (--kronos-equivalence-calls 0)"
+    return (f"Kronos equivalence on {_count(len(eq['calls']), 'call')}: same distribution: "
+            f"{'yes' if eq['same_distribution'] else 'NO'} (same draws give the same tokens: "
+            f"{'yes' if eq['same_tokens'] else 'NO'}; max logit relative difference {eq['max_logit_rel_diff']:.1e}; "
+            f"KS p-value of the paths {eq['pvalue']:.3f})")
+
+
+def _ratio(ratio: Ratio) -> str:
+    if len(ratio.rounds) == 1:
+        return f"{ratio.median:,.0f}x"
+    return f"{ratio.median:,.0f}x (median of {len(ratio.rounds)} rounds, {min(ratio.rounds):,.0f}x-{max(ratio.rounds):,.0f}x)"
+
+
+def _breakdown(title: str, breakdown: dict[str, float]) -> str:
+    total = sum(breakdown.values())
+    if total <= 0:
+        return f"  {title}: nothing timed"
+    parts = [f"{BREAKDOWN_LABELS.get(part, part)} {100 * seconds / total:.1f}%" for part, seconds in breakdown.items()]
+    return f"  {title} (round 1): {', '.join(parts)}"
+
+
+def _table(engine: EngineProfile, kronos_seconds: float | None) -> list[str]:
+    rows = [(SECTION_LABELS[name], engine.sections[name]) for name in SECTIONS]
+    if kronos_seconds is not None:
+        rows.insert(1, (SECTION_LABELS["kronos"], kronos_seconds))
+    total = sum(seconds for _, seconds in rows)
+    lines = ["  | Component            |       Time | % of total |",
+             "  |----------------------|------------|------------|"]
+    for label, seconds in rows:
+        share = 100 * seconds / total if total > 0 else 0.0
+        lines.append(f"  | {label:<20} | {_seconds(seconds):>10} | {share:>9.1f}% |")
+    lines.append(f"  | {'Total':<20} | {_seconds(total):>10} | {100.0 if total > 0 else 0.0:>9.1f}% |")
+    return lines
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
+
+
+def _seconds(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f} s"
+    if value >= 1:
+        return f"{value:.2f} s"
+    return f"{value:.4f} s"

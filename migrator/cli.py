@@ -159,15 +159,23 @@ _SKIP_INVALID_OPTION = click.option(
     "--skip-invalid", is_flag=True,
     help="Migrate the valid files and report the invalid ones (default: any invalid file stops "
          "everything, nothing written).")
+_CREATE_MISSING_OPTION = click.option(
+    "--create-missing", is_flag=True,
+    help="Also write HYPERPARAMS/<model>/SYMBOL.json for each best/ selection that has none (the file "
+         "the backtest reads; without it the module's defaults run), as upstream's store writes it. "
+         "Journaled: `migrate revert` deletes exactly the files it created.")
+BACKTEST_FILE = "backtest_test3_inline.py"  # read (never imported) for the run-time facts
 
 
 def _config_command(model: ConfigModel) -> click.Command:
     """The subcommand of a registered config model, its options from the model's declaration."""
 
-    def command(settings: Settings, symbols: tuple[str, ...], skip_invalid: bool, **values: Any) -> None:
-        _run_config_migration(settings, model, values, symbols, skip_invalid)
+    def command(settings: Settings, symbols: tuple[str, ...], skip_invalid: bool, create_missing: bool,
+                **values: Any) -> None:
+        _run_config_migration(settings, model, values, symbols, skip_invalid, create_missing)
 
     callback: Any = common_options(command)
+    callback = _CREATE_MISSING_OPTION(callback)
     callback = _SKIP_INVALID_OPTION(callback)
     callback = _SYMBOL_OPTION(callback)
     for option in reversed(model.options):
@@ -182,18 +190,22 @@ for _model in CONFIG_MODELS:
 
 
 def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[str, Any],
-                          symbols: tuple[str, ...], skip_invalid: bool) -> None:
+                          symbols: tuple[str, ...], skip_invalid: bool, create_missing: bool) -> None:
     from migrator.configs import report
     from migrator.configs.migrations import plan_and_apply
     from migrator.errors import EXIT_PENDING, BadInputError
 
     spec = model.spec(**values)
-    runtime = model.runtime_note(spec.values, os.environ)
+    runtime = model.runtime_note(spec.values, os.environ, settings.root / BACKTEST_FILE)
     mode = settings.mode
     plan, migration_id = plan_and_apply(settings.root, settings.hyperparams, spec, symbols, settings.argv,
-                                        write=mode == "apply", skip_invalid=skip_invalid)
+                                        write=mode == "apply", skip_invalid=skip_invalid,
+                                        create_missing=create_missing)
     refused = bool(plan.invalid) and not skip_invalid
     warnings = list(plan.warnings)
+    unread = report.unread_warning(plan, created=create_missing)
+    if unread:
+        warnings.append(unread)
     if runtime is not None and runtime.warning():
         warnings.append(runtime.warning())
     if skip_invalid:

@@ -75,7 +75,10 @@ def test_json_document(root):
     assert doc["invalid"] == [] and doc["already_at_target"] == [] and doc["written"] is False
     assert doc["clamp"] == {"takes_effect": False, "runtime": {"num_samples": 128, "samples_per_batch": 32},
                             "env": {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32",
-                                    "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}}
+                                    "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"},
+                            "edits": [],  # no backtest module in this root: upstream's documented clamp
+                            "source": "upstream's documented clamp; backtest_test3_inline.py not found"}
+    assert doc["unread_selections"] == []  # every toto selection here has its toto/SYMBOL.json
 
 
 def test_no_clamp_warning_when_the_environment_lowers_the_floors(root):

@@ -24,6 +24,7 @@ from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
+from migrator.errors import BadInputError
 
 NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
@@ -41,9 +42,22 @@ class Edit:
 class FilePlan:
     label: str  # relative to the root
     path: str  # the real file
-    before: bytes
+    before: bytes | None  # None: the file does not exist; the migration creates it
     after: bytes
     edits: tuple[Edit, ...]
+
+    @property
+    def created(self) -> bool:
+        return self.before is None
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """A best/ selection of the migrated model, as it reads after the migration."""
+
+    label: str
+    symbol: str
+    after: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +74,9 @@ class Plan:
     skipped: list[Skipped] = dataclasses.field(default_factory=list)
     invalid: list[str] = dataclasses.field(default_factory=list)  # "<file>[:line:col]: <error>"
     warnings: list[str] = dataclasses.field(default_factory=list)
+    selections: list[Selection] = dataclasses.field(default_factory=list)  # best/ files of this model
+    # selections whose HYPERPARAMS/<model folder>/SYMBOL.json is missing: the backtest never reads them
+    unread: list[Selection] = dataclasses.field(default_factory=list)
 
 
 class _Invalid(Exception):
@@ -67,24 +84,55 @@ class _Invalid(Exception):
 
 
 def plan_migration(root: Path, hyperparams: Path, spec: MigrationSpec,
-                   symbols: Sequence[str] = ()) -> Plan:
-    """Find the files, and plan and validate each one's change. Writes nothing."""
+                   symbols: Sequence[str] = (), *, create_missing: bool = False) -> Plan:
+    """Find the files, and plan and validate each one's change. Writes nothing.
+
+    A best/ selection is not what the backtest reads: it loads HYPERPARAMS/<model
+    folder>/SYMBOL.json (upstream git-ignores hyperparams/toto/, so a fresh checkout
+    has none and runs the module's defaults). Such selections are listed in
+    `plan.unread`; with `create_missing` the plan also creates each missing file,
+    in the shape upstream's store writes it (json.dump(record, indent=2)).
+    """
     discovery = discover(root, hyperparams, spec.model.folder, symbols)
     plan = Plan(spec, warnings=list(discovery.warnings))
     outcomes = fork_map(functools.partial(_outcome, spec=spec), discovery.candidates)
     for candidate, outcome in zip(discovery.candidates, outcomes):
-        if isinstance(outcome, FilePlan):
-            plan.changes.append(outcome)
+        if isinstance(outcome, tuple):  # (the plan or None when at target, the selection or None)
+            change, selection = outcome
+            if change is None:
+                plan.at_target.append(candidate.label)
+            else:
+                plan.changes.append(change)
+            if selection is not None:
+                plan.selections.append(selection)
         elif isinstance(outcome, Skipped):
             plan.skipped.append(outcome)
-        elif isinstance(outcome, str):
-            plan.invalid.append(outcome)
         else:
-            plan.at_target.append(candidate.label)
+            plan.invalid.append(outcome)
+    folder = os.path.join(hyperparams, spec.model.folder)
+    plan.unread = [s for s in plan.selections
+                   if not os.path.lexists(os.path.join(folder, f"{s.symbol}.json"))]
+    if create_missing:
+        hp_label = hyperparams.relative_to(root).as_posix()
+        prefix = "" if hp_label == "." else f"{hp_label}/"
+        plan.changes += [_creation(selection, spec, folder, f"{prefix}{spec.model.folder}")
+                         for selection in plan.unread]
     return plan
 
 
-def _outcome(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | str | None:
+def _creation(selection: Selection, spec: MigrationSpec, folder: str, folder_label: str) -> FilePlan:
+    """The model's config file for a selection that lacks one, as upstream's store writes it."""
+    document = json.loads(selection.after)
+    after = json.dumps(document, indent=2).encode("utf-8")
+    edits = tuple(Edit("$." + ".".join(t.path), None, _get(document, t.path)) for t in spec.targets)
+    return FilePlan(f"{folder_label}/{selection.symbol}.json", os.path.join(folder, f"{selection.symbol}.json"),
+                    None, after, edits)
+
+
+_Outcome = tuple[FilePlan | None, Selection | None] | Skipped | str
+
+
+def _outcome(candidate: Candidate, spec: MigrationSpec) -> _Outcome:
     """_plan_file's result, or the error line (str) of an invalid file."""
     try:
         return _plan_file(candidate, spec)
@@ -92,15 +140,23 @@ def _outcome(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | 
         return str(exc)
 
 
-def _plan_file(candidate: Candidate, spec: MigrationSpec) -> FilePlan | Skipped | None:
-    """The file's plan, Skipped (a selection of another model), or None (already at target)."""
+def _plan_file(candidate: Candidate, spec: MigrationSpec) -> _Outcome:
+    """(the file's plan or None when already at target, the selection it is if one), or
+    Skipped (a selection of another model)."""
     label = candidate.label
     raw = _read(label, candidate.path)
     document, text = _parse(label, raw)
     try:
-        return _plan_document(candidate, spec, raw, text, document)
+        change = _plan_document(candidate, spec, raw, text, document)
     except RecursionError:  # parsed, yet too deep for a later step (validation, serialising)
         raise _Invalid(_too_deep(label, text)) from None
+    if isinstance(change, Skipped):
+        return change
+    selection = None
+    if candidate.is_selection:
+        symbol = os.path.basename(candidate.label)[:-len(".json")]
+        selection = Selection(label, symbol, raw if change is None else change.after)
+    return change, selection
 
 
 def _plan_document(candidate: Candidate, spec: MigrationSpec, raw: bytes, text: str,
@@ -232,7 +288,8 @@ def _get(document: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: Sequence[str],
-                   argv: Sequence[str], *, write: bool, skip_invalid: bool) -> tuple[Plan, str | None]:
+                   argv: Sequence[str], *, write: bool, skip_invalid: bool,
+                   create_missing: bool = False) -> tuple[Plan, str | None]:
     """The plan, and when `write` the id of the migration that journaled and wrote it (None: nothing to do).
 
     Planned first without the lock, so a run with nothing to write (or refused for an
@@ -241,7 +298,10 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
     kept only if every file it read still holds the bytes it planned from, else planned
     again there; the journal re-checks each file just before replacing it too.
     """
-    plan = plan_migration(root, hyperparams, spec, symbols)
+    def make_plan() -> Plan:
+        return plan_migration(root, hyperparams, spec, symbols, create_missing=create_missing)
+
+    plan = make_plan()
     refused = bool(plan.invalid) and not skip_invalid
     if not write or refused or not plan.changes:
         return plan, None
@@ -251,14 +311,28 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
 
     def changes() -> list[FileChange]:
         if any(_current_bytes(change.path) != change.before for change in planned[-1].changes):
-            planned.append(plan_migration(root, hyperparams, spec, symbols))  # changed meanwhile
+            planned.append(make_plan())  # changed meanwhile
         final = planned[-1]
         if final.invalid and not skip_invalid:
             return []
+        if any(change.created for change in final.changes):
+            _make_model_folder(hyperparams, spec.model.folder)
         return [FileChange(Path(c.path), c.before, c.after) for c in final.changes]
 
     migration = write_migration(root, spec.model.name, argv, changes)
     return planned[-1], migration.id if migration else None
+
+
+def _make_model_folder(hyperparams: Path, folder: str) -> None:
+    """HYPERPARAMS/<folder>/ for --create-missing (the journal creates files, not folders; a
+    revert leaves the folder, empty). `folder` is a model's declared name, one component."""
+    path = hyperparams / folder
+    if os.path.isdir(path):  # a symlink to a folder too: the journal checks where each file lands
+        return
+    try:
+        os.mkdir(path, 0o755)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot create the folder: {exc.strerror or exc}; nothing written") from None
 
 
 def _current_bytes(path: str) -> bytes | None:

@@ -17,7 +17,26 @@ def diffs(plan: Plan, *, color: bool) -> list[str]:
 
 
 def _diff(change: FilePlan, color: bool) -> str:
-    return unified_diff(change.label, change.before, change.after, color=color)
+    return unified_diff(change.label, change.before or b"", change.after, color=color)
+
+
+def unread_warning(plan: Plan, *, created: bool) -> str | None:
+    """Says when best/ selections are all the backtest has for a symbol: it reads
+    <model folder>/SYMBOL.json, so without that file the module's defaults run."""
+    if not plan.unread:
+        return None
+    folder = plan.spec.model.folder
+    names = [s.symbol for s in plan.unread]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    if created:
+        return (f"{_files(len(names))} created in {folder}/ from the best/ selections ({shown}): "
+                f"the backtest reads {folder}/SYMBOL.json, and these had none; `migrate explain` shows "
+                "what it runs now")
+    return (f"the backtest reads {folder}/SYMBOL.json, not best/ selections: {shown} "
+            f"{'has' if len(names) == 1 else 'have'} no {folder}/SYMBOL.json, so the backtest runs the "
+            f"module's defaults for {'it' if len(names) == 1 else 'them'} whatever best/ says "
+            "(`migrate explain` shows them); --create-missing writes the file from each selection "
+            "(journaled: `migrate revert` deletes it)")
 
 
 def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: bool = False) -> str:
@@ -34,9 +53,11 @@ def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: 
                      f"undo with: migrate revert {migration_id}")
     else:
         head += f" ({mode}: nothing written)"
+    created = sum(change.created for change in plan.changes)
     lines = [
         head,
-        f"  {'changed' if migration_id else 'to change'}: {len(plan.changes)}",
+        f"  {'changed' if migration_id else 'to change'}: {len(plan.changes) - created}",
+        *([f"  {'created' if migration_id else 'to create'}: {created}"] if created else []),
         f"  already at target: {len(plan.at_target)}",
         f"  skipped (other models): {len(plan.skipped)}",
         *(f"    {s.label}: {s.reason}" for s in plan.skipped),
@@ -54,13 +75,15 @@ def document(plan: Plan, mode: str, *, runtime: RuntimeNote | None, written: boo
         "mode": mode,
         "targets": {t.path[-1]: t.value for t in plan.spec.targets},
         "changed": [
-            {"path": change.label,
+            {"path": change.label, "created": change.created,
              "edits": [{"path": e.json_path, "before": e.before, "after": e.after} for e in change.edits],
              **({"diff": diff_texts[i]} if diff_texts is not None else {})}
             for i, change in enumerate(plan.changes)],
         "already_at_target": plan.at_target,
         "skipped": [{"path": s.label, "reason": s.reason} for s in plan.skipped],
         "invalid": plan.invalid,
+        # selections whose <model folder>/SYMBOL.json is missing (the backtest never reads them)
+        "unread_selections": [s.label for s in plan.unread],
         "warnings": warnings,
         "clamp": runtime.as_dict() if runtime else None,  # the model's run-time facts (Toto: its clamp)
         "written": written,

@@ -157,6 +157,8 @@ def read_backtest_facts(path: Path) -> BacktestFacts:
         raise BadInputError(f"{path}:{exc.lineno or 0}: not valid Python: {exc.msg}") from None
     except ValueError as exc:  # null bytes
         raise BadInputError(f"{path}: not valid Python: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise BadInputError(f"{path}: nested too deeply for Python's parser") from None
     # Lines as Python numbers them (str.splitlines also splits on \f, \x1c, ...).
     lines = re.split(r"\r\n|\r|\n", source.decode("utf-8", "replace"))
     return _Reader(path, tree, lines).facts()

@@ -11,6 +11,7 @@ Nothing here imports more than the standard library: `migrate --help` loads it.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
 from migrator.errors import BadInputError
@@ -84,9 +85,10 @@ class ConfigModel:
     all_required: bool = True
     # rules across options: the values by dest -> None, or the one-line error
     check_arguments: Callable[[Mapping[str, Any]], str | None] = lambda values: None
-    # (new values by config key, environment) -> what the backtest makes of them, or None
-    runtime_note: Callable[[Mapping[str, Any], Mapping[str, str]], RuntimeNote | None] = (
-        lambda values, environ: None)
+    # (new values by config key, environment, the user's backtest module) -> what the backtest
+    # makes of them, or None; the module is read (never imported) for its own rules
+    runtime_note: Callable[[Mapping[str, Any], Mapping[str, str], Path], RuntimeNote | None] = (
+        lambda values, environ, backtest: None)
     # a file in the model's own folder without a "model" key is another shape: skip it
     # (reported) instead of refusing it as invalid
     skip_without_model: bool = False

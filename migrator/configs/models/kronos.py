@@ -45,7 +45,8 @@ class SampleCountOverride:
                 "runtime": {"sample_count": self.override}, "env": {OVERRIDE_ENV: str(self.override)}}
 
 
-def _runtime_note(values: Mapping[str, Any], environ: Mapping[str, str]) -> SampleCountOverride | None:
+def _runtime_note(values: Mapping[str, Any], environ: Mapping[str, str],
+                  backtest: object = None) -> SampleCountOverride | None:
     """The override in effect under `environ`, if any (as the backtest reads it: a positive integer)."""
     try:
         override = int(environ[OVERRIDE_ENV])

@@ -1,12 +1,16 @@
 """Toto (Datadog): config.num_samples and config.samples_per_batch.
 
-Run-time facts: the backtest clamps both values (toto_clamp below), so a lower
-target alone may change nothing; the command says so and prints the exports.
+Run-time facts: the backtest clamps both values, so a lower target alone may
+change nothing; the command says so and prints what makes it take effect. The
+clamp is read from the user's own backtest module (migrator.explain: its floors,
+ceilings and clamp code, under the current environment); only when that module
+is absent or unreadable does toto_clamp fall back to upstream's documented rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.configs.models.base import Config, ConfigModel, Option, positive_int
@@ -39,8 +43,8 @@ def _rename(name: str, old: Config, new: Config) -> str | None:
 # [MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH (32), MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH (512)]
 # and to at most num_samples, then rounds num_samples down to a multiple of
 # samples_per_batch. So `--samples 32 --batch 16` alone runs as 128/32.
-# The floors are upstream's defaults at the guide's commit; toto_clamp() is the one place
-# that knows them (to be replaced by facts read from the user's code).
+# The floors are upstream's defaults at the guide's commit: the fallback when the user's
+# module cannot be read (runtime_note reads them from the module first).
 
 # (config key, environment variable, default, is a lower bound)
 BOUNDS = (
@@ -58,6 +62,7 @@ class ClampReport:
     runtime_num_samples: int  # what the backtest runs with in the current environment
     runtime_samples_per_batch: int
     env: dict[str, str]  # the settings that make the targets take effect (vs. the defaults)
+    source: str = "upstream's documented clamp"  # where the bounds come from
 
     @property
     def takes_effect(self) -> bool:
@@ -73,7 +78,7 @@ class ClampReport:
             f"the backtest clamps Toto's sampling at run time: with num_samples={self.num_samples} "
             f"samples_per_batch={self.samples_per_batch} it runs num_samples="
             f"{self.runtime_num_samples} samples_per_batch={self.runtime_samples_per_batch}, "
-            "so this change has no effect by itself. Run the backtest with:\n" + exports)
+            f"so this change has no effect by itself ({self.source}). Run the backtest with:\n" + exports)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -81,7 +86,85 @@ class ClampReport:
             "runtime": {"num_samples": self.runtime_num_samples,
                         "samples_per_batch": self.runtime_samples_per_batch},
             "env": self.env,
+            "edits": [],
+            "source": self.source,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleClamp:
+    """The clamp as the user's backtest module defines it (read by migrator.explain)."""
+
+    num_samples: int
+    samples_per_batch: int
+    advice: Any  # migrator.explain.TotoAdvice
+    source: str  # "read from <file>: <clamp function> (<file:line>)"
+
+    def warning(self) -> str | None:
+        runtime = self.advice.runtime
+        if not isinstance(runtime.num_samples, int) or not isinstance(runtime.samples_per_batch, int):
+            reason = next((why for why in runtime.why if why), "its clamp could not be followed")
+            return (f"cannot tell what the backtest runs for num_samples={self.num_samples} "
+                    f"samples_per_batch={self.samples_per_batch}: {reason}; `migrate explain` shows the details")
+        if (runtime.num_samples, runtime.samples_per_batch) == (self.num_samples, self.samples_per_batch):
+            return None
+        lines = [f"the backtest clamps Toto's sampling at run time ({self.source}): with num_samples="
+                 f"{self.num_samples} samples_per_batch={self.samples_per_batch} it runs num_samples="
+                 f"{runtime.num_samples} samples_per_batch={runtime.samples_per_batch}, so this change has "
+                 "no effect by itself."]
+        if self.advice.exports:
+            lines.append("Run the backtest with:")
+            lines += [f"  export {name}={value}" for name, value in self.advice.exports.items()]
+        if self.advice.edits:
+            lines.append("No environment variable moves these bounds; edit them in the module:")
+            lines += [f"  {edit}" for edit in self.advice.edits]
+        if not self.advice.takes_effect and not self.advice.edits:
+            lines.append("Even then the values do not run as written; `migrate explain` shows why.")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        runtime = self.advice.runtime
+        return {
+            "takes_effect": (runtime.num_samples, runtime.samples_per_batch) == (
+                self.num_samples, self.samples_per_batch),
+            "runtime": {"num_samples": _plain(runtime.num_samples),
+                        "samples_per_batch": _plain(runtime.samples_per_batch)},
+            "env": dict(self.advice.exports),
+            "edits": list(self.advice.edits),
+            "source": self.source,
+        }
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, int) else {"unknown": getattr(value, "reason", str(value))}
+
+
+def runtime_note(values: Mapping[str, Any], environ: Mapping[str, str], backtest: Path | None = None):
+    """What the backtest makes of these targets: its own clamp when the module can be read, else
+    upstream's documented one (saying which)."""
+    num_samples, samples_per_batch = values["num_samples"], values["samples_per_batch"]
+    if backtest is None:
+        return toto_clamp(num_samples, samples_per_batch, environ)
+    from migrator.errors import BadInputError
+    from migrator.explain.facts import Site, read_backtest_facts, toto_advice
+
+    try:
+        facts = read_backtest_facts(backtest)
+    except BadInputError as exc:
+        fallback = toto_clamp(num_samples, samples_per_batch, environ)
+        why = "not found" if not backtest.exists() else f"not readable: {exc}"
+        return dataclasses.replace(fallback, source=f"upstream's documented clamp; {backtest.name} {why}")
+    if isinstance(facts.clamp_function, Site):
+        where = f"{facts.clamp_function.text[4:]} ({_short(facts.clamp_function.location, backtest)})"
+    else:
+        where = "no clamp function found"
+    advice = toto_advice(facts, num_samples, samples_per_batch, environ)
+    return ModuleClamp(num_samples, samples_per_batch, advice, f"read from {backtest.name}: {where}")
+
+
+def _short(location: str, backtest: Path) -> str:
+    """file:line with the file's name only (the warning names the module already)."""
+    return location.replace(str(backtest), backtest.name)
 
 
 def toto_clamp(num_samples: int, samples_per_batch: int, environ: Mapping[str, str]) -> ClampReport:
@@ -128,5 +211,5 @@ MODEL = ConfigModel(
     ),
     check_arguments=_check_arguments,
     rename=_rename,
-    runtime_note=lambda values, environ: toto_clamp(values["num_samples"], values["samples_per_batch"], environ),
+    runtime_note=runtime_note,
 )

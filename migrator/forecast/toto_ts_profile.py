@@ -17,7 +17,7 @@ exact forecaster's draws against toto-ts's `forecast` draws (Bonferroni over the
 Weights: a seeded random Toto of the small or Toto-Open-Base-1.0 config, a torch state dict of
 that config (of toto.model.toto.Toto, keys `model.*`, or of its backbone), or a toto-ts
 checkpoint (a directory with model.safetensors and config.json, or a .safetensors file) loaded
-the way toto-ts's own Toto.from_pretrained / load_from_checkpoint loads a local path (offline).
+the way toto-ts's own Toto.from_pretrained loads a local directory (offline, no network).
 
 Imports torch and toto-ts (on first use); nothing here prints but `progress`.
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import resource
 import statistics
 import time
@@ -260,20 +261,30 @@ def load_backbone(name: str, seed: int, checkpoint: Path | None) -> torch.nn.Mod
 
 
 def _load_toto_ts_checkpoint(toto_cls: type, path: Path, config: dict):
-    """A directory with config.json: Toto.from_pretrained(path) as toto-ts loads it (local, no
-    network); a directory without it or a .safetensors file: Toto.load_from_checkpoint with the
-    --model config. strict=True: a checkpoint lacking any of the model's tensors is refused."""
-    folder = path if path.is_dir() else path.parent
+    """What Toto.from_pretrained(path) does for a local directory: config.json's settings (the
+    --model config when the directory has none, or for a .safetensors file) passed to
+    Toto.load_from_checkpoint on its model.safetensors. (from_pretrained itself cannot be called:
+    toto-ts 0.2.0's _from_pretrained requires `proxies` and `resume_download`, which
+    huggingface_hub no longer passes.) strict=True, unlike from_pretrained's default: a
+    checkpoint lacking any of the model's tensors is refused rather than left random."""
     weights = path / "model.safetensors" if path.is_dir() else path
     if not weights.is_file():
         raise BadInputError(f"{weights}: no such checkpoint file")
+    settings = path / "config.json"
+    if path.is_dir() and settings.is_file():
+        try:
+            config = json.loads(settings.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise BadInputError(f"{settings}: cannot read: {exc}") from None
+        if not isinstance(config, dict):
+            raise BadInputError(f"{settings}: not a JSON object of Toto settings")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # toto-ts prints "Loading weights..." on stdout
-            if path.is_dir() and (folder / "config.json").is_file():
-                return toto_cls.from_pretrained(str(path), local_files_only=True, strict=True, map_location="cpu")
+        with contextlib.redirect_stdout(io.StringIO()):  # toto-ts may print on stdout (--json owns it)
             return toto_cls.load_from_checkpoint(str(weights), map_location="cpu", strict=True, **config)
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is bad input
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's load_state_dict puts what is wrong on the lines after its first: one line, cut short.
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        reason = reason if len(reason) <= 240 else reason[:237] + "..."
         raise BadInputError(f"{path}: cannot load as a toto-ts checkpoint: {reason}") from None
 
 

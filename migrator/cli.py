@@ -553,9 +553,9 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     --backend toto-ts (needs toto-ts: pip install --no-deps -r requirements/toto-ts.txt) times
     the Toto calls on toto-ts itself: its forecaster per call (K calls, scaled), plus a context
     cache, and the exact forecaster per call; --checkpoint also takes a toto-ts checkpoint
-    directory or .safetensors file. It uses --sims/--horizon/--samples/--batch/
-    --prediction-length/--model/--checkpoint/--seed/--baseline-calls/--equivalence-pairs/
-    --rounds/--threads; the other options do not apply.
+    directory or .safetensors file. It uses --sims, --horizon, --samples, --batch,
+    --prediction-length, --model, --checkpoint, --data, --seed, --baseline-calls,
+    --equivalence-pairs, --rounds and --threads; the other options do not apply.
     """
     if backend == "toto-ts":
         from migrator.forecast.render import render_toto_ts_text
@@ -565,7 +565,7 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
         require_toto_ts()  # before torch's import: the missing package is one line, exit 2
         toto_ts = run_toto_ts_profile(
             sims=sims, horizon=horizon, samples=samples, batch=batch, prediction_length=prediction_length,
-            model=model_name, checkpoint=checkpoint, seed=seed, baseline_calls=baseline_calls,
+            model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
             equivalence_pairs=equivalence_pairs, rounds=rounds, threads=threads or None,
             progress=progress)
         if as_json:

@@ -169,7 +169,7 @@ def render_toto_ts_text(profile: TotoTsProfile) -> str:
     weights = "seeded random weights" if profile.checkpoint is None else f"weights from {profile.checkpoint}"
     lines = [
         f"Profile on toto-ts {profile.toto_ts_version}: Toto {profile.model} ({profile.parameters:,} parameters, "
-        f"{weights}); synthetic daily returns",
+        f"{weights}); {profile.data_source}",
         f"Workload: {profile.sims} simulations x {len(profile.keys)} keys x {profile.horizon} origins = "
         f"{_count(profile.calls, 'call')} one at a time in the backtest's order ({profile.distinct_contexts:,} distinct "
         f"contexts of {profile.context_lengths[0]:,} to {profile.context_lengths[1]:,} points); {profile.samples} "

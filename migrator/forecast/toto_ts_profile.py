@@ -43,6 +43,7 @@ from migrator.errors import BadInputError
 INSTALL = "pip install --no-deps -r requirements/toto-ts.txt"
 DEFAULT_SIMS = 20  # a short default for this backend (~30 s with the small model); --sims 50 is the seed's
 PARAM_TOLERANCE = 1e-5
+MIN_CONTEXT = 64  # as the bundled profile: the earliest forecast sees at least one full patch
 FAMILY_ALPHA = 0.01
 Progress = Callable[[str], None]
 
@@ -97,6 +98,7 @@ class TotoTsProfile:
     exact_stats: dict[str, Any]
     peak_rss_mib: float
     default_sims: bool  # --sims was not given: the short default
+    data_source: str = "synthetic daily returns"
     toto_ts_version: str = "unknown"
 
     def to_json(self) -> dict[str, Any]:
@@ -108,7 +110,7 @@ class TotoTsProfile:
                 "batch": self.batch, "prediction_length": self.prediction_length, "model": self.model,
                 "parameters": self.parameters,
                 "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
-                "seed": self.seed, "rounds": self.rounds, "baseline_calls": self.baseline_calls,
+                "data": self.data_source, "seed": self.seed, "rounds": self.rounds, "baseline_calls": self.baseline_calls,
                 "calls": self.calls, "distinct_contexts": self.distinct_contexts,
                 "context_length_min": self.context_lengths[0], "context_length": self.context_lengths[1],
             },
@@ -133,6 +135,7 @@ def run_toto_ts_profile(
     prediction_length: int = 1,
     model: str = "small",
     checkpoint: Path | None = None,
+    data: Path | None = None,
     seed: int = 0,
     baseline_calls: int | None = 4,
     equivalence_pairs: int = 3,
@@ -140,8 +143,9 @@ def run_toto_ts_profile(
     threads: int | None = None,
     progress: Progress | None = None,
 ) -> TotoTsProfile:
-    """Profile the schedule on toto-ts (sims None: DEFAULT_SIMS). BadInputError on bad input,
-    a missing toto-ts or an unreadable checkpoint, before any timing."""
+    """Profile the schedule on toto-ts (sims None: DEFAULT_SIMS) over the percent changes of
+    `data`'s bars (a CSV, as `migrate profile --data` reads it) or synthetic daily returns.
+    BadInputError on bad input, a missing toto-ts or an unreadable checkpoint, before any timing."""
     require_toto_ts()
     from migrator.runtime.bench import Workload
 
@@ -157,21 +161,22 @@ def run_toto_ts_profile(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run(workload, model, checkpoint, seed, baseline_calls, equivalence_pairs, rounds,
+        return _run(workload, model, checkpoint, data, seed, baseline_calls, equivalence_pairs, rounds,
                     progress or (lambda message: None), default_sims=sims is None)
     finally:
         torch.set_num_threads(previous)
 
 
-def _run(workload, model_name: str, checkpoint: Path | None, seed: int, baseline_calls: int | None,
+def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, seed: int, baseline_calls: int | None,
          equivalence_pairs: int, rounds: int, say: Progress, *, default_sims: bool) -> TotoTsProfile:
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import backtest_contexts, run_exact, time_toto_ts_calls, workload_series
+    from migrator.runtime.bench import backtest_contexts, run_exact, time_toto_ts_calls
     from migrator.runtime.exact_toto import exact_forecaster_class
 
+    series, source = _series(workload, data, seed)
     backbone = load_backbone(model_name, seed, checkpoint)
-    contexts = list(backtest_contexts(workload_series(workload, seed), workload))
+    contexts = list(backtest_contexts(series, workload))
     distinct = len({(c.shape[-1], c.numpy().tobytes()) for c in contexts})
     k = len(contexts) if baseline_calls is None else min(baseline_calls, len(contexts))
     exact_cls = exact_forecaster_class(TotoForecaster)
@@ -218,6 +223,7 @@ def _run(workload, model_name: str, checkpoint: Path | None, seed: int, baseline
                      "memo_mib": memo_bytes / 2**20},
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         default_sims=default_sims,
+        data_source=source,
         toto_ts_version=_version(),
     )
 
@@ -230,6 +236,22 @@ def _version() -> str:
     except PackageNotFoundError:
         return "unknown"
 
+
+
+def _series(workload, data: Path | None, seed: int) -> tuple[dict[str, torch.Tensor], str]:
+    """Each key's series: the bars' percent changes, or seeded synthetic returns."""
+    from migrator.runtime.bench import workload_series
+
+    if data is None:
+        return workload_series(workload, seed), f"synthetic daily returns (seed {seed})"
+    from migrator.forecast.data import load_csv, pct_change_series
+
+    frame = load_csv(data)
+    frame.require_rows(workload.sims + workload.horizon + 1 + MIN_CONTEXT,
+                       f"the workload ({workload.sims} simulations, horizon {workload.horizon}, "
+                       f"{MIN_CONTEXT} points of context for the earliest forecast)")
+    changes = pct_change_series(frame)
+    return {key: torch.as_tensor(changes[key], dtype=torch.float32) for key in workload.keys}, frame.source
 
 
 # -- weights --------------------------------------------------------------------------------

@@ -164,3 +164,30 @@ def test_missing_toto_ts_is_one_line_exit_2() -> None:
     assert done.stdout == ""
     assert done.stderr == ("migrate: error: --backend toto-ts needs toto-ts: "
                            "pip install --no-deps -r requirements/toto-ts.txt\n")
+
+
+def _write_bars(path: Path, days: int) -> Path:
+    from migrator.forecast.data import synthetic_ohlc
+
+    frame = synthetic_ohlc(days=days, seed=9)
+    lines = ["timestamp,open,high,low,close,volume"]
+    for i in range(len(frame)):
+        prices = ",".join(repr(float(c[i])) for c in (frame.open, frame.high, frame.low, frame.close))
+        lines.append(f"{frame.timestamps[i]},{prices},{frame.volume[i]:.0f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_data_csv_is_the_series(tmp_path: Path) -> None:
+    bars = _write_bars(tmp_path / "UNIUSD.csv", 150)
+    result = run(*TINY, "--data", bars, "--json")
+    assert result.exit_code == 0, result.output
+    workload = json.loads(result.stdout)["workload"]
+    # 149 percent changes; simulation 0's last origin forecasts change 148 from the 147 before it.
+    assert workload["data"] == str(bars) and workload["context_length"] == 147
+    assert workload["context_length_min"] == 149 - 2 - 2
+
+    short = _write_bars(tmp_path / "SHORT.csv", 40)
+    result = run(*TINY, "--data", short)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith(f"migrate: error: {short}: 40 rows of data")

@@ -31,7 +31,7 @@ BREAKDOWN_LABELS = {
 def render_text(profile: ProfileResult) -> str:
     """The guide's table per engine role, then the speed-ups and the equivalence lines."""
     w = profile.workload
-    weights = "seeded random weights" if profile.checkpoint is None else f"weights from {profile.checkpoint}"
+    weights = _weights(profile.checkpoint)
     lines = [
         f"Profile of one symbol: {profile.data_source}; Toto {profile.model} "
         f"({profile.parameters:,} parameters, {weights})",
@@ -45,8 +45,7 @@ def render_text(profile: ProfileResult) -> str:
     kronos = profile.kronos
     if kronos is not None:
         k = kronos.settings.workload
-        kweights = ("seeded random weights" if kronos.settings.checkpoint is None
-                    else f"weights from {kronos.settings.checkpoint}")
+        kweights = _weights(kronos.settings.checkpoint)
         lines.append(f"Kronos workload: Kronos-{kronos.settings.model} ({kronos.parameters:,} parameters, {kweights}); "
                      f"{k.sims} simulations x {len(k.keys)} key(s) ({', '.join(k.keys)}) = {k.calls:,} calls of "
                      f"{k.samples} paths x {k.pred_len} steps on the last {k.context} bars (T {k.temperature}, "
@@ -145,6 +144,10 @@ def _table(engine: EngineProfile, kronos_seconds: float | None) -> list[str]:
     return lines
 
 
+def _weights(checkpoint: object | None) -> str:
+    return "seeded random weights" if checkpoint is None else f"weights from {checkpoint}"
+
+
 def _count(number: int, singular: str, plural: str | None = None) -> str:
     return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
@@ -166,7 +169,7 @@ TOTO_TS_ENGINE_LABELS = {
 
 def render_toto_ts_text(profile: TotoTsProfile) -> str:
     """`migrate profile --backend toto-ts`: one table of the three engines, the ratios, equivalence."""
-    weights = "seeded random weights" if profile.checkpoint is None else f"weights from {profile.checkpoint}"
+    weights = _weights(profile.checkpoint)
     lines = [
         f"Profile on toto-ts {profile.toto_ts_version}: Toto {profile.model} ({profile.parameters:,} parameters, "
         f"{weights}); {profile.data_source}",

@@ -323,11 +323,6 @@ def _load_state_dict(toto: torch.nn.Module, path: Path, name: str) -> None:
 # -- equivalence ----------------------------------------------------------------------------
 
 
-def _evenly(count: int, chosen: int) -> list[int]:
-    chosen = max(1, min(count, chosen))
-    return sorted({round(i * (count - 1) / max(1, chosen - 1)) for i in range(chosen)})
-
-
 def _rel(candidate: torch.Tensor, reference: torch.Tensor) -> float:
     reference = reference.double()
     scale = reference.abs().max().item()
@@ -373,13 +368,13 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     from scipy.stats import ks_2samp
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import masked
+    from migrator.runtime.bench import _evenly_spaced, masked
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     if pairs < 1:
         raise BadInputError(f"the equivalence check needs at least 1 context, got {pairs}")
     distinct = list({(c.shape[-1], c.numpy().tobytes()): c for c in contexts}.values())
-    chosen = [distinct[i] for i in _evenly(len(distinct), pairs)]
+    chosen = [distinct[i] for i in _evenly_spaced(len(distinct), pairs)]
     exact = exact_forecaster_class(TotoForecaster)(backbone)
     toto_ts = TotoForecaster(backbone)
     n, T = workload.num_samples, workload.prediction_length

@@ -191,3 +191,10 @@ def test_data_csv_is_the_series(tmp_path: Path) -> None:
     result = run(*TINY, "--data", short)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines()[-1].startswith(f"migrate: error: {short}: 40 rows of data")
+
+
+def test_quiet_prints_nothing() -> None:
+    result = run("--sims", "1", "--horizon", "1", "--samples", "16", "--batch", "16", "--rounds", "1",
+                 "--baseline-calls", "1", "--equivalence-pairs", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr == ""

@@ -559,10 +559,9 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     """
     if backend == "toto-ts":
         from migrator.forecast.render import render_toto_ts_text
-        from migrator.forecast.toto_ts_profile import require_toto_ts, run_toto_ts_profile
+        from migrator.forecast.toto_ts_profile import run_toto_ts_profile
 
-        progress = None if quiet else _Progress()
-        require_toto_ts()  # before torch's import: the missing package is one line, exit 2
+        progress = None if quiet else _Progress()  # counts toto-ts's import (seconds)
         toto_ts = run_toto_ts_profile(
             sims=sims, horizon=horizon, samples=samples, batch=batch, prediction_length=prediction_length,
             model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,

@@ -475,8 +475,12 @@ class _Progress:
 @main.command("profile")
 @click.option("--engine", type=click.Choice(_engine_roles()), default="both",
               show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
-@click.option("--sims", type=click.IntRange(min=1), default=50, show_default=True,
-              help="Simulations per symbol (simulation s drops the last s+1 bars); Toto and Kronos.")
+@click.option("--backend", type=click.Choice(["bundled", "toto-ts"]), default="bundled", show_default=True,
+              help="bundled: our Toto-style and Kronos-style models, the whole backtest. toto-ts: the Toto "
+                   "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one).")
+@click.option("--sims", type=click.IntRange(min=1), default=None,
+              help="Simulations per symbol (simulation s drops the last s+1 bars); Toto and Kronos "
+                   "[default: 50; 20 with --backend toto-ts].")
 @click.option("--horizon", type=click.IntRange(min=1), default=7, show_default=True,
               help="Walk-forward origins per simulation and key (max_horizon).")
 @click.option("--samples", type=click.IntRange(min=1), default=128, show_default=True,
@@ -537,7 +541,7 @@ class _Progress:
                    "steadier figures on a shared machine, where threads wait on each other.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors (no table, no progress).")
-def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggregate: str,
+def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: int, batch: int, aggregate: str,
             prediction_length: int, model_name: str, checkpoint: Path | None, data: Path | None, seed: int,
             baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
             kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
@@ -557,7 +561,30 @@ def profile(engine: str, sims: int, horizon: int, samples: int, batch: int, aggr
     --kronos-equivalence-calls 0). --samples/--batch are used as given (the backtest would
     clamp them to at least 128/32 unless MARKETSIM_TOTO_MIN_* are lowered). MaxDiff makes 500
     objective evaluations per fit, 100 when MARKETSIM_FAST_OPTIMIZE is 1/true/yes/on.
+
+    --backend toto-ts (needs toto-ts: pip install --no-deps -r requirements/toto-ts.txt) times
+    the Toto calls on toto-ts itself: its forecaster per call (K calls, scaled), plus a context
+    cache, and the exact forecaster per call; --checkpoint also takes a toto-ts checkpoint
+    directory or .safetensors file. It uses --sims, --horizon, --samples, --batch,
+    --prediction-length, --model, --checkpoint, --data, --seed, --baseline-calls,
+    --equivalence-pairs, --rounds and --threads; the other options do not apply.
     """
+    if backend == "toto-ts":
+        from migrator.forecast.render import render_toto_ts_text
+        from migrator.forecast.toto_ts_profile import run_toto_ts_profile
+
+        progress = None if quiet else _Progress()  # counts toto-ts's import (seconds)
+        toto_ts = run_toto_ts_profile(
+            sims=sims, horizon=horizon, samples=samples, batch=batch, prediction_length=prediction_length,
+            model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
+            equivalence_pairs=equivalence_pairs, rounds=rounds, threads=threads or None,
+            progress=progress)
+        if as_json:
+            emit_json(toto_ts.to_json())
+        elif not quiet:
+            click.echo(render_toto_ts_text(toto_ts))
+        return
+    sims = 50 if sims is None else sims
     # torch: imported only when profiling
     from migrator.forecast.engines import Workload
     from migrator.forecast.kronos_engines import KronosWorkload

@@ -319,6 +319,11 @@ def build_model(name: str = "small", *, seed: int = 0, checkpoint: Path | None =
 def load_state_dict_checked(model: nn.Module, path: Path, label: str) -> None:
     """Load a state dict saved with torch.save into `model`; BadInputError naming `path` unless
     it has exactly the model's keys and shapes. `label` names the model in that message."""
+    check_state_dict(model, read_state_dict(path), path, label)
+
+
+def read_state_dict(path: Path) -> dict:
+    """A dict saved with torch.save (weights only); BadInputError naming `path` otherwise."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     # Any failure to unpickle an untrusted file is bad input (struct.error, ValueError, ... seen).
@@ -327,6 +332,12 @@ def load_state_dict_checked(model: nn.Module, path: Path, label: str) -> None:
         raise BadInputError(f"{path}: cannot read checkpoint: {reason}") from None
     if not isinstance(state, dict):
         raise BadInputError(f"{path}: not a state dict (found {type(state).__name__})")
+    return state
+
+
+def check_state_dict(model: nn.Module, state: dict, path: Path, label: str) -> None:
+    """Load `state` into `model` unless its keys and shapes differ from the model's (BadInputError
+    naming `path` and the model `label`)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -1,4 +1,5 @@
-"""`migrate profile`'s text: the guide's table per engine role, Kronos as its own row, the ratios.
+"""`migrate profile`'s text: the guide's table per engine role, Kronos as its own row, the ratios;
+`--backend toto-ts`'s table of its three engines.
 
 Rendering only: everything shown comes from a profile.ProfileResult.
 """
@@ -6,6 +7,7 @@ Rendering only: everything shown comes from a profile.ProfileResult.
 from __future__ import annotations
 
 from migrator.forecast.profile import SECTIONS, EngineProfile, KronosProfile, ProfileResult, Ratio
+from migrator.forecast.toto_ts_profile import TotoTsProfile
 
 SECTION_LABELS = {
     "forecasting": "Forecasting (Toto)",
@@ -29,7 +31,7 @@ BREAKDOWN_LABELS = {
 def render_text(profile: ProfileResult) -> str:
     """The guide's table per engine role, then the speed-ups and the equivalence lines."""
     w = profile.workload
-    weights = "seeded random weights" if profile.checkpoint is None else f"weights from {profile.checkpoint}"
+    weights = _weights(profile.checkpoint)
     lines = [
         f"Profile of one symbol: {profile.data_source}; Toto {profile.model} "
         f"({profile.parameters:,} parameters, {weights})",
@@ -43,8 +45,7 @@ def render_text(profile: ProfileResult) -> str:
     kronos = profile.kronos
     if kronos is not None:
         k = kronos.settings.workload
-        kweights = ("seeded random weights" if kronos.settings.checkpoint is None
-                    else f"weights from {kronos.settings.checkpoint}")
+        kweights = _weights(kronos.settings.checkpoint)
         lines.append(f"Kronos workload: Kronos-{kronos.settings.model} ({kronos.parameters:,} parameters, {kweights}); "
                      f"{k.sims} simulations x {len(k.keys)} key(s) ({', '.join(k.keys)}) = {k.calls:,} calls of "
                      f"{k.samples} paths x {k.pred_len} steps on the last {k.context} bars (T {k.temperature}, "
@@ -143,6 +144,10 @@ def _table(engine: EngineProfile, kronos_seconds: float | None) -> list[str]:
     return lines
 
 
+def _weights(checkpoint: object | None) -> str:
+    return "seeded random weights" if checkpoint is None else f"weights from {checkpoint}"
+
+
 def _count(number: int, singular: str, plural: str | None = None) -> str:
     return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
 
@@ -153,3 +158,52 @@ def _seconds(value: float) -> str:
     if value >= 1:
         return f"{value:.2f} s"
     return f"{value:.4f} s"
+
+
+TOTO_TS_ENGINE_LABELS = {
+    "toto_ts": "toto-ts forecaster, per call",
+    "toto_ts_cached": "toto-ts + context cache",
+    "exact": "exact forecaster, per call",
+}
+
+
+def render_toto_ts_text(profile: TotoTsProfile) -> str:
+    """`migrate profile --backend toto-ts`: one table of the three engines, the ratios, equivalence."""
+    weights = _weights(profile.checkpoint)
+    lines = [
+        f"Profile on toto-ts {profile.toto_ts_version}: Toto {profile.model} ({profile.parameters:,} parameters, "
+        f"{weights}); {profile.data_source}",
+        f"Workload: {profile.sims} simulations x {len(profile.keys)} keys x {profile.horizon} origins = "
+        f"{_count(profile.calls, 'call')} one at a time in the backtest's order ({profile.distinct_contexts:,} distinct "
+        f"contexts of {profile.context_lengths[0]:,} to {profile.context_lengths[1]:,} points); {profile.samples} "
+        f"samples in batches of {profile.batch}; prediction length {profile.prediction_length}",
+    ]
+    if profile.default_sims:
+        lines.append(f"A short run: {profile.sims} simulations by default with --backend toto-ts; the backtest's "
+                     "whole schedule: --sims 50")
+    lines.append(f"Each engine ran {profile.rounds} interleaved round(s); times are medians of the rounds. "
+                 f"toto-ts timed on {_count(profile.baseline_calls, 'call')} per round (K = {profile.baseline_calls}) "
+                 "and scaled (its calls cost the same); the context cache: that time per distinct context")
+    lines += ["",
+              "  | Engine                       |       Time | Model calls | Forward rows |",
+              "  |------------------------------|------------|-------------|--------------|"]
+    for name, engine in profile.engines.items():
+        time_text = _seconds(engine.seconds) + (" *" if engine.extrapolated else "")
+        lines.append(f"  | {TOTO_TS_ENGINE_LABELS[name]:<28} | {time_text:>10} | {engine.model_calls:>11,} | "
+                     f"{engine.forward_rows:>12,} |")
+    lines.append("  * estimated from the timed calls")
+    stats = profile.exact_stats
+    lines += ["",
+              f"Speed-up of the exact forecaster: {_ratio(Ratio(profile.speedup['vs_toto_ts']))} vs toto-ts, "
+              f"{_ratio(Ratio(profile.speedup['vs_cached']))} vs toto-ts + context cache",
+              f"Exact forecaster (round 1): {_count(stats['forwards'], 'forward')} of "
+              f"{stats['rows_forwarded']:,} rows ({stats['speculative_rows_unused']:,} speculative rows unused), "
+              f"{100 * stats['forward_share']:.0f}% of its time in forwards, memo {stats['memo_mib']:.1f} MiB; "
+              f"peak RSS {profile.peak_rss_mib:,.0f} MiB"]
+    eq = profile.equivalence
+    params = ("n/a: beyond one patch the exact forecaster calls toto-ts" if eq["max_param_rel_diff"] is None
+              else f"{eq['max_param_rel_diff']:.1e}, tolerance {eq['param_tolerance']:.0e}")
+    lines.append(f"Equivalence on {_count(len(eq['contexts']), 'context')} vs toto-ts: same distribution: "
+                 f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference {params}; "
+                 f"smallest KS p-value {eq['pvalue']:.3f}, threshold {eq['ks_threshold']:.4f})")
+    return "\n".join(lines)

@@ -37,7 +37,6 @@ Exit codes:
 """
 
 # Keys in click's ctx.meta, shared by the group and the command it runs.
-_COLOR = "migrate.color"  # the group's --color
 _JSON = "migrate.json"  # the command's --json, once its options are parsed
 _ARGV = "migrate.argv"  # the arguments after `migrate`, for errors raised before that
 
@@ -53,7 +52,7 @@ class Settings:
     check: bool = False
     json: bool = False  # OUTPUT
     quiet: bool = False
-    color: bool = False  # colored diffs: the group's --color, NO_COLOR, a terminal; never with --json
+    color: bool = False  # colored diffs: the group's --color, else a terminal and no NO_COLOR; never with --json
     argv: tuple[str, ...] = ()
 
     @property
@@ -149,7 +148,7 @@ def _resolve_settings(groups: Sequence[OptionGroup], given: dict[str, Any]) -> S
         check=bool(given.get("check", False)),
         json=as_json,
         quiet=bool(given.get("quiet", False)),
-        color=not as_json and color_enabled(ctx.meta.get(_COLOR, "auto")),
+        color=not as_json and bool(ctx.color),
         argv=tuple(["migrate", *sys.argv[1:]]),
     )
 
@@ -219,7 +218,8 @@ def main(ctx: click.Context, color: ColorChoice) -> None:
     Config migrations (toto, kronos, chronos2), a code patch (apply), a journal
     (history, revert) and a benchmarked forecast core (profile).
     """
-    ctx.meta[_COLOR] = color
+    # click.echo strips escapes unless ctx.color (inherited by the command's context) says otherwise.
+    ctx.color = color_enabled(color)
 
 
 # --- config migrations (migrator.configs) ---------------------------------

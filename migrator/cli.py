@@ -257,6 +257,7 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
                           symbols: tuple[str, ...], skip_invalid: bool) -> None:
     from migrator.configs import report
     from migrator.configs.migrations import plan_and_apply
+
     spec = model.spec(**values)
     runtime = model.runtime_note(spec.values, os.environ)
     mode = settings.mode

@@ -2,23 +2,25 @@
 
 No logic lives here beyond turning arguments into calls and results into text
 or JSON. Heavy modules (libcst, torch) are imported inside the commands that
-need them so `migrate --help` stays fast.
+need them so `migrate --help` stays fast. Every command ends through
+`Settings.finish` (migrator.output.finish): one meaning for --json, -q and --check.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
 from migrator import __version__
-from migrator.errors import MigrateError
+from migrator.errors import BadInputError, MigrateError
+from migrator.output import ColorChoice, Outcome, color_enabled, emit_json, error_document, finish
 
 from migrator.configs.models import MODELS as CONFIG_MODELS
 from migrator.configs.models.base import ConfigModel
@@ -34,89 +36,144 @@ Exit codes:
   130 interrupted (Ctrl-C)
 """
 
+# Keys in click's ctx.meta, shared by the group and the command it runs.
+_JSON = "migrate.json"  # the command's --json, once its options are parsed
+_ARGV = "migrate.argv"  # the arguments after `migrate`, for errors raised before that
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """The options every subcommand takes."""
+    """What the option groups a command takes resolved to; a group it does not take
+    leaves its fields at these defaults (no root, no writing mode, text output)."""
 
-    root: Path
-    hyperparams: Path
-    dry_run: bool
-    check: bool
-    json: bool
-    quiet: bool
-    argv: tuple[str, ...]
+    root: Path | None = None  # ROOT
+    hyperparams: Path | None = None  # HYPERPARAMS
+    dry_run: bool = False  # WRITING_MODE
+    check: bool = False
+    json: bool = False  # OUTPUT
+    quiet: bool = False
+    color: bool = False  # colored diffs: the group's --color, else a terminal and no NO_COLOR; never with --json
+    argv: tuple[str, ...] = ()
 
     @property
     def mode(self) -> str:
         """"check", "dry-run" or "apply": what a writing command does with its plan."""
         return "check" if self.check else "dry-run" if self.dry_run else "apply"
 
+    def finish(self, outcome: Outcome) -> None:
+        """End the command: print the outcome as --json / -q say, exit as --check says."""
+        finish(outcome, as_json=self.json, quiet=self.quiet, check=self.check)
 
-def _resolve_settings(root: str, hyperparams: str | None, dry_run: bool, check: bool,
-                      as_json: bool, quiet: bool) -> Settings:
-    root_path = Path(root).resolve()
-    if not root_path.is_dir():
-        raise click.BadParameter(f"{root}: not a directory", param_hint="--root")
-    if hyperparams is None:
-        # Same resolution as the backtest: $HYPERPARAM_ROOT, else ROOT/hyperparams.
-        env_root = os.environ.get("HYPERPARAM_ROOT")
-        hp = Path(env_root) if env_root else Path("hyperparams")
-        hp_path = hp if hp.is_absolute() else root_path / hp
-    else:
-        hp_path = Path(hyperparams)
-        hp_path = hp_path if hp_path.is_absolute() else Path.cwd() / hp_path
+
+@dataclasses.dataclass(frozen=True)
+class OptionGroup:
+    """Options that go together, and the parameter names they pass to the command."""
+
+    options: tuple[Callable[[Any], Any], ...]
+    names: tuple[str, ...]
+
+
+ROOT = OptionGroup((
+    click.option("--root", default=".", show_default=True, metavar="DIR",
+                 help="The project root (where backtest_test3_inline.py and .migrate/ live)."),
+), ("root",))
+HYPERPARAMS = OptionGroup((
+    click.option("--hyperparams", default=None, metavar="DIR",
+                 help="Hyperparams folder [default: $HYPERPARAM_ROOT, else ROOT/hyperparams]."),
+), ("hyperparams",))
+WRITING_MODE = OptionGroup((
+    click.option("--dry-run", is_flag=True, help="Show what would change; write nothing."),
+    click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change."),
+), ("dry_run", "check"))
+OUTPUT = OptionGroup((
+    click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout."),
+    click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings."),
+), ("as_json", "quiet"))
+
+
+def takes(*groups: OptionGroup, warn_unfinished: bool = False) -> Callable[[Any], Any]:
+    """Give a command the options of `groups`; it gets what they resolve to as `settings=`.
+
+    With warn_unfinished (a command that takes ROOT), a migration a killed run left
+    unfinished is reported on stderr before the command runs.
+    """
+    assert HYPERPARAMS not in groups or ROOT in groups, "HYPERPARAMS resolves against ROOT"
+    assert not warn_unfinished or ROOT in groups, "the unfinished migration is ROOT's"
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        @functools.wraps(func)
+        def wrapper(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for group in groups for name in group.names}
+            settings = _resolve_settings(groups, given)
+            if warn_unfinished:
+                from migrator.journal import Journal, unfinished_notice
+
+                assert settings.root is not None
+                unfinished = Journal(settings.root).unfinished()
+                if unfinished is not None:
+                    click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
+            return func(settings=settings, **kwargs)
+
+        command: Any = wrapper
+        for option in reversed([option for group in groups for option in group.options]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _resolve_settings(groups: Sequence[OptionGroup], given: dict[str, Any]) -> Settings:
+    ctx = click.get_current_context()
+    as_json = bool(given.get("as_json", False))
+    ctx.meta[_JSON] = as_json  # before anything can fail: the group reports errors in JSON too
+    root_path = hp_path = None
+    if ROOT in groups:
+        root_path = Path(given["root"]).resolve()
+        if not root_path.is_dir():
+            raise click.BadParameter(f"{given['root']}: not a directory", param_hint="--root")
+    if HYPERPARAMS in groups:
+        assert root_path is not None
+        if given["hyperparams"] is None:
+            # Same resolution as the backtest: $HYPERPARAM_ROOT, else ROOT/hyperparams.
+            env_root = os.environ.get("HYPERPARAM_ROOT")
+            hp = Path(env_root) if env_root else Path("hyperparams")
+            hp_path = (hp if hp.is_absolute() else root_path / hp).resolve()
+        else:
+            hp = Path(given["hyperparams"])
+            hp_path = (hp if hp.is_absolute() else Path.cwd() / hp).resolve()
     return Settings(
         root=root_path,
-        hyperparams=hp_path.resolve(),
-        dry_run=dry_run,
-        check=check,
+        hyperparams=hp_path,
+        dry_run=bool(given.get("dry_run", False)),
+        check=bool(given.get("check", False)),
         json=as_json,
-        quiet=quiet,
+        quiet=bool(given.get("quiet", False)),
+        color=not as_json and bool(ctx.color),
         argv=tuple(["migrate", *sys.argv[1:]]),
     )
 
 
-def common_options(func: Callable[..., Any] | None = None, *,
-                   warn_unfinished: bool = True) -> Any:
-    """Add --root/--hyperparams/--dry-run/--check/--json/-q and pass a Settings.
-
-    With warn_unfinished (the default), a migration a killed run left unfinished is
-    reported on stderr before the command runs; history and revert report it themselves.
-    """
-    if func is None:
-        return functools.partial(common_options, warn_unfinished=warn_unfinished)
-
-    @click.option("--root", default=".", show_default=True, metavar="DIR",
-                  help="The project root (where backtest_test3_inline.py and .migrate/ live).")
-    @click.option("--hyperparams", default=None, metavar="DIR",
-                  help="Hyperparams folder [default: $HYPERPARAM_ROOT, else ROOT/hyperparams].")
-    @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-    @click.option("--check", is_flag=True, help="Write nothing; exit 1 if anything would change.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-    @click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings.")
-    @functools.wraps(func)
-    def wrapper(root: str, hyperparams: str | None, dry_run: bool, check: bool,
-                as_json: bool, quiet: bool, **kwargs: Any) -> Any:
-        settings = _resolve_settings(root, hyperparams, dry_run, check, as_json, quiet)
-        if warn_unfinished:
-            from migrator.journal import Journal, unfinished_notice
-
-            unfinished = Journal(settings.root).unfinished()
-            if unfinished is not None:
-                click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
-        return func(settings, **kwargs)
-
-    return wrapper
-
-
 class MigrateGroup(click.Group):
-    """Turns every error into one line on stderr and a documented exit code, never a traceback.
+    """Turns every error into one line on stderr and a documented exit code, never a traceback;
+    with --json, also into a JSON document on stdout (unless the command printed its own).
 
-    MigrateError: its own code. Ctrl-C: 130. An OSError no module turned into a
-    MigrateError (a read-only root, a full disk...): 3, naming the file (what was
-    written is whole, as after a kill; the next command says what to run).
+    MigrateError: its own code. Usage errors: click's message, exit 2. Ctrl-C: 130.
+    An OSError no module turned into a MigrateError (a read-only root, a full disk...):
+    3, naming the file (what was written is whole, as after a kill; the next command
+    says what to run).
     """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        argv = tuple(args)
+        try:
+            ctx = super().make_context(info_name, list(args), parent, **extra)
+        except click.ClickException as exc:  # the group's own options: `migrate --color pink ...`
+            if "--json" in argv:
+                emit_json(error_document(exc.format_message(), exc.exit_code))
+            raise
+        ctx.meta[_ARGV] = argv
+        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         from migrator.errors import EXIT_INTERRUPTED, EXIT_REFUSED
@@ -124,30 +181,45 @@ class MigrateGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MigrateError as exc:
-            click.echo(f"migrate: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            self._fail(ctx, str(exc), exc.exit_code, reported_in_json=getattr(exc, "reported_in_json", False))
+        except click.ClickException as exc:  # click prints it (usage, exit 2): the document only
+            if _wants_json(ctx):
+                emit_json(error_document(exc.format_message(), exc.exit_code))
+            raise
         except (KeyboardInterrupt, click.Abort):
-            click.echo("migrate: interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+            self._fail(ctx, "interrupted", EXIT_INTERRUPTED, prefix="migrate: ")
         except OSError as exc:
             where = f"{os.fsdecode(exc.filename)}: " if exc.filename is not None else ""
-            click.echo(f"migrate: error: {where}{exc.strerror or exc}", err=True)
-            ctx.exit(EXIT_REFUSED)
+            self._fail(ctx, f"{where}{exc.strerror or exc}", EXIT_REFUSED)
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str, exit_code: int, *, reported_in_json: bool = False,
+              prefix: str = "migrate: error: ") -> None:
+        if _wants_json(ctx) and not reported_in_json:
+            emit_json(error_document(message, exit_code))
+        click.echo(f"{prefix}{message}", err=True)
+        ctx.exit(exit_code)
 
 
-def emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, sort_keys=False))
+def _wants_json(ctx: click.Context) -> bool:
+    """The command was given --json: as parsed, else (it failed before) as typed."""
+    return bool(ctx.meta.get(_JSON, "--json" in ctx.meta.get(_ARGV, ())))
 
 
 @click.group(cls=MigrateGroup, epilog=EXIT_CODES_HELP,
              context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Color diffs: auto means on a terminal unless NO_COLOR is set. Never with --json.")
 @click.version_option(__version__, prog_name="migrate")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context, color: ColorChoice) -> None:
     """Safe, reversible speed-ups for marketsim backtests.
 
     Config migrations (toto, kronos, chronos2), a code patch (apply), a journal
     (history, revert) and a benchmarked forecast core (profile).
     """
+    # click.echo strips escapes unless ctx.color (inherited by the command's context) says otherwise.
+    ctx.color = color_enabled(color)
 
 
 # --- config migrations (migrator.configs) ---------------------------------
@@ -174,7 +246,7 @@ def _config_command(model: ConfigModel) -> click.Command:
                 **values: Any) -> None:
         _run_config_migration(settings, model, values, symbols, skip_invalid, create_missing)
 
-    callback: Any = common_options(command)
+    callback: Any = takes(ROOT, HYPERPARAMS, WRITING_MODE, OUTPUT, warn_unfinished=True)(command)
     callback = _CREATE_MISSING_OPTION(callback)
     callback = _SKIP_INVALID_OPTION(callback)
     callback = _SYMBOL_OPTION(callback)
@@ -193,7 +265,6 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
                           symbols: tuple[str, ...], skip_invalid: bool, create_missing: bool) -> None:
     from migrator.configs import report
     from migrator.configs.migrations import plan_and_apply
-    from migrator.errors import EXIT_PENDING, BadInputError
 
     spec = model.spec(**values)
     runtime = model.runtime_note(spec.values, os.environ, settings.root / BACKTEST_FILE)
@@ -211,23 +282,17 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
     show_diffs = mode != "apply" and (settings.json or not settings.quiet)
-    diff_texts = report.diffs(plan, color=not settings.json and sys.stdout.isatty()) if show_diffs else None
-    if settings.json:
-        emit_json(report.document(plan, mode, runtime=runtime, written=migration_id is not None,
-                                  migration_id=migration_id, diff_texts=diff_texts, warnings=warnings))
-    elif not settings.quiet:
-        click.echo("".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused),
-                   nl=False)
-    for warning in warnings:  # after the report, where they are seen
-        click.echo(f"migrate: warning: {warning}", err=True)
-    if refused:
-        for line in plan.invalid:
-            click.echo(f"migrate: error: {line}", err=True)
-        raise BadInputError(
+    diff_texts = report.diffs(plan, color=settings.color) if show_diffs else None
+    settings.finish(Outcome(
+        report.document(plan, mode, runtime=runtime, written=migration_id is not None,
+                        migration_id=migration_id, diff_texts=diff_texts, warnings=warnings),
+        text="".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused),
+        warnings=warnings,
+        errors=plan.invalid if refused else (),
+        pending=bool(plan.changes),
+        failure=BadInputError(
             f"nothing written: {len(plan.invalid)} invalid file{'s' if len(plan.invalid) > 1 else ''} "
-            "(fix, or pass --skip-invalid to migrate the valid ones)")
-    if mode == "check" and plan.changes:
-        click.get_current_context().exit(EXIT_PENDING)
+            "(fix, or pass --skip-invalid to migrate the valid ones)") if refused else None))
 
 
 # --- code patches (migrator.codemod) ----------------------------------------
@@ -244,7 +309,7 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
               help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel worker processes.")
-@common_options
+@takes(ROOT, WRITING_MODE, OUTPUT, warn_unfinished=True)
 def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
           max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int,
           jobs: int) -> None:
@@ -263,7 +328,6 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
     from migrator.codemod import report
     from migrator.codemod.apply import run_apply
     from migrator.codemod.rule import RuleOptions
-    from migrator.errors import EXIT_PENDING, BadInputError
 
     mode = settings.mode
     names = [n.strip() for n in rule_list.split(",") if n.strip()] if rule_list else None
@@ -285,31 +349,23 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if settings.json:
-        emit_json(report.document(result, mode, with_diffs=show_diffs))
-    elif not settings.quiet:
-        if show_diffs:
-            click.echo(report.diffs(result, color=sys.stdout.isatty()), nl=False)
-        click.echo(report.summary(result, mode), nl=False)
-    for error in result.errors:
-        click.echo(f"migrate: error: {error}", err=True)
-    if result.errors:
-        raise BadInputError("nothing written" if mode == "apply" else "some files cannot be patched")
-    if mode == "check" and result.changed:
-        click.get_current_context().exit(EXIT_PENDING)
+    settings.finish(Outcome(
+        report.document(result, mode, with_diffs=show_diffs),
+        text=(report.diffs(result, color=settings.color) if show_diffs else "") + report.summary(result, mode),
+        errors=result.errors,
+        pending=bool(result.changed),
+        failure=BadInputError("nothing written" if mode == "apply" else "some files cannot be patched")
+        if result.errors else None))
 
 
 @main.command("rules")
-@common_options
+@takes(OUTPUT)
 def rules(settings: Settings) -> None:
     """List the codemod rules `migrate apply` runs, in order, and the env var each reads."""
     from migrator.codemod import report
     from migrator.codemod.rules import RULES
 
-    if settings.json:
-        emit_json(report.rules_document(RULES))
-    else:
-        click.echo(report.rules_text(RULES), nl=False)
+    settings.finish(Outcome(report.rules_document(RULES), text=report.rules_text(RULES)))
 
 
 # --- journal (migrator.journal) ---------------------------------------------
@@ -318,7 +374,7 @@ def rules(settings: Settings) -> None:
 @click.option("--prune", is_flag=True,
               help="Drop the original bytes reverted migrations keep (never an applied one's); "
                    "report the bytes freed.")
-@common_options(warn_unfinished=False)
+@takes(ROOT, OUTPUT)
 def history(settings: Settings, prune: bool) -> None:
     """List the migrations recorded under ROOT/.migrate, oldest first:
     id, time (UTC), kind, files, state, command. --json gives a list of
@@ -329,24 +385,18 @@ def history(settings: Settings, prune: bool) -> None:
 
     journal = Journal(settings.root)
     if prune:
-        if settings.dry_run or settings.check:
-            raise click.UsageError("--prune writes; it takes neither --dry-run nor --check")
         result = journal.prune()
-        if settings.json:
-            emit_json({"pruned": list(result.pruned), "bytes_freed": result.bytes_freed})
-        elif not settings.quiet:
-            click.echo(prune_summary(result), nl=False)
+        settings.finish(Outcome({"pruned": list(result.pruned), "bytes_freed": result.bytes_freed},
+                                text=prune_summary(result)))
         return
     migrations = journal.history()
     unfinished = journal.unfinished()
     unfinished_id = unfinished.id if unfinished else None
-    if settings.json:
-        emit_json([migration_document(m, unfinished_id) for m in migrations])
-    elif not settings.quiet:
-        click.echo(history_table(migrations, unfinished_id) if migrations else
-                   f"no migrations recorded under {settings.root / '.migrate'}\n", nl=False)
-    if unfinished is not None:
-        click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
+    settings.finish(Outcome(
+        [migration_document(m, unfinished_id) for m in migrations],
+        text=history_table(migrations, unfinished_id) if migrations else
+        f"no migrations recorded under {settings.root / '.migrate'}\n",
+        warnings=[unfinished_notice(unfinished)] if unfinished is not None else ()))
 
 
 @main.command("revert", epilog=EXIT_CODES_HELP,
@@ -358,7 +408,7 @@ def history(settings: Settings, prune: bool) -> None:
 @click.option("--force", is_flag=True,
               help="Also restore files changed since the migration (their current bytes are "
                    "kept under ROOT/.migrate/overwritten/ID/).")
-@common_options(warn_unfinished=False)
+@takes(ROOT, WRITING_MODE, OUTPUT)
 def revert(settings: Settings, migration_id: str | None, everything: bool, to: str | None,
            force: bool) -> None:
     """Give back the exact original bytes of migrations and mark them reverted.
@@ -372,7 +422,6 @@ def revert(settings: Settings, migration_id: str | None, everything: bool, to: s
     nothing written; --force restores anyway and keeps its bytes. An unknown
     or already reverted ID is exit 2. --dry-run shows the diffs.
     """
-    from migrator.errors import EXIT_PENDING
     from migrator.journal import Journal, NothingToRevert
     from migrator.journal.report import revert_diffs, revert_document, revert_summary
 
@@ -383,35 +432,26 @@ def revert(settings: Settings, migration_id: str | None, everything: bool, to: s
         results = Journal(settings.root).revert_many(migration_id, everything=everything, to=to,
                                                      force=force, dry_run=mode != "apply")
     except NothingToRevert as exc:
-        if settings.json:
-            emit_json(revert_document(None, mode, str(exc)))
-        elif not settings.quiet:
-            click.echo(str(exc))
+        settings.finish(Outcome(revert_document(None, mode, str(exc)), text=f"{exc}\n"))
         return
-    if settings.json:
-        documents = [revert_document(result, mode) for result in results]
-        emit_json(documents[0] if len(documents) == 1 and not (everything or to) else documents)
-    elif not settings.quiet:
-        for result in results:
-            if mode != "apply":
-                click.echo(revert_diffs(result, color=sys.stdout.isatty()), nl=False)
-            click.echo(revert_summary(result), nl=False)
-    if mode == "check" and any(result.restored for result in results):
-        click.get_current_context().exit(EXIT_PENDING)
+    documents = [revert_document(result, mode) for result in results]
+    settings.finish(Outcome(
+        documents[0] if len(documents) == 1 and not (everything or to) else documents,
+        text="".join((revert_diffs(result, color=settings.color) if mode != "apply" else "")
+                     + revert_summary(result) for result in results),
+        pending=any(result.restored for result in results)))
 
 
 # --- what the backtest runs with (migrator.explain) --------------------------
 @main.command("explain", short_help="What the backtest will really run with, per symbol, and why.")
-@click.option("--root", default=".", show_default=True, metavar="DIR",
-              help="The project root: the backtest's working directory.")
 @click.option("--hyperparams", default=None, metavar="DIR",
               help="Explain as if HYPERPARAM_ROOT=DIR [default: the backtest's own resolution].")
 @click.option("--backtest", default=None, metavar="FILE",
               help="The backtest module [default: ROOT/backtest_test3_inline.py].")
 @_SYMBOL_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def explain(root: str, hyperparams: str | None, backtest: str | None, symbols: tuple[str, ...],
-            as_json: bool) -> None:
+@takes(ROOT, OUTPUT)
+def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
+            symbols: tuple[str, ...]) -> None:
     """Per symbol, the Toto and Kronos values the backtest will run with in the current
     environment, and why: read from the backtest's own code (its defaults, env overrides,
     FAST_TESTING, clamp floors and ceilings) and the hyperparams files it loads; and every
@@ -424,18 +464,13 @@ def explain(root: str, hyperparams: str | None, backtest: str | None, symbols: t
     from migrator.explain.report import render_text
     from migrator.explain.resolve import explain as run_explain
 
-    root_path = Path(root).resolve()
-    if not root_path.is_dir():
-        raise click.BadParameter(f"{root}: not a directory", param_hint="--root")
+    assert settings.root is not None
     env = dict(os.environ)
     if hyperparams is not None:
         env["HYPERPARAM_ROOT"] = str(Path(hyperparams).resolve())
-    path = Path(backtest) if backtest else root_path / "backtest_test3_inline.py"
-    result = run_explain(root_path, path, env, symbols)
-    if as_json:
-        emit_json(result.as_json())
-    else:
-        click.echo(render_text(result, tty=sys.stdout.isatty()), nl=False)
+    path = Path(backtest) if backtest else settings.root / "backtest_test3_inline.py"
+    result = run_explain(settings.root, path, env, symbols)
+    settings.finish(Outcome(result.as_json(), text=render_text(result, tty=settings.color)))
 
 
 # --- forecast core (migrator.forecast) --------------------------------------
@@ -455,6 +490,20 @@ def _engine_roles() -> list[str]:
     from migrator.forecast.registry import ROLES  # light: names only, no torch
 
     return [*ROLES, "both"]
+
+
+_FORECAST_EXTRA = ("numpy", "scipy", "torch")
+
+
+def _require_forecast_extra() -> None:
+    """numpy, scipy and torch are the `forecast` extra: without them, one line saying how to get it."""
+    for name in _FORECAST_EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            missing = isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == name
+            raise BadInputError("migrate profile needs the forecast extra: pip install 'migrate[forecast]'"
+                                + ("" if missing else f" (importing {name} failed: {exc})")) from None
 
 
 class _Progress:
@@ -539,15 +588,14 @@ class _Progress:
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
               help="torch threads for the run; 0: torch's default (one per core). One thread gives "
                    "steadier figures on a shared machine, where threads wait on each other.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors (no table, no progress).")
+@takes(OUTPUT)
 def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: int, batch: int, aggregate: str,
             prediction_length: int, model_name: str, checkpoint: Path | None, data: Path | None, seed: int,
             baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
             kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
             kronos_temperature: float, kronos_top_k: int, kronos_top_p: float, kronos_checkpoint: Path | None,
             kronos_calls: int | None, kronos_baseline_steps: int | None, kronos_equivalence_calls: int,
-            threads: int, as_json: bool, quiet: bool) -> None:
+            threads: int, settings: Settings) -> None:
     """Time one symbol's backtest: Toto's schedule, Kronos's calls, MaxDiff, data.
 
     Prints, for the baseline and the optimized engines, the guide's table (Toto forecasting,
@@ -569,23 +617,20 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     --prediction-length, --model, --checkpoint, --data, --seed, --baseline-calls,
     --equivalence-pairs, --rounds and --threads; the other options do not apply.
     """
+    _require_forecast_extra()  # torch: imported only when profiling
     if backend == "toto-ts":
         from migrator.forecast.render import render_toto_ts_text
         from migrator.forecast.toto_ts_profile import run_toto_ts_profile
 
-        progress = None if quiet else _Progress()  # counts toto-ts's import (seconds)
+        progress = None if settings.quiet else _Progress()  # counts toto-ts's import (seconds)
         toto_ts = run_toto_ts_profile(
             sims=sims, horizon=horizon, samples=samples, batch=batch, prediction_length=prediction_length,
             model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
             equivalence_pairs=equivalence_pairs, rounds=rounds, threads=threads or None,
             progress=progress)
-        if as_json:
-            emit_json(toto_ts.to_json())
-        elif not quiet:
-            click.echo(render_toto_ts_text(toto_ts))
+        settings.finish(Outcome(toto_ts.to_json(), text=render_toto_ts_text(toto_ts)))
         return
     sims = 50 if sims is None else sims
-    # torch: imported only when profiling
     from migrator.forecast.engines import Workload
     from migrator.forecast.kronos_engines import KronosWorkload
     from migrator.forecast.profile import KronosSettings, run_profile
@@ -604,12 +649,9 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
         engines=("baseline", "optimized") if engine == "both" else (engine,),
         model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
         equivalence_pairs=equivalence_pairs, rounds=rounds, kronos=kronos,
-        progress=None if quiet else _Progress(), threads=threads or None,
+        progress=None if settings.quiet else _Progress(), threads=threads or None,
     )
-    if as_json:
-        emit_json(result.to_json())
-    elif not quiet:
-        click.echo(render_text(result))
+    settings.finish(Outcome(result.to_json(), text=render_text(result) + "\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 from typing import IO, Any, Literal, Sequence
 
 import click
@@ -68,5 +69,5 @@ def color_enabled(choice: ColorChoice, stream: IO[str] | None = None) -> bool:
         return choice == "always"
     if os.environ.get("NO_COLOR"):
         return False
-    stream = stream if stream is not None else click.get_text_stream("stdout")
+    stream = stream if stream is not None else sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())

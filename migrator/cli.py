@@ -470,7 +470,7 @@ def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
         env["HYPERPARAM_ROOT"] = str(Path(hyperparams).resolve())
     path = Path(backtest) if backtest else settings.root / "backtest_test3_inline.py"
     result = run_explain(settings.root, path, env, symbols)
-    settings.finish(Outcome(result.as_json(), text=render_text(result, tty=settings.color)))
+    settings.finish(Outcome(result.as_json(), text=render_text(result, tty=settings.color, root=settings.root)))
 
 
 # --- forecast core (migrator.forecast) --------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from migrator.explain.evaluate import Unknown
@@ -24,9 +26,10 @@ def _table(rows: list[list[str]], bold_header: bool) -> list[str]:
     return lines
 
 
-def render_text(explanation: Explanation, tty: bool) -> str:
+def render_text(explanation: Explanation, tty: bool, root: Path | None = None) -> str:
     """The report: settings with their provenance, one table row per symbol, the reasons
-    behind each value, and the MARKETSIM_* hooks. ANSI bold headers only on a tty."""
+    behind each value, and the MARKETSIM_* hooks. ANSI bold headers only on a tty. Paths
+    under `root` are shown relative to it (the JSON keeps them absolute, for tools)."""
     document = explanation.as_json()
     facts = explanation.facts
     out = [f"backtest: {facts.path}",
@@ -91,4 +94,7 @@ def render_text(explanation: Explanation, tty: bool) -> str:
         for hook in document["hooks"]:
             if hook["marker"]:
                 out.append(f"  {hook['var']} ({hook['location']}): {hook['marker']}")
-    return "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    if root is None:
+        return text
+    return text.replace(f"{root}{os.sep}", "").replace(str(root), ".")

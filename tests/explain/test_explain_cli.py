@@ -100,3 +100,12 @@ def test_on_a_tty_the_tables_have_bold_headers_and_aligned_columns(project):
     rows = [line for line in text.splitlines() if line.split(" ")[0] in ("AAPL", "BTCUSD", "MSFT")]
     column = header.index("NUM_SAMPLES") - len("\x1b[1m")
     assert len(rows) == 3 and all(row[column - 1] == " " and row[column] != " " for row in rows)
+
+
+def test_text_shows_paths_under_the_root_relative_and_json_absolute(project):
+    root = project("guide_shape.py")
+    text = run_explain(["--root", str(root), "--symbol", "AAPL"], clean_env())[1]
+    assert "backtest: backtest_test3_inline.py\n" in text
+    assert str(root) not in text
+    document = json.loads(run_explain(["--root", str(root), "--symbol", "AAPL", "--json"], clean_env())[1])
+    assert document["backtest"] == str(root / "backtest_test3_inline.py")

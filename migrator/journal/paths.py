@@ -22,9 +22,10 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Sequence
 
 from migrator.errors import SafetyError
-from migrator.journal.records import JOURNAL_FOLDER
+from migrator.journal.records import JOURNAL_FOLDER, folders_of
 
 _MAX_JOURNAL_FILE = 1 << 34  # 16 GiB: a pack of a very large tree; guards against a device file
 
@@ -168,6 +169,75 @@ def make_plain_folders(paths: JournalPaths, rel_folder: str) -> None:
     os.close(_open_folders(str(paths.root), rel_folder))
 
 
+def missing_folders(paths: JournalPaths, rel: str) -> list[str]:
+    """The folders of file `rel` that do not exist, shallowest first; SafetyError if one that
+    exists is not a plain folder (a symlink planted there)."""
+    missing: list[str] = []
+    for folder in folders_of(rel):
+        if missing:
+            missing.append(folder)
+            continue
+        try:
+            info = os.lstat(paths.user_file(folder))
+        except FileNotFoundError:
+            missing.append(folder)
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            raise SafetyError(f"{folder}: is not a plain folder (a symlink?); refusing to create "
+                              f"{rel} through it; nothing written")
+    return missing
+
+
+def create_recorded_folders(paths: JournalPaths, folders: Sequence[str]) -> None:
+    """Create the folders a migration recorded (shallowest first), each entry made durable.
+
+    Never through a symlink: each parent is opened from the root with O_NOFOLLOW.
+    """
+    for folder in folders:
+        parent, _, name = folder.rpartition("/")
+        fd = _open_folders(str(paths.root), parent)
+        try:
+            os.close(_open_folders_at(fd, name, folder))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def folder_problem(paths: JournalPaths, rel_folder: str) -> str | None:
+    """Why a recorded folder cannot be touched (a symlink or a file on its way), or None."""
+    for folder in folders_of(rel_folder) + [rel_folder]:
+        try:
+            info = os.lstat(paths.user_file(folder))
+        except FileNotFoundError:
+            return None  # gone: nothing to remove below it
+        if not stat.S_ISDIR(info.st_mode):
+            return f"{folder} is not a plain folder (a symlink?)"
+    return None
+
+
+def remove_if_empty(paths: JournalPaths, rel_folder: str) -> bool:
+    """Remove ROOT/REL_FOLDER if it is an empty plain folder; never through a symlink.
+
+    False when it is absent, holds anything, or is not a plain folder: the user's is kept.
+    """
+    parent, _, name = rel_folder.rpartition("/")
+    try:
+        fd = _open_folders_at_existing(str(paths.root), parent)
+    except (FileNotFoundError, NotADirectoryError, SafetyError):
+        return False
+    try:
+        os.rmdir(name, dir_fd=fd)  # a symlink is ENOTDIR: its target is never touched
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            return False
+        raise
+    else:
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
 def write_under(root: Path, base: str, rel: str, data: bytes) -> str:
     """Write `data` as a new file ROOT/BASE/REL (a numbered name if taken); never through a symlink.
 
@@ -219,15 +289,24 @@ def _open_folders(start: str, rel_folder: str) -> int:
         os.close(fd)
 
 
-def _open_folders_at(fd: int, rel_folder: str, label: str) -> int:
+def _open_folders_at_existing(start: str, rel_folder: str) -> int:
+    fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return _open_folders_at(fd, rel_folder, rel_folder, create=False)
+    finally:
+        os.close(fd)
+
+
+def _open_folders_at(fd: int, rel_folder: str, label: str, *, create: bool = True) -> int:
     """A new fd of FD/REL_FOLDER, creating what is missing, refusing any symlink on the way."""
     current = os.dup(fd)
     try:
         for part in [p for p in rel_folder.split("/") if p]:
-            try:
-                os.mkdir(part, 0o755, dir_fd=current)
-            except FileExistsError:
-                pass
+            if create:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=current)
+                except FileExistsError:
+                    pass
             try:
                 child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                                 dir_fd=current)

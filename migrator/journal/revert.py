@@ -26,7 +26,8 @@ from typing import Callable, Literal
 from migrator import atomic
 from migrator.errors import EXIT_OK, BadInputError, MigrateError, SafetyError
 from migrator.journal.apply import FileChange, describe_failure
-from migrator.journal.paths import make_plain_folders, user_path_problem, write_under
+from migrator.journal.paths import (folder_problem, make_plain_folders, remove_if_empty,
+                                    user_path_problem, write_under)
 from migrator.journal.records import (JOURNAL_FOLDER, UNFINISHED_STATES, Migration, MigrationState,
                                       Record, State, StoredFile, match_id)
 from migrator.journal.store import Journal, now
@@ -55,6 +56,7 @@ class FileAction:
 class RevertPlan:
     migration: Migration
     actions: tuple[FileAction, ...]
+    folders: tuple[str, ...] = ()  # the migration created them: removed if left empty
 
     def of(self, *kinds: ActionKind) -> list[FileAction]:
         return [a for a in self.actions if a.kind in kinds]
@@ -71,6 +73,7 @@ class RevertResult:
     dry_run: bool = False
     previous_state: MigrationState = "applied"
     deleted: tuple[str, ...] = ()  # of `restored`: files the migration had created, removed
+    removed_folders: tuple[str, ...] = ()  # folders it had created, left empty, removed
 
 
 def revert(journal: Journal, migration_id: str | None = None, *, everything: bool = False,
@@ -205,6 +208,11 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         mode = stat.S_IMODE(stored.mode if current is None or rel in overlay else
                             os.lstat(journal.paths.user_file(rel)).st_mode)
         actions.append(FileAction(rel, "restore", current, original, mode, forced))
+    for folder in record.folders:
+        problem = folder_problem(journal.paths, folder)
+        if problem:
+            raise SafetyError(f"{problem}; refusing to revert migration {migration.id} through it "
+                              "(even with --force); nothing written")
     if changed and not force:
         raise SafetyError(
             f"{len(changed)} file(s) changed since migration {migration.id} ({migration.kind}): "
@@ -212,7 +220,7 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
             f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
             "keeping their current bytes under "
             f"{JOURNAL_FOLDER}/overwritten/{migration.id}/")
-    return RevertPlan(migration, tuple(actions))
+    return RevertPlan(migration, tuple(actions), record.folders)
 
 
 def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
@@ -243,6 +251,8 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
                 if not atomic.holds(path, action.current):
                     raise atomic.ChangedMeanwhile(str(path), 0)
                 os.unlink(path)
+        # Deepest first; one the user put anything in stays (with what it holds).
+        removed = tuple(f for f in reversed(plan.folders) if remove_if_empty(journal.paths, f))
     except (OSError, atomic.ChangedMeanwhile) as exc:
         raise SafetyError(f"the revert of migration {migration.id} ({migration.kind}) did not finish: "
                           f"{describe_failure(exc, journal)}; run `migrate revert` again to complete "
@@ -253,10 +263,11 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
     journal.write_state(migration.id, State("reverted", reverted))
     done = dataclasses.replace(migration, state="reverted", reverted=reverted)
     return _result(journal, dataclasses.replace(plan, migration=done), dry_run=False,
-                   previous_state=migration.state)
+                   previous_state=migration.state, removed_folders=removed)
 
 
-def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None) -> RevertResult:
+def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None,
+            removed_folders: tuple[str, ...] = ()) -> RevertResult:
     writes = plan.of("restore", "delete")
     forced = tuple(a.rel for a in writes if a.forced)
     return RevertResult(
@@ -269,6 +280,7 @@ def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state
         dry_run=dry_run,
         previous_state=previous_state or plan.migration.state,
         deleted=tuple(a.rel for a in plan.of("delete")),
+        removed_folders=removed_folders,
     )
 
 

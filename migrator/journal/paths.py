@@ -24,7 +24,7 @@ import stat
 from pathlib import Path
 from typing import Sequence
 
-from migrator.errors import SafetyError
+from migrator.errors import BadInputError, SafetyError
 from migrator.journal.records import JOURNAL_FOLDER, folders_of
 
 _MAX_JOURNAL_FILE = 1 << 34  # 16 GiB: a pack of a very large tree; guards against a device file
@@ -170,8 +170,8 @@ def make_plain_folders(paths: JournalPaths, rel_folder: str) -> None:
 
 
 def missing_folders(paths: JournalPaths, rel: str) -> list[str]:
-    """The folders of file `rel` that do not exist, shallowest first; SafetyError if one that
-    exists is not a plain folder (a symlink planted there)."""
+    """The folders of file `rel` that do not exist, shallowest first; refused if one that
+    exists is a symlink (SafetyError: planted since the path was resolved) or a file."""
     missing: list[str] = []
     for folder in folders_of(rel):
         if missing:
@@ -182,9 +182,11 @@ def missing_folders(paths: JournalPaths, rel: str) -> list[str]:
         except FileNotFoundError:
             missing.append(folder)
             continue
+        if stat.S_ISLNK(info.st_mode):
+            raise SafetyError(f"{folder}: is a symlink now; refusing to create {rel} through it; "
+                              "nothing written")
         if not stat.S_ISDIR(info.st_mode):
-            raise SafetyError(f"{folder}: is not a plain folder (a symlink?); refusing to create "
-                              f"{rel} through it; nothing written")
+            raise BadInputError(f"{folder}: is not a folder; cannot create {rel}; nothing written")
     return missing
 
 

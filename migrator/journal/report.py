@@ -85,11 +85,27 @@ def revert_summary(result: RevertResult) -> str:
 
 
 def prune_summary(result: PruneResult) -> str:
-    if not result.pruned and not result.bytes_freed:
-        return "nothing to prune: no reverted migration keeps original bytes\n"
-    what = (f"the originals of {len(result.pruned)} reverted migration{'' if len(result.pruned) == 1 else 's'} "
-            f"({', '.join(result.pruned)}) and " if result.pruned else "")
-    return f"pruned {what}the replaced inodes kept: {result.bytes_freed:,} bytes freed\n"
+    if not result.pruned and not result.pruned_applied and not result.bytes_freed:
+        keeps = "no reverted migration keeps original bytes"
+        if result.kept is not None:
+            keeps = f"no reverted migration, nor an applied one older than the {result.kept} newest, keeps original bytes"
+        return f"nothing to prune: {keeps}\n"
+    what = "".join(f"the originals of {_migrations(ids, label)} and " for ids, label in (
+        (result.pruned, "reverted"), (result.pruned_applied, "applied")) if ids)
+    text = f"pruned {what}the replaced inodes kept: {result.bytes_freed:,} bytes freed"
+    if result.pruned_applied:
+        text += (f"; {', '.join(result.pruned_applied)} can no longer be reverted "
+                 f"(the {result.kept} newest applied still can)")
+    return text + "\n"
+
+
+def prune_document(result: PruneResult) -> dict[str, Any]:
+    return {"pruned": list(result.pruned), "pruned_applied": list(result.pruned_applied),
+            "keep": result.kept, "bytes_freed": result.bytes_freed}
+
+
+def _migrations(ids: tuple[str, ...], label: str) -> str:
+    return f"{len(ids)} {label} migration{'' if len(ids) == 1 else 's'} ({', '.join(ids)})"
 
 
 def _files(count: int) -> str:

@@ -92,7 +92,9 @@ def _revert_locked(journal: Journal, migration_id: str | None, everything: bool,
     overlay: dict[str, bytes | None] = {}
     plans = []
     again = "--all" if everything else f"--to {to}" if to is not None else None  # what --force repeats
-    for target_id, state in _select(journal, migration_id, everything, to):
+    chosen = _select(journal, migration_id, everything, to)
+    _refuse_if_pruned(chosen, again)
+    for target_id, state in chosen:
         migration, record = journal.load(target_id, state)
         plan = plan_revert(journal, migration, record, force=force, overlay=overlay,
                            command=f"migrate revert {again or target_id} --force")
@@ -119,6 +121,7 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
         if unfinished and unfinished[0][0] != found:
             raise SafetyError(f"migration {unfinished[0][0]} did not finish; revert it first "
                               f"(`migrate revert {unfinished[0][0]}`)")
+        _refuse_if_pruned([(found, state)], None)  # before naming newer ones: it never can
         _refuse_if_newer_changed(journal, found, states)
         return [(found, state)]
     if to is not None:
@@ -137,6 +140,19 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
         raise NothingToRevert(f"nothing to revert: no applied migration under {where}/"
                               + (" (all reverted)" if states else ""))
     return applied[:1]
+
+
+def _refuse_if_pruned(chosen: list[tuple[str, State]], command: str | None) -> None:
+    """One line, before anything is written: a pruned migration's originals are gone."""
+    pruned = [i for i, s in chosen if s.pruned]
+    if not pruned:
+        return
+    newest = max(pruned, key=int)
+    kept = [i for i, _ in chosen if int(i) > int(newest)]
+    hint = (f"; `migrate revert --to {newest}` reverts the newer one(s) still kept ({', '.join(kept)})"
+            if kept and command else "")
+    raise SafetyError(f"migration {newest} was pruned (`migrate history --prune --keep` dropped its "
+                      f"original bytes): it cannot be reverted{hint}; nothing written")
 
 
 def _find(wanted: str, ids: list[str], where: str) -> str:

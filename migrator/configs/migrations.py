@@ -24,7 +24,6 @@ from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
-from migrator.errors import BadInputError
 
 NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",

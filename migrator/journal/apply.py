@@ -1,8 +1,10 @@
 """Writing a migration: under the root's lock, plan, check, journal, then replace.
 
 Order, each step durable before the next: the originals (COPIES of the bytes
-read and checked, one pack file, one fsync) and the record; state "pending";
-each file replaced atomically, only if it still holds exactly the bytes read
+read and checked, one pack file, one fsync) and the record (with the folders
+it will create for new files); state "pending"; those folders created (so a
+kill leaves none unrecorded: a revert removes each one left empty); each file
+replaced atomically, only if it still holds exactly the bytes read
 (re-checked just before its rename, migrator.atomic); state "applied". A
 migration exists once its .state exists: a kill before leaves the user's files
 untouched, a kill after leaves a "pending" migration that `migrate revert`

@@ -4,9 +4,9 @@ Layout of ROOT/.migrate/ (created by the first write only):
 
     .gitignore                "*": the journal never shows in the user's `git status`
     lock                      flock()ed by the one migrate working on this root
-    migrations/0007.json      the record (records.Record)
+    migrations/0007.json      the record (records.Record), with the folders it created
     migrations/0007.pack      the original bytes of its files, concatenated (copies)
-    migrations/0007.state     pending | applied | reverting | reverted (records.State)
+    migrations/0007.state     pending | applied | reverting | reverted, pruned or not (records.State)
     migrations/0007.replaced/N  the inodes the apply replaced, kept linked so the renames free
                               nothing (slow on some disks); never read; dropped by --prune
     overwritten/0007/PATH     what a `revert --force` replaced (edits made after the migration)

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 import migrator.journal.apply as apply_module
-from migrator.cli import main
 from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal
 from migrator.journal.paths import create_recorded_folders
+
+from .helpers import clean_exit, run
 
 NEW = "hyperparams/new/deep/NEW.json"
 
@@ -62,19 +62,6 @@ def _outside_intact(outside: Path) -> None:
 def _create(root: Path, *names: str) -> Any:
     return Journal(root).apply("toto", ["migrate", "toto", "--create-missing"],
                                [FileChange(root / name, None, b'{"num_samples": 32}') for name in names])
-
-
-def run(root: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, [*args, "--root", str(root)])
-
-
-def _clean_exit(result: Result, code: int, *needles: str) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == code, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("migrate: error:") and "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[-1], lines[-1]
 
 
 def _record(root: Path, migration_id: str = "0001") -> dict[str, Any]:
@@ -175,7 +162,7 @@ def test_a_crafted_folder_entry_is_refused_exit_3_naming_it(root: Path, outside:
     document["folders"] = [crafted]
     _write_record(root, document)
     for args in (("revert",), ("revert", "--force"), ("revert", "--all"), ("history",)):
-        _clean_exit(run(root, *args), 3, ".migrate/migrations/0001.json", "folders[0]")
+        clean_exit(run(root, *args), 3, ".migrate/migrations/0001.json", "folders[0]")
     assert _tree(root) == before
     _outside_intact(outside)
 
@@ -187,7 +174,7 @@ def test_a_folder_entry_that_is_not_a_list_or_listed_twice_is_refused(root: Path
                             (["hyperparams/new", "hyperparams/new"], "listed twice")):
         document["folders"] = crafted
         _write_record(root, document)
-        _clean_exit(run(root, "revert"), 3, "0001.json", needle)
+        clean_exit(run(root, "revert"), 3, "0001.json", needle)
     assert (root / NEW).exists()
 
 
@@ -199,7 +186,7 @@ def test_a_created_folder_replaced_by_a_symlink_is_refused_and_the_target_untouc
     os.rmdir(root / "hyperparams/new")
     os.symlink(outside, root / "hyperparams" / "new")  # new/deep now reaches outside/deep (empty)
     for args in (("revert",), ("revert", "--force")):
-        _clean_exit(run(root, *args), 3, "hyperparams/new", "symlink")
+        clean_exit(run(root, *args), 3, "hyperparams/new", "symlink")
     _outside_intact(outside)
     assert os.path.islink(root / "hyperparams" / "new")
     assert [m.state for m in Journal(root).history()] == ["applied"]

@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from migrator.cli import main
 from migrator.errors import BadInputError
 from migrator.journal import FileChange, Journal
+
+from .helpers import run
 
 FILES = ("hyperparams/toto/AAPL.json", "hyperparams/toto/MSFT.json")
 
@@ -27,10 +28,6 @@ def root(tmp_path: Path) -> Path:
     for index, name in enumerate(FILES):
         (root / name).write_bytes(b'{"num_samples": 1024, "i": %d}\r\n' % index)
     return root
-
-
-def run(root: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, [*args, "--root", str(root)])
 
 
 def _bytes(root: Path) -> dict[str, bytes]:

@@ -149,8 +149,11 @@ def _new_file_mode(rel: str, real: str) -> int:
 def _missing_folders(journal: Journal, checked: list[_Checked]) -> list[str]:
     """The folders the created files need that do not exist yet, shallowest first, once each."""
     folders: dict[str, None] = {}
+    parents: set[str] = set()  # thousands of created files share a few folders
     for item in checked:
-        if item.change.before is None and "/" in item.rel:
+        parent = item.rel.rpartition("/")[0]
+        if item.change.before is None and parent and parent not in parents:
+            parents.add(parent)
             folders.update(dict.fromkeys(missing_folders(journal.paths, item.rel)))
     return list(folders)
 

@@ -53,6 +53,7 @@ def revert_document(result: RevertResult | None, mode: RevertMode,
         "forced": [] if result is None else list(result.forced),
         "saved_to": None if result is None else result.saved_to,
         "deleted": [] if result is None else list(result.deleted),
+        "removed_folders": [] if result is None else list(result.removed_folders),
         "message": message if result is None else revert_summary(result).strip(),
     }
 
@@ -77,6 +78,11 @@ def revert_summary(result: RevertResult) -> str:
     if result.deleted:
         text += (f" {_files(len(result.deleted))} it had created {'would be' if result.dry_run else 'were'}"
                  " deleted.")
+    if result.removed_folders:
+        count = len(result.removed_folders)
+        shown = list(reversed(result.removed_folders))[:3]  # shallowest first
+        more = f" and {count - 3} more" if count > 3 else ""
+        text += f" Removed the {_plural(count, 'folder')} it had created, left empty: {', '.join(shown)}{more}."
     if result.forced:
         verb = "would be" if result.dry_run else "were"
         text += (f" {_files(len(result.forced))} changed since the migration {verb} restored "
@@ -109,7 +115,11 @@ def _migrations(ids: tuple[str, ...], label: str) -> str:
 
 
 def _files(count: int) -> str:
-    return f"{count} file{'' if count == 1 else 's'}"
+    return _plural(count, "file")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _time(iso: str) -> str:

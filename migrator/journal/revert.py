@@ -4,7 +4,10 @@
 `--all` every applied one, `--to ID` every one after ID, newest first; a
 migration a killed run left unfinished always comes first. Naming an older
 migration whose files a newer applied one changed since is refused: the newer
-one's bytes would be left marked applied over bytes that are not its own.
+one's bytes would be left marked applied over bytes that are not its own. A
+migration `history --prune --keep N` pruned has no originals left: any revert
+that needs it is refused before anything is written. The folders a migration
+created for its new files go once empty (a folder the user put anything in stays).
 
 Every plan is made before anything is written, over the bytes the previous
 plans would leave (so `--all --dry-run` shows the real outcome). A file

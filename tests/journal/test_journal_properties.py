@@ -173,6 +173,14 @@ class JournalMachine(RuleBasedStateMachine):
     def revert_killed(self, count: int) -> None:
         self._with_replace_many(count, lambda: Journal(self.root).revert(force=True))
 
+    @rule()
+    def prune(self) -> None:
+        """`history --prune` (no --keep): whatever it drops, every applied migration still reverts."""
+        try:
+            Journal(self.root).prune()
+        except MigrateError:
+            pass
+
     @precondition(lambda self: self.counter % 3 == 0)
     @rule()
     def revert_all(self) -> None:

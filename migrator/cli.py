@@ -372,22 +372,26 @@ def rules(settings: Settings) -> None:
 @main.command("history", epilog=EXIT_CODES_HELP,
               short_help="List recorded migrations: id, time, kind, files, state, command.")
 @click.option("--prune", is_flag=True,
-              help="Drop the original bytes reverted migrations keep (never an applied one's); "
-                   "report the bytes freed.")
+              help="Drop the original bytes reverted migrations keep (and, with --keep, older "
+                   "applied ones'); report the bytes freed.")
+@click.option("--keep", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --prune: also drop the originals of applied migrations older than the N "
+                   "newest (N >= 1); those can no longer be reverted [default: keep every applied one's].")
 @takes(ROOT, OUTPUT)
-def history(settings: Settings, prune: bool) -> None:
+def history(settings: Settings, prune: bool, keep: int | None) -> None:
     """List the migrations recorded under ROOT/.migrate, oldest first:
     id, time (UTC), kind, files, state, command. --json gives a list of
     objects with each file's path and sha256 before and after.
     """
     from migrator.journal import Journal, unfinished_notice
-    from migrator.journal.report import history_table, migration_document, prune_summary
+    from migrator.journal.report import history_table, migration_document, prune_document, prune_summary
 
+    if keep is not None and not prune:
+        raise click.UsageError("--keep N goes with --prune")
     journal = Journal(settings.root)
     if prune:
-        result = journal.prune()
-        settings.finish(Outcome({"pruned": list(result.pruned), "bytes_freed": result.bytes_freed},
-                                text=prune_summary(result)))
+        result = journal.prune(keep)
+        settings.finish(Outcome(prune_document(result), text=prune_summary(result)))
         return
     migrations = journal.history()
     unfinished = journal.unfinished()

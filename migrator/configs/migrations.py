@@ -24,7 +24,6 @@ from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
-from migrator.errors import BadInputError
 
 NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
@@ -315,24 +314,10 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
         final = planned[-1]
         if final.invalid and not skip_invalid:
             return []
-        if any(change.created for change in final.changes):
-            _make_model_folder(hyperparams, spec.model.folder)
         return [FileChange(Path(c.path), c.before, c.after) for c in final.changes]
 
     migration = write_migration(root, spec.model.name, argv, changes)
     return planned[-1], migration.id if migration else None
-
-
-def _make_model_folder(hyperparams: Path, folder: str) -> None:
-    """HYPERPARAMS/<folder>/ for --create-missing (the journal creates files, not folders; a
-    revert leaves the folder, empty). `folder` is a model's declared name, one component."""
-    path = hyperparams / folder
-    if os.path.isdir(path):  # a symlink to a folder too: the journal checks where each file lands
-        return
-    try:
-        os.mkdir(path, 0o755)
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot create the folder: {exc.strerror or exc}; nothing written") from None
 
 
 def _current_bytes(path: str) -> bytes | None:

@@ -4,7 +4,7 @@ Public surface:
 
     write_migration(root, kind, argv, plan) -> Migration | None
         the one way to change files: lock, plan under the lock, journal, apply
-    Journal(root): history(), unfinished(), revert(...), revert_many(...), prune(), lock()
+    Journal(root): history(), unfinished(), revert(...), revert_many(...), prune(keep=None), lock()
     FileChange, Migration, FileRecord, RevertResult, PruneResult, NothingToRevert,
     JournalPaths, unfinished_notice
 

@@ -1,8 +1,10 @@
 """Writing a migration: under the root's lock, plan, check, journal, then replace.
 
 Order, each step durable before the next: the originals (COPIES of the bytes
-read and checked, one pack file, one fsync) and the record; state "pending";
-each file replaced atomically, only if it still holds exactly the bytes read
+read and checked, one pack file, one fsync) and the record (with the folders
+it will create for new files); state "pending"; those folders created (so a
+kill leaves none unrecorded: a revert removes each one left empty); each file
+replaced atomically, only if it still holds exactly the bytes read
 (re-checked just before its rename, migrator.atomic); state "applied". A
 migration exists once its .state exists: a kill before leaves the user's files
 untouched, a kill after leaves a "pending" migration that `migrate revert`
@@ -22,7 +24,7 @@ from typing import Callable, Sequence
 
 from migrator import atomic
 from migrator.errors import BadInputError, MigrateError, SafetyError
-from migrator.journal.paths import write_new_file
+from migrator.journal.paths import create_recorded_folders, missing_folders, write_new_file
 from migrator.journal.records import (JOURNAL_FOLDER, RECORD_FORMAT, FileRecord, Migration, Record,
                                       State, StoredFile, check_kind, relative_path)
 from migrator.journal.store import Journal, now
@@ -86,8 +88,10 @@ def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
         checked = _check(journal, [c for c in changes if c.before != c.after])
         if not checked:
             return None
-        record = _journal(journal, migration_id, kind, argv, checked)
+        folders = _missing_folders(journal, checked)
+        record = _journal(journal, migration_id, kind, argv, checked, folders)
         try:
+            create_recorded_folders(journal.paths, record.folders)  # only once recorded: revertable
             atomic.replace_many([atomic.Replacement(c.real, c.change.after, stat.S_IMODE(c.mode),
                                                     expected=c.change.before) for c in checked],
                                 tag=f"migrate-{migration_id}",
@@ -139,9 +143,19 @@ def _check(journal: Journal, changes: Sequence[FileChange]) -> list[_Checked]:
 def _new_file_mode(rel: str, real: str) -> int:
     if os.path.lexists(real):
         raise SafetyError(f"{rel}: exists now (this migration was planned to create it); nothing written")
-    if not os.path.isdir(os.path.dirname(real)):
-        raise BadInputError(f"{rel}: its folder does not exist; nothing written")
     return _NEW_FILE_MODE
+
+
+def _missing_folders(journal: Journal, checked: list[_Checked]) -> list[str]:
+    """The folders the created files need that do not exist yet, shallowest first, once each."""
+    folders: dict[str, None] = {}
+    parents: set[str] = set()  # thousands of created files share a few folders
+    for item in checked:
+        parent = item.rel.rpartition("/")[0]
+        if item.change.before is None and parent and parent not in parents:
+            parents.add(parent)
+            folders.update(dict.fromkeys(missing_folders(journal.paths, item.rel)))
+    return list(folders)
 
 
 def _holds_before(rel: str, real: str, before: bytes) -> int:
@@ -167,7 +181,7 @@ def _holds_before(rel: str, real: str, before: bytes) -> int:
 
 
 def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str],
-             checked: list[_Checked]) -> Record:
+             checked: list[_Checked], folders: list[str]) -> Record:
     """The pack of originals and the record, durable; then the state "pending"."""
     stored, chunks, offset = [], [], 0
     for item in checked:
@@ -178,7 +192,7 @@ def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str]
         if before is not None:
             chunks.append(before)
         offset += length
-    record = Record(RECORD_FORMAT, migration_id, kind, now(), tuple(argv), tuple(stored))
+    record = Record(RECORD_FORMAT, migration_id, kind, now(), tuple(argv), tuple(stored), tuple(folders))
     pack = journal.paths.pack(migration_id)
     try:
         write_new_file(pack, b"".join(chunks))

@@ -4,9 +4,9 @@ Layout of ROOT/.migrate/ (created by the first write only):
 
     .gitignore                "*": the journal never shows in the user's `git status`
     lock                      flock()ed by the one migrate working on this root
-    migrations/0007.json      the record (records.Record)
+    migrations/0007.json      the record (records.Record), with the folders it created
     migrations/0007.pack      the original bytes of its files, concatenated (copies)
-    migrations/0007.state     pending | applied | reverting | reverted (records.State)
+    migrations/0007.state     pending | applied | reverting | reverted, pruned or not (records.State)
     migrations/0007.replaced/N  the inodes the apply replaced, kept linked so the renames free
                               nothing (slow on some disks); never read; dropped by --prune
     overwritten/0007/PATH     what a `revert --force` replaced (edits made after the migration)
@@ -22,9 +22,10 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Sequence
 
-from migrator.errors import SafetyError
-from migrator.journal.records import JOURNAL_FOLDER
+from migrator.errors import BadInputError, SafetyError
+from migrator.journal.records import JOURNAL_FOLDER, folders_of
 
 _MAX_JOURNAL_FILE = 1 << 34  # 16 GiB: a pack of a very large tree; guards against a device file
 
@@ -168,6 +169,77 @@ def make_plain_folders(paths: JournalPaths, rel_folder: str) -> None:
     os.close(_open_folders(str(paths.root), rel_folder))
 
 
+def missing_folders(paths: JournalPaths, rel: str) -> list[str]:
+    """The folders of file `rel` that do not exist, shallowest first; refused if one that
+    exists is a symlink (SafetyError: planted since the path was resolved) or a file."""
+    missing: list[str] = []
+    for folder in folders_of(rel):
+        if missing:
+            missing.append(folder)
+            continue
+        try:
+            info = os.lstat(paths.user_file(folder))
+        except FileNotFoundError:
+            missing.append(folder)
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            raise SafetyError(f"{folder}: is a symlink now; refusing to create {rel} through it; "
+                              "nothing written")
+        if not stat.S_ISDIR(info.st_mode):
+            raise BadInputError(f"{folder}: is not a folder; cannot create {rel}; nothing written")
+    return missing
+
+
+def create_recorded_folders(paths: JournalPaths, folders: Sequence[str]) -> None:
+    """Create the folders a migration recorded (shallowest first), each entry made durable.
+
+    Never through a symlink: each parent is opened from the root with O_NOFOLLOW.
+    """
+    for folder in folders:
+        parent, _, name = folder.rpartition("/")
+        fd = _open_folders(str(paths.root), parent)
+        try:
+            os.close(_open_folders_at(fd, name, folder))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def folder_problem(paths: JournalPaths, rel_folder: str) -> str | None:
+    """Why a recorded folder cannot be touched (a symlink or a file on its way), or None."""
+    for folder in folders_of(rel_folder) + [rel_folder]:
+        try:
+            info = os.lstat(paths.user_file(folder))
+        except FileNotFoundError:
+            return None  # gone: nothing to remove below it
+        if not stat.S_ISDIR(info.st_mode):
+            return f"{folder} is not a plain folder (a symlink?)"
+    return None
+
+
+def remove_if_empty(paths: JournalPaths, rel_folder: str) -> bool:
+    """Remove ROOT/REL_FOLDER if it is an empty plain folder; never through a symlink.
+
+    False when it is absent, holds anything, or is not a plain folder: the user's is kept.
+    """
+    parent, _, name = rel_folder.rpartition("/")
+    try:
+        fd = _open_folders_at_existing(str(paths.root), parent)
+    except (FileNotFoundError, NotADirectoryError, SafetyError):
+        return False
+    try:
+        os.rmdir(name, dir_fd=fd)  # a symlink is ENOTDIR: its target is never touched
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            return False
+        raise
+    else:
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
 def write_under(root: Path, base: str, rel: str, data: bytes) -> str:
     """Write `data` as a new file ROOT/BASE/REL (a numbered name if taken); never through a symlink.
 
@@ -219,15 +291,24 @@ def _open_folders(start: str, rel_folder: str) -> int:
         os.close(fd)
 
 
-def _open_folders_at(fd: int, rel_folder: str, label: str) -> int:
+def _open_folders_at_existing(start: str, rel_folder: str) -> int:
+    fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return _open_folders_at(fd, rel_folder, rel_folder, create=False)
+    finally:
+        os.close(fd)
+
+
+def _open_folders_at(fd: int, rel_folder: str, label: str, *, create: bool = True) -> int:
     """A new fd of FD/REL_FOLDER, creating what is missing, refusing any symlink on the way."""
     current = os.dup(fd)
     try:
         for part in [p for p in rel_folder.split("/") if p]:
-            try:
-                os.mkdir(part, 0o755, dir_fd=current)
-            except FileExistsError:
-                pass
+            if create:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=current)
+                except FileExistsError:
+                    pass
             try:
                 child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                                 dir_fd=current)

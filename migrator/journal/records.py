@@ -55,7 +55,7 @@ class StoredFile:
 class State:
     state: MigrationState
     reverted: str | None = None  # ISO 8601 time of the revert
-    pruned: bool = False  # its originals were dropped by `history --prune` (only once reverted)
+    pruned: bool = False  # its originals were dropped by `history --prune` (reverted, or --keep N)
 
     def to_bytes(self) -> bytes:
         return json.dumps(dataclasses.asdict(self)).encode() + b"\n"
@@ -87,19 +87,24 @@ class Record:
     created: str
     argv: tuple[str, ...]
     files: tuple[StoredFile, ...]
+    # Folders the migration created for its new files, shallowest first: a revert removes
+    # each one left empty. Optional in the file (absent before this field existed).
+    folders: tuple[str, ...] = ()
 
     def migration(self, state: State) -> Migration:
         return Migration(self.id, self.kind, self.created, self.argv,
                          tuple(f.record for f in self.files), state.state, state.reverted, state.pruned)
 
     def to_bytes(self) -> bytes:
-        document = {
+        document: dict[str, Any] = {
             "format": self.format, "id": self.id, "kind": self.kind, "created": self.created,
             "argv": list(self.argv),
             "files": [{"path": f.record.path, "sha256_before": f.record.sha256_before,
                        "sha256_after": f.record.sha256_after, "mode": f.mode,
                        "offset": f.offset, "length": f.length} for f in self.files],
         }
+        if self.folders:
+            document["folders"] = list(self.folders)
         return json.dumps(document).encode() + b"\n"  # no indent: keeps json's C encoder
 
 
@@ -137,7 +142,7 @@ def parse_state(data: bytes, where: str) -> State:
             raise ValueError(f"unknown state {state!r}")
         if reverted is not None and not isinstance(reverted, str):
             raise ValueError("reverted is not a time")
-        if not isinstance(pruned, bool) or (pruned and state != "reverted"):
+        if not isinstance(pruned, bool) or (pruned and state not in ("applied", "reverted")):
             raise ValueError("pruned is wrong")
     except (KeyError, ValueError) as exc:
         raise SafetyError(f"journal damaged: {where}: {exc}; nothing written") from None
@@ -173,9 +178,39 @@ def parse_record(data: bytes, where: str, migration_id: str, pack_size: int | No
             if stored[-1].record.path in seen:
                 raise ValueError(f"{stored[-1].record.path} listed twice")
             seen.add(stored[-1].record.path)
+        folders = _created_folders(document.get("folders", []), stored)
     except (KeyError, TypeError, ValueError) as exc:
         raise SafetyError(f"journal damaged: {where}: {exc}; nothing written") from None
-    return Record(fmt, migration_id, kind, created, tuple(argv), tuple(stored))
+    return Record(fmt, migration_id, kind, created, tuple(argv), tuple(stored), folders)
+
+
+def _created_folders(folders: Any, stored: list[StoredFile]) -> tuple[str, ...]:
+    """Checked like paths, and each one a folder of a file the migration created.
+
+    A revert may remove them (when empty): a crafted entry must not name any
+    other folder of the user's.
+    """
+    if not isinstance(folders, list):
+        raise ValueError("folders is not a list")
+    allowed = {folder for f in stored if f.created for folder in folders_of(f.record.path)}
+    checked: list[str] = []
+    for index, folder in enumerate(folders):
+        try:
+            relative_path(folder)
+        except ValueError as exc:
+            raise ValueError(f"folders[{index}]: {exc}") from None
+        if folder not in allowed:
+            raise ValueError(f"folders[{index}]: {folder!r} holds no file the migration created")
+        if folder in checked:
+            raise ValueError(f"folders[{index}]: {folder!r} listed twice")
+        checked.append(folder)
+    return tuple(checked)
+
+
+def folders_of(path: str) -> list[str]:
+    """The folders of a relative path, shallowest first: 'a/b/c.json' -> ['a', 'a/b']."""
+    parts = path.split("/")
+    return ["/".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def _stored_file(entry: Any, index: int, fmt: int, pack_size: int | None) -> StoredFile:

@@ -53,6 +53,7 @@ def revert_document(result: RevertResult | None, mode: RevertMode,
         "forced": [] if result is None else list(result.forced),
         "saved_to": None if result is None else result.saved_to,
         "deleted": [] if result is None else list(result.deleted),
+        "removed_folders": [] if result is None else list(result.removed_folders),
         "message": message if result is None else revert_summary(result).strip(),
     }
 
@@ -77,6 +78,11 @@ def revert_summary(result: RevertResult) -> str:
     if result.deleted:
         text += (f" {_files(len(result.deleted))} it had created {'would be' if result.dry_run else 'were'}"
                  " deleted.")
+    if result.removed_folders:
+        count = len(result.removed_folders)
+        shown = list(reversed(result.removed_folders))[:3]  # shallowest first
+        more = f" and {count - 3} more" if count > 3 else ""
+        text += f" Removed the {_plural(count, 'folder')} it had created, left empty: {', '.join(shown)}{more}."
     if result.forced:
         verb = "would be" if result.dry_run else "were"
         text += (f" {_files(len(result.forced))} changed since the migration {verb} restored "
@@ -85,15 +91,35 @@ def revert_summary(result: RevertResult) -> str:
 
 
 def prune_summary(result: PruneResult) -> str:
-    if not result.pruned and not result.bytes_freed:
-        return "nothing to prune: no reverted migration keeps original bytes\n"
-    what = (f"the originals of {len(result.pruned)} reverted migration{'' if len(result.pruned) == 1 else 's'} "
-            f"({', '.join(result.pruned)}) and " if result.pruned else "")
-    return f"pruned {what}the replaced inodes kept: {result.bytes_freed:,} bytes freed\n"
+    if not result.pruned and not result.pruned_applied and not result.bytes_freed:
+        keeps = "no reverted migration keeps original bytes"
+        if result.kept is not None:
+            keeps = f"no reverted migration, nor an applied one older than the {result.kept} newest, keeps original bytes"
+        return f"nothing to prune: {keeps}\n"
+    what = "".join(f"the originals of {_migrations(ids, label)} and " for ids, label in (
+        (result.pruned, "reverted"), (result.pruned_applied, "applied")) if ids)
+    text = f"pruned {what}the replaced inodes kept: {result.bytes_freed:,} bytes freed"
+    if result.pruned_applied:
+        text += (f"; {', '.join(result.pruned_applied)} can no longer be reverted "
+                 f"(the {result.kept} newest applied still can)")
+    return text + "\n"
+
+
+def prune_document(result: PruneResult) -> dict[str, Any]:
+    return {"pruned": list(result.pruned), "pruned_applied": list(result.pruned_applied),
+            "keep": result.kept, "bytes_freed": result.bytes_freed}
+
+
+def _migrations(ids: tuple[str, ...], label: str) -> str:
+    return f"{len(ids)} {label} migration{'' if len(ids) == 1 else 's'} ({', '.join(ids)})"
 
 
 def _files(count: int) -> str:
-    return f"{count} file{'' if count == 1 else 's'}"
+    return _plural(count, "file")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _time(iso: str) -> str:

@@ -4,7 +4,10 @@
 `--all` every applied one, `--to ID` every one after ID, newest first; a
 migration a killed run left unfinished always comes first. Naming an older
 migration whose files a newer applied one changed since is refused: the newer
-one's bytes would be left marked applied over bytes that are not its own.
+one's bytes would be left marked applied over bytes that are not its own. A
+migration `history --prune --keep N` pruned has no originals left: any revert
+that needs it is refused before anything is written. The folders a migration
+created for its new files go once empty (a folder the user put anything in stays).
 
 Every plan is made before anything is written, over the bytes the previous
 plans would leave (so `--all --dry-run` shows the real outcome). A file
@@ -26,7 +29,8 @@ from typing import Callable, Literal
 from migrator import atomic
 from migrator.errors import EXIT_OK, BadInputError, MigrateError, SafetyError
 from migrator.journal.apply import FileChange, describe_failure
-from migrator.journal.paths import make_plain_folders, user_path_problem, write_under
+from migrator.journal.paths import (folder_problem, make_plain_folders, remove_if_empty,
+                                    user_path_problem, write_under)
 from migrator.journal.records import (JOURNAL_FOLDER, UNFINISHED_STATES, Migration, MigrationState,
                                       Record, State, StoredFile, match_id)
 from migrator.journal.store import Journal, now
@@ -55,6 +59,7 @@ class FileAction:
 class RevertPlan:
     migration: Migration
     actions: tuple[FileAction, ...]
+    folders: tuple[str, ...] = ()  # the migration created them: removed if left empty
 
     def of(self, *kinds: ActionKind) -> list[FileAction]:
         return [a for a in self.actions if a.kind in kinds]
@@ -71,6 +76,7 @@ class RevertResult:
     dry_run: bool = False
     previous_state: MigrationState = "applied"
     deleted: tuple[str, ...] = ()  # of `restored`: files the migration had created, removed
+    removed_folders: tuple[str, ...] = ()  # folders it had created, left empty, removed
 
 
 def revert(journal: Journal, migration_id: str | None = None, *, everything: bool = False,
@@ -89,7 +95,9 @@ def _revert_locked(journal: Journal, migration_id: str | None, everything: bool,
     overlay: dict[str, bytes | None] = {}
     plans = []
     again = "--all" if everything else f"--to {to}" if to is not None else None  # what --force repeats
-    for target_id, state in _select(journal, migration_id, everything, to):
+    chosen = _select(journal, migration_id, everything, to)
+    _refuse_if_pruned(chosen, again)
+    for target_id, state in chosen:
         migration, record = journal.load(target_id, state)
         plan = plan_revert(journal, migration, record, force=force, overlay=overlay,
                            command=f"migrate revert {again or target_id} --force")
@@ -116,6 +124,7 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
         if unfinished and unfinished[0][0] != found:
             raise SafetyError(f"migration {unfinished[0][0]} did not finish; revert it first "
                               f"(`migrate revert {unfinished[0][0]}`)")
+        _refuse_if_pruned([(found, state)], None)  # before naming newer ones: it never can
         _refuse_if_newer_changed(journal, found, states)
         return [(found, state)]
     if to is not None:
@@ -134,6 +143,19 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
         raise NothingToRevert(f"nothing to revert: no applied migration under {where}/"
                               + (" (all reverted)" if states else ""))
     return applied[:1]
+
+
+def _refuse_if_pruned(chosen: list[tuple[str, State]], command: str | None) -> None:
+    """One line, before anything is written: a pruned migration's originals are gone."""
+    pruned = [i for i, s in chosen if s.pruned]
+    if not pruned:
+        return
+    newest = max(pruned, key=int)
+    kept = [i for i, _ in chosen if int(i) > int(newest)]
+    hint = (f"; `migrate revert --to {newest}` reverts the newer one(s) still kept ({', '.join(kept)})"
+            if kept and command else "")
+    raise SafetyError(f"migration {newest} was pruned (`migrate history --prune --keep` dropped its "
+                      f"original bytes): it cannot be reverted{hint}; nothing written")
 
 
 def _find(wanted: str, ids: list[str], where: str) -> str:
@@ -205,6 +227,11 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         mode = stat.S_IMODE(stored.mode if current is None or rel in overlay else
                             os.lstat(journal.paths.user_file(rel)).st_mode)
         actions.append(FileAction(rel, "restore", current, original, mode, forced))
+    for folder in record.folders:
+        problem = folder_problem(journal.paths, folder)
+        if problem:
+            raise SafetyError(f"{problem}; refusing to revert migration {migration.id} through it "
+                              "(even with --force); nothing written")
     if changed and not force:
         raise SafetyError(
             f"{len(changed)} file(s) changed since migration {migration.id} ({migration.kind}): "
@@ -212,7 +239,7 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
             f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
             "keeping their current bytes under "
             f"{JOURNAL_FOLDER}/overwritten/{migration.id}/")
-    return RevertPlan(migration, tuple(actions))
+    return RevertPlan(migration, tuple(actions), record.folders)
 
 
 def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
@@ -243,6 +270,8 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
                 if not atomic.holds(path, action.current):
                     raise atomic.ChangedMeanwhile(str(path), 0)
                 os.unlink(path)
+        # Deepest first; one the user put anything in stays (with what it holds).
+        removed = tuple(f for f in reversed(plan.folders) if remove_if_empty(journal.paths, f))
     except (OSError, atomic.ChangedMeanwhile) as exc:
         raise SafetyError(f"the revert of migration {migration.id} ({migration.kind}) did not finish: "
                           f"{describe_failure(exc, journal)}; run `migrate revert` again to complete "
@@ -253,10 +282,11 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
     journal.write_state(migration.id, State("reverted", reverted))
     done = dataclasses.replace(migration, state="reverted", reverted=reverted)
     return _result(journal, dataclasses.replace(plan, migration=done), dry_run=False,
-                   previous_state=migration.state)
+                   previous_state=migration.state, removed_folders=removed)
 
 
-def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None) -> RevertResult:
+def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None,
+            removed_folders: tuple[str, ...] = ()) -> RevertResult:
     writes = plan.of("restore", "delete")
     forced = tuple(a.rel for a in writes if a.forced)
     return RevertResult(
@@ -269,6 +299,7 @@ def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state
         dry_run=dry_run,
         previous_state=previous_state or plan.migration.state,
         deleted=tuple(a.rel for a in plan.of("delete")),
+        removed_folders=removed_folders,
     )
 
 

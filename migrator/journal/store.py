@@ -155,10 +155,11 @@ class Journal:
 
         return revert(self, migration_id, everything=everything, to=to, force=force, dry_run=dry_run)
 
-    def prune(self) -> PruneResult:
+    def prune(self, keep: int | None = None) -> PruneResult:
+        """Drop reverted migrations' originals; with `keep` N, also applied ones older than the N newest."""
         from migrator.journal.prune import prune
 
-        return prune(self)
+        return prune(self, keep)
 
     # --- writing ----------------------------------------------------------
 

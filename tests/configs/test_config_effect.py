@@ -91,7 +91,7 @@ def test_create_missing_writes_what_the_backtest_reads_and_revert_deletes_exactl
     reverted = run(fresh_checkout, "revert")
     assert reverted.exit_code == 0, reverted.output
     assert files(fresh_checkout) == before
-    assert not any((fresh_checkout / "hyperparams" / "toto").iterdir())  # the folder is left, empty
+    assert not (fresh_checkout / "hyperparams" / "toto").exists()  # the folder it created is gone too
 
 
 def test_create_missing_in_dry_run_and_check_writes_nothing(fresh_checkout):

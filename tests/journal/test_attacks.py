@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from migrator import atomic
-from migrator.cli import main
 from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal
+
+from .helpers import clean_exit, run
 
 
 def _config(symbol: str, samples: int = 1024, batch: int = 128) -> bytes:
@@ -53,20 +53,6 @@ def outside(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "precious").write_bytes(b"precious")
     return folder
-
-
-def run(root: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, [*args, "--root", str(root)])
-
-
-def _clean_exit(result: Result, code: int, *needles: str) -> None:
-    """Exit `code`, one line on stderr naming what it must, no traceback."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert result.exit_code == code, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("migrate: error:") and "Traceback" not in result.stderr
-    for needle in needles:
-        assert needle in lines[-1], lines[-1]
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -104,15 +90,15 @@ def test_a_journal_folder_that_is_a_symlink_is_refused(root: Path, outside: Path
     (root / linked).symlink_to(outside, target_is_directory=True)
     before = _user_files(root)
     result = run(root, "toto", "--samples", "32", "--batch", "16")
-    _clean_exit(result, 3, linked, "symlink")
+    clean_exit(result, 3, linked, "symlink")
     assert _tree(outside) == {"precious": b"precious"}  # no lock, record or original out there
     assert _user_files(root) == before
 
 
 def test_a_journal_folder_that_is_a_file_is_refused(root: Path) -> None:
     (root / ".migrate").write_bytes(b"not a folder")
-    _clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, ".migrate")
-    _clean_exit(run(root, "history"), 3, ".migrate")
+    clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, ".migrate")
+    clean_exit(run(root, "history"), 3, ".migrate")
 
 
 def test_a_record_whose_id_is_an_absolute_path_writes_nothing_outside(root: Path, outside: Path) -> None:
@@ -122,7 +108,7 @@ def test_a_record_whose_id_is_an_absolute_path_writes_nothing_outside(root: Path
                            "sha256_after": _sha(target.read_bytes()), "mode": 0o100644}], [b"x"],
            record_id=evil)
     result = run(root, "revert")
-    _clean_exit(result, 3, "journal damaged", "0001.json")
+    clean_exit(result, 3, "journal damaged", "0001.json")
     assert _tree(outside) == {"precious": b"precious"}
     assert target.read_bytes() == _config("AAPL")
 
@@ -136,7 +122,7 @@ def test_force_never_saves_through_a_symlinked_overwritten_folder(root: Path, ou
     (root / ".migrate" / "overwritten").mkdir()
     (root / ".migrate" / "overwritten" / "0001").symlink_to(outside, target_is_directory=True)
     result = run(root, "revert", "0001", "--force")
-    _clean_exit(result, 3, "0001")
+    clean_exit(result, 3, "0001")
     assert _tree(outside) == {"precious": b"precious"}
     assert bashrc.read_bytes() == b"the user's own"
     assert json.loads((root / ".migrate/migrations/0001.state").read_text())["state"] == "applied"
@@ -151,7 +137,7 @@ def test_a_record_path_that_is_not_a_plain_relative_path_is_refused(root: Path, 
                            "sha256_after": _sha(b"whatever"), "mode": 0o100644}], [original])
     before = _user_files(root)
     result = run(root, "revert", "--force")
-    _clean_exit(result, 3, "journal damaged")
+    clean_exit(result, 3, "journal damaged")
     assert _user_files(root) == before and _tree(outside) == {"precious": b"precious"}
     assert not (root.parent.parent / "x.json").exists()
 
@@ -219,7 +205,7 @@ def test_a_file_replaced_by_a_symlink_after_the_migration_is_never_written_throu
     best.unlink()
     best.symlink_to("../toto/AAPL.json")
     for args in (("revert",), ("revert", "--force")):
-        _clean_exit(run(root, *args), 3, "hyperparams/best/AAPL.json", "symlink")
+        clean_exit(run(root, *args), 3, "hyperparams/best/AAPL.json", "symlink")
     assert toto.read_bytes() == _config("AAPL") and best.is_symlink()
 
 
@@ -255,7 +241,7 @@ def test_a_root_where_the_journal_cannot_be_created_exits_3_naming_it(
 
     monkeypatch.setattr(os, "mkdir", mkdir)
     before = _user_files(root)
-    _clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, ".migrate", os.strerror(code))
+    clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, ".migrate", os.strerror(code))
     assert _user_files(root) == before
 
 
@@ -271,7 +257,7 @@ def test_disk_full_while_the_applied_state_is_written_ends_cleanly(
 
     monkeypatch.setattr(os, "write", write)
     before = _user_files(root)
-    _clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, "No space left")
+    clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, "No space left")
     monkeypatch.undo()
     assert _user_files(root) == before  # rolled back at once
     assert "did not finish" not in run(root, "history").stderr
@@ -288,7 +274,7 @@ def test_a_damaged_state_file_is_one_line_exit_3(root: Path, content: bytes) -> 
         root / "hyperparams/toto/AAPL.json", _config("AAPL"), _config("AAPL", 32, 16))])
     (root / ".migrate/migrations/0001.state").write_bytes(content)
     for args in (("history",), ("revert",), ("toto", "--samples", "64", "--batch", "16")):
-        _clean_exit(run(root, *args), 3, "0001.state")
+        clean_exit(run(root, *args), 3, "0001.state")
     assert (root / "hyperparams/toto/AAPL.json").read_bytes() == _config("AAPL", 32, 16)
 
 
@@ -296,7 +282,7 @@ def test_a_stray_state_file_is_one_line_exit_3_naming_it(root: Path) -> None:
     (root / ".migrate" / "migrations").mkdir(parents=True)
     (root / ".migrate" / "migrations" / "abc.state").write_bytes(b"{}")
     for args in (("history",), ("revert",), ("toto", "--samples", "32", "--batch", "16")):
-        _clean_exit(run(root, *args), 3, "abc.state")
+        clean_exit(run(root, *args), 3, "abc.state")
     assert (root / ".migrate" / "migrations" / "abc.state").exists()  # not ours to delete
 
 
@@ -308,7 +294,7 @@ def test_a_lock_that_is_a_folder_or_a_symlink_exits_3(root: Path, outside: Path,
         lock.mkdir()
     else:
         lock.symlink_to(outside / "precious")
-    _clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, ".migrate/lock")
+    clean_exit(run(root, "toto", "--samples", "32", "--batch", "16"), 3, ".migrate/lock")
     assert (outside / "precious").read_bytes() == b"precious"
 
 
@@ -347,7 +333,7 @@ def test_reverting_an_older_migration_under_a_newer_one_is_refused_briefly(root:
     after_second = {p: p.read_bytes() for p in paths}
     for args in (("revert", "0001"), ("revert", "0001", "--force")):
         result = run(root, *args)
-        _clean_exit(result, 3, "0002", "`migrate revert --all`")
+        clean_exit(result, 3, "0002", "`migrate revert --all`")
         assert len(result.stderr) < 400 and "and 37 more" in result.stderr  # a few names, then a count
     assert {p: p.read_bytes() for p in paths} == after_second
     assert [m.state for m in Journal(root).history()] == ["applied", "applied"]
@@ -401,7 +387,7 @@ def test_a_symlinked_originals_folder_of_a_previous_version_is_refused(root: Pat
     originals = root / ".migrate/migrations/0001.originals"
     originals.rmdir()
     originals.symlink_to(outside, target_is_directory=True)
-    _clean_exit(run(root, "revert"), 3, "0001.originals", "symlink")
+    clean_exit(run(root, "revert"), 3, "0001.originals", "symlink")
     assert target.read_bytes() == after
 
 
@@ -429,7 +415,7 @@ def test_a_filesystem_error_mid_way_ends_in_one_line_and_loses_nothing(
     args = ("revert",) if command == "revert" else ("toto", "--samples", "32", "--batch", "16")
     result = run(root, *args)
     monkeypatch.undo()
-    _clean_exit(result, 3, os.strerror(code))
+    clean_exit(result, 3, os.strerror(code))
     if command == "apply":  # rolled back at once
         assert {p: p.read_bytes() for p in paths} == before
         assert [m.state for m in Journal(root).history()] == ["reverted"]

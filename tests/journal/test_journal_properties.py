@@ -97,6 +97,20 @@ class JournalMachine(RuleBasedStateMachine):
         except MigrateError:
             pass
 
+    @rule(folder=st.integers(0, 1), killed=st.booleans())
+    def create_in_missing_folders(self, folder: int, killed: bool) -> None:
+        """A created file whose folders may not exist: the journal creates (and records) them."""
+        self.counter += 1
+        path = self.root / "hyperparams" / f"new{folder}" / "deep" / f"NEW{self.counter}.json"
+        call = lambda: Journal(self.root).apply("toto", ["migrate"], [FileChange(path, None, b"new\n")])  # noqa: E731
+        if killed:
+            self._with_replace_many(0, call)  # killed after its folders exist, before the file
+        else:
+            try:
+                call()
+            except MigrateError:
+                pass
+
     @rule(index=st.integers(0, 5), force=st.booleans())
     def revert_by_id_or_to(self, index: int, force: bool) -> None:
         journal = Journal(self.root)
@@ -159,6 +173,14 @@ class JournalMachine(RuleBasedStateMachine):
     def revert_killed(self, count: int) -> None:
         self._with_replace_many(count, lambda: Journal(self.root).revert(force=True))
 
+    @rule()
+    def prune(self) -> None:
+        """`history --prune` (no --keep): whatever it drops, every applied migration still reverts."""
+        try:
+            Journal(self.root).prune()
+        except MigrateError:
+            pass
+
     @precondition(lambda self: self.counter % 3 == 0)
     @rule()
     def revert_all(self) -> None:
@@ -169,8 +191,12 @@ class JournalMachine(RuleBasedStateMachine):
         for name, data in ORIGINAL.items():
             if name not in self.edited:
                 assert (self.root / name).read_bytes() == data, name
-        created = sorted((self.root / "hyperparams" / "toto").glob("NEW*.json"))
+        created = sorted((self.root / "hyperparams").glob("*/**/NEW*.json"))
         assert created == [], f"revert --all left created files: {created}"
+        for folder in (self.root / "hyperparams").glob("new*"):
+            # Kept only where an older migration that created it was reverted while a newer
+            # one's file was still in it: never holding anything but folders.
+            assert not [p for p in folder.rglob("*") if not p.is_dir()], folder
 
     @invariant()
     def nothing_outside_the_root(self) -> None:

@@ -1,0 +1,23 @@
+"""What the journal's CLI tests share: running migrate on a root, and checking a clean refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from migrator.cli import main
+
+
+def run(root: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--root", str(root)])
+
+
+def clean_exit(result: Result, code: int, *needles: str) -> None:
+    """Exit `code`, one line on stderr naming what it must, no traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == code, (result.exit_code, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("migrate: error:") and "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]

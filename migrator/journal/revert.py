@@ -125,7 +125,7 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
             raise SafetyError(f"migration {unfinished[0][0]} did not finish; revert it first "
                               f"(`migrate revert {unfinished[0][0]}`)")
         _refuse_if_pruned([(found, state)], None)  # before naming newer ones: it never can
-        _refuse_if_newer_changed(journal, found, states)
+        _refuse_if_newer_changed(journal, found, state, states)
         return [(found, state)]
     if to is not None:
         floor = int(_find(to, ids, where))
@@ -166,9 +166,9 @@ def _find(wanted: str, ids: list[str], where: str) -> str:
     return found
 
 
-def _refuse_if_newer_changed(journal: Journal, migration_id: str,
+def _refuse_if_newer_changed(journal: Journal, migration_id: str, state: State,
                              states: list[tuple[str, State]]) -> None:
-    _, record = journal.load(migration_id)
+    _, record = journal.load(migration_id, state)  # the state _select read: not parsed again
     mine = {f.record.path for f in record.files}
     newer, shared = [], set()
     for other, state in states:

@@ -237,8 +237,7 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
             f"{len(changed)} file(s) changed since migration {migration.id} ({migration.kind}): "
             f"{_some(changed)}; refusing to revert (nothing written); "
             f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
-            "keeping their current bytes under "
-            f"{JOURNAL_FOLDER}/overwritten/{migration.id}/")
+            f"keeping their current bytes under {_saved_to(journal, migration.id)}/")
     return RevertPlan(migration, tuple(actions), record.folders)
 
 
@@ -251,8 +250,7 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
     # First what --force replaces (only additions under .migrate/: a refusal here changes nothing).
     saved = [(a.rel, a.current) for a in plan.actions if a.forced and a.current is not None]
     for rel, data in saved:
-        write_under(journal.root, journal.paths.label(journal.paths.overwritten(migration.id)), rel,
-                    data)  # type: ignore[arg-type]
+        write_under(journal.root, _saved_to(journal, migration.id), rel, data)  # type: ignore[arg-type]
     if mark_reverting:
         journal.write_state(migration.id, State("reverting"))
     restores = plan.of("restore")
@@ -294,13 +292,18 @@ def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state
         restored=tuple(a.rel for a in writes),
         unchanged=tuple(a.rel for a in plan.of("unchanged")),
         forced=forced,
-        saved_to=f"{JOURNAL_FOLDER}/overwritten/{plan.migration.id}" if forced else None,
+        saved_to=_saved_to(journal, plan.migration.id) if forced else None,
         changes=tuple(FileChange(journal.paths.user_file(a.rel), a.current or b"", a.target or b"") for a in writes),
         dry_run=dry_run,
         previous_state=previous_state or plan.migration.state,
         deleted=tuple(a.rel for a in plan.of("delete")),
         removed_folders=removed_folders,
     )
+
+
+def _saved_to(journal: Journal, migration_id: str) -> str:
+    """Where `revert --force` keeps the bytes it replaces, relative to the root."""
+    return journal.paths.label(journal.paths.overwritten(migration_id))
 
 
 def _read_user_file(journal: Journal, rel: str) -> bytes | None:

@@ -207,7 +207,10 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         if problem:
             raise SafetyError(f"{problem}; refusing to revert migration {migration.id} through it "
                               "(even with --force); nothing written")
-        current = overlay[rel] if rel in overlay else _read_user_file(journal, rel)
+        if rel in overlay:
+            current, current_mode = overlay[rel], None
+        else:
+            current, current_mode = _read_user_file(journal, rel)
         digest = None if current is None else hashlib.sha256(current).hexdigest()
         if digest == stored.record.sha256_before:
             actions.append(FileAction(rel, "unchanged", current, current, 0))
@@ -224,8 +227,7 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         original = originals(stored) if originals else None
         if original is None:
             original = journal.original(record, index, stored)
-        mode = stat.S_IMODE(stored.mode if current is None or rel in overlay else
-                            os.lstat(journal.paths.user_file(rel)).st_mode)
+        mode = stat.S_IMODE(stored.mode if current_mode is None else current_mode)
         actions.append(FileAction(rel, "restore", current, original, mode, forced))
     for folder in record.folders:
         problem = folder_problem(journal.paths, folder)
@@ -306,18 +308,20 @@ def _saved_to(journal: Journal, migration_id: str) -> str:
     return journal.paths.label(journal.paths.overwritten(migration_id))
 
 
-def _read_user_file(journal: Journal, rel: str) -> bytes | None:
+def _read_user_file(journal: Journal, rel: str) -> tuple[bytes | None, int | None]:
+    """The file's bytes and st_mode, from one open (None, None: missing)."""
     path = journal.paths.user_file(rel)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
-        return None
+        return None, None
     except OSError as exc:
         if exc.errno == errno.ENOTDIR:
-            return None  # a folder on its way is a file now: the file is gone
+            return None, None  # a folder on its way is a file now: the file is gone
         raise
     try:
-        return atomic.read_exactly(fd, os.fstat(fd).st_size)
+        info = os.fstat(fd)
+        return atomic.read_exactly(fd, info.st_size), info.st_mode
     finally:
         os.close(fd)
 

@@ -224,7 +224,7 @@ def remove_if_empty(paths: JournalPaths, rel_folder: str) -> bool:
     """
     parent, _, name = rel_folder.rpartition("/")
     try:
-        fd = _open_folders_at_existing(str(paths.root), parent)
+        fd = _open_folders(str(paths.root), parent, create=False)
     except (FileNotFoundError, NotADirectoryError, SafetyError):
         return False
     try:
@@ -281,20 +281,12 @@ def write_new_file(path: str | Path, data: bytes, *, dir_fd: int | None = None) 
         os.close(fd)
 
 
-def _open_folders(start: str, rel_folder: str) -> int:
+def _open_folders(start: str, rel_folder: str, *, create: bool = True) -> int:
     fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     if not rel_folder:
         return fd
     try:
-        return _open_folders_at(fd, rel_folder, rel_folder)
-    finally:
-        os.close(fd)
-
-
-def _open_folders_at_existing(start: str, rel_folder: str) -> int:
-    fd = os.open(start, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        return _open_folders_at(fd, rel_folder, rel_folder, create=False)
+        return _open_folders_at(fd, rel_folder, rel_folder, create=create)
     finally:
         os.close(fd)
 

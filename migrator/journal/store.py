@@ -39,7 +39,6 @@ class Journal:
     def __init__(self, root: Path | str) -> None:
         self.paths = JournalPaths(Path(root).resolve())
         self.root = self.paths.root
-        self.folder = self.paths.folder
         self._lock = RootLock(self.paths)
         self._pack: tuple[str, bytes | None] | None = None  # (id, bytes): one pack read per revert
 
@@ -165,16 +164,16 @@ class Journal:
 
     def create_folders(self) -> None:
         """.migrate/ and migrations/, plain folders of the root (refused if symlinks)."""
-        if not plain_folder(self.folder, JOURNAL_FOLDER):
-            _mkdir(self.folder)
-            plain_folder(self.folder, JOURNAL_FOLDER)  # a link planted meanwhile: refused
+        if not plain_folder(self.paths.folder, JOURNAL_FOLDER):
+            _mkdir(self.paths.folder)
+            plain_folder(self.paths.folder, JOURNAL_FOLDER)  # a link planted meanwhile: refused
             fsync_folder(self.root)
         if read_journal_file(self.paths.gitignore, f"{JOURNAL_FOLDER}/.gitignore") is None:
             write_atomic(self.paths.gitignore, b"*\n", tag=f"migrate-{os.getpid()}")
         if not check_journal_folders(self.paths):
             _mkdir(self.paths.migrations)
             check_journal_folders(self.paths)
-            fsync_folder(self.folder)
+            fsync_folder(self.paths.folder)
 
     def replaced_folder(self, migration_id: str, operation: str) -> str:
         """A plain folder for atomic.replace_many's keep_replaced (created if missing)."""
@@ -204,7 +203,7 @@ class Journal:
             if match is None or (match.group(1) in started and not is_temp):
                 continue
             path = self.paths.migrations / name
-            if plain_folder_or_file(path) == "folder":
+            if stat.S_ISDIR(os.lstat(path).st_mode):
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
@@ -222,10 +221,6 @@ def _mkdir(path: Path) -> None:
         os.mkdir(path, 0o755)
     except FileExistsError:  # another migrate made it first; the caller checks what it is
         pass
-
-
-def plain_folder_or_file(path: Path) -> str:
-    return "folder" if stat.S_ISDIR(os.lstat(path).st_mode) else "file"
 
 
 def now() -> str:

@@ -72,7 +72,7 @@ def write_migration(root: Path | str, kind: str, argv: Sequence[str],
     journal = Journal(root)
     with journal.lock():
         _refuse_if_unfinished(journal)
-        return apply_changes(journal, kind, argv, plan())
+        return _apply_locked(journal, kind, argv, plan())
 
 
 def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
@@ -80,27 +80,33 @@ def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
     """Journal and apply `changes` (takes the lock if the caller does not hold it)."""
     with journal.lock():
         _refuse_if_unfinished(journal)
-        try:
-            check_kind(kind)
-        except ValueError as exc:
-            raise BadInputError(str(exc)) from None
-        migration_id = journal.next_id()  # first: removes a killed run's leftovers
-        checked = _check(journal, [c for c in changes if c.before != c.after])
-        if not checked:
-            return None
-        folders = _missing_folders(journal, checked)
-        record = _journal(journal, migration_id, kind, argv, checked, folders)
-        try:
-            create_recorded_folders(journal.paths, record.folders)  # only once recorded: revertable
-            atomic.replace_many([atomic.Replacement(c.real, c.change.after, stat.S_IMODE(c.mode),
-                                                    expected=c.change.before) for c in checked],
-                                tag=f"migrate-{migration_id}",
-                                keep_replaced=journal.replaced_folder(migration_id, "apply"))
-            journal.write_state(migration_id, State("applied"))
-        except (Exception, KeyboardInterrupt) as exc:  # not a kill: roll back at once
-            _roll_back(journal, record, checked, exc)
-            raise  # _roll_back raises; for type checkers
-        return record.migration(State("applied"))
+        return _apply_locked(journal, kind, argv, changes)
+
+
+def _apply_locked(journal: Journal, kind: str, argv: Sequence[str],
+                  changes: Sequence[FileChange]) -> Migration | None:
+    """apply_changes once the lock is held and no unfinished migration was found under it."""
+    try:
+        check_kind(kind)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    migration_id = journal.next_id()  # first: removes a killed run's leftovers
+    checked = _check(journal, [c for c in changes if c.before != c.after])
+    if not checked:
+        return None
+    folders = _missing_folders(journal, checked)
+    record = _journal(journal, migration_id, kind, argv, checked, folders)
+    try:
+        create_recorded_folders(journal.paths, record.folders)  # only once recorded: revertable
+        atomic.replace_many([atomic.Replacement(c.real, c.change.after, stat.S_IMODE(c.mode),
+                                                expected=c.change.before) for c in checked],
+                            tag=f"migrate-{migration_id}",
+                            keep_replaced=journal.replaced_folder(migration_id, "apply"))
+        journal.write_state(migration_id, State("applied"))
+    except (Exception, KeyboardInterrupt) as exc:  # not a kill: roll back at once
+        _roll_back(journal, record, checked, exc)
+        raise  # _roll_back raises; for type checkers
+    return record.migration(State("applied"))
 
 
 def _refuse_if_unfinished(journal: Journal) -> None:

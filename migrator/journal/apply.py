@@ -252,10 +252,10 @@ def describe_failure(exc: BaseException, journal: Journal) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def describe_os_error(exc: OSError, journal: Journal | None = None) -> str:
+def describe_os_error(exc: OSError, journal: Journal) -> str:
     """`FILE: reason`, the file relative to the root where it is inside."""
     name = exc.filename
-    label = "" if name is None else (journal.paths.label(os.fsdecode(name)) if journal else os.fsdecode(name))
+    label = "" if name is None else journal.paths.label(os.fsdecode(name))
     reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
     return f"{label}: {reason}" if label else reason
 

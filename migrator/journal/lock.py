@@ -22,10 +22,6 @@ class RootLock:
         self._fd: int | None = None
         self._depth = 0
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     @contextmanager
     def hold(self) -> Iterator[None]:
         if self._fd is None:

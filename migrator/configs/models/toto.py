@@ -169,12 +169,11 @@ def _short(location: str, backtest: Path) -> str:
 
 def toto_clamp(num_samples: int, samples_per_batch: int, environ: Mapping[str, str]) -> ClampReport:
     """How the backtest treats these targets under `environ`, and the env that makes them stick."""
-    bounds = {name: _int_env(environ, name, default) for _, name, default, _ in BOUNDS}
-    runtime_ns = min(max(num_samples, bounds["MARKETSIM_TOTO_MIN_NUM_SAMPLES"]),
-                     bounds["MARKETSIM_TOTO_MAX_NUM_SAMPLES"])
-    runtime_spb = min(max(samples_per_batch, bounds["MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH"]),
-                      bounds["MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH"], runtime_ns)
-    runtime_ns -= runtime_ns % runtime_spb
+    from migrator.explain.facts import clamp_toto  # the one documented clamp rule (ast only, no libcst)
+
+    # BOUNDS lists (low, high) of num_samples, then of samples_per_batch: clamp_toto's order.
+    bounds = [_int_env(environ, name, default) for _, name, default, _ in BOUNDS]
+    runtime_ns, runtime_spb = clamp_toto(num_samples, samples_per_batch, *bounds)
     targets = {"num_samples": num_samples, "samples_per_batch": samples_per_batch}
     env = {}
     for key, name, default, is_lower in BOUNDS:

@@ -81,14 +81,8 @@ class ClampReport:
             f"so this change has no effect by itself ({self.source}). Run the backtest with:\n" + exports)
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "takes_effect": self.takes_effect,
-            "runtime": {"num_samples": self.runtime_num_samples,
-                        "samples_per_batch": self.runtime_samples_per_batch},
-            "env": self.env,
-            "edits": [],
-            "source": self.source,
-        }
+        return _note_document(self.takes_effect, self.runtime_num_samples, self.runtime_samples_per_batch,
+                              self.env, [], self.source)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,15 +118,22 @@ class ModuleClamp:
 
     def as_dict(self) -> dict[str, object]:
         runtime = self.advice.runtime
-        return {
-            "takes_effect": (runtime.num_samples, runtime.samples_per_batch) == (
-                self.num_samples, self.samples_per_batch),
-            "runtime": {"num_samples": _plain(runtime.num_samples),
-                        "samples_per_batch": _plain(runtime.samples_per_batch)},
-            "env": dict(self.advice.exports),
-            "edits": list(self.advice.edits),
-            "source": self.source,
-        }
+        return _note_document(
+            (runtime.num_samples, runtime.samples_per_batch) == (self.num_samples, self.samples_per_batch),
+            runtime.num_samples, runtime.samples_per_batch, dict(self.advice.exports),
+            list(self.advice.edits), self.source)
+
+
+def _note_document(takes_effect: bool, num_samples: Any, samples_per_batch: Any, env: dict[str, str],
+                   edits: list[str], source: str) -> dict[str, object]:
+    """The --json "runtime" document of ClampReport and ModuleClamp: one shape for both."""
+    return {
+        "takes_effect": takes_effect,
+        "runtime": {"num_samples": _plain(num_samples), "samples_per_batch": _plain(samples_per_batch)},
+        "env": env,
+        "edits": edits,
+        "source": source,
+    }
 
 
 def _plain(value: Any) -> Any:

@@ -321,8 +321,8 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
 
 
 def _current_bytes(path: str) -> bytes | None:
+    """What _read would plan from now; None where it would refuse the file (missing, not regular)."""
     try:
-        with open(path, "rb", opener=_open_nonblocking) as file:
-            return file.read()
-    except OSError:
+        return _read(path, path)
+    except _Invalid:
         return None

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from migrator.configs.discovery import Candidate, discover
+from migrator.configs.discovery import Candidate, discover, label_of
 from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
@@ -112,9 +112,8 @@ def plan_migration(root: Path, hyperparams: Path, spec: MigrationSpec,
     plan.unread = [s for s in plan.selections
                    if not os.path.lexists(os.path.join(folder, f"{s.symbol}.json"))]
     if create_missing:
-        hp_label = hyperparams.relative_to(root).as_posix()
-        prefix = "" if hp_label == "." else f"{hp_label}/"
-        plan.changes += [_creation(selection, spec, folder, f"{prefix}{spec.model.folder}")
+        folder_label = label_of(root, hyperparams, spec.model.folder)
+        plan.changes += [_creation(selection, spec, folder, folder_label)
                          for selection in plan.unread]
     return plan
 

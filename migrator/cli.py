@@ -277,8 +277,9 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
     unread = report.unread_warning(plan, created=create_missing)
     if unread:
         warnings.append(unread)
-    if runtime is not None and runtime.warning():
-        warnings.append(runtime.warning())
+    runtime_warning = runtime.warning() if runtime is not None else None
+    if runtime_warning:
+        warnings.append(runtime_warning)
     if skip_invalid:
         warnings += [f"skipped invalid file {line}" for line in plan.invalid]
     show_diffs = mode != "apply" and (settings.json or not settings.quiet)
@@ -472,7 +473,7 @@ def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
     env = dict(os.environ)
     if hyperparams is not None:
         env["HYPERPARAM_ROOT"] = str(Path(hyperparams).resolve())
-    path = Path(backtest) if backtest else settings.root / "backtest_test3_inline.py"
+    path = Path(backtest) if backtest else settings.root / BACKTEST_FILE
     result = run_explain(settings.root, path, env, symbols)
     settings.finish(Outcome(result.as_json(), text=render_text(result, tty=settings.color, root=settings.root)))
 

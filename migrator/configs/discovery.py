@@ -54,7 +54,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
     candidates: list[Candidate] = []
     warnings: list[str] = []
     for folder in (model_folder, SELECTION_FOLDER):
-        folder_label = folder if hp_label == "." else f"{hp_label}/{folder}"
+        folder_label = label_of(root, hyperparams, folder)
         folder_path = os.path.join(hyperparams, folder)
         if not os.path.isdir(folder_path):
             continue
@@ -97,6 +97,12 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
             f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
     return Discovery(tuple(candidates), tuple(warnings))
+
+
+def label_of(root: Path, hyperparams: Path, folder: str) -> str:
+    """HYPERPARAMS/<folder> as labels name it: relative to the root, POSIX separators."""
+    hp_label = hyperparams.relative_to(root).as_posix()
+    return folder if hp_label == "." else f"{hp_label}/{folder}"
 
 
 def _printable(label: str) -> str:

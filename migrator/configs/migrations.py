@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from migrator.configs.discovery import Candidate, discover
+from migrator.configs.discovery import Candidate, discover, label_of
 from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
@@ -112,9 +112,8 @@ def plan_migration(root: Path, hyperparams: Path, spec: MigrationSpec,
     plan.unread = [s for s in plan.selections
                    if not os.path.lexists(os.path.join(folder, f"{s.symbol}.json"))]
     if create_missing:
-        hp_label = hyperparams.relative_to(root).as_posix()
-        prefix = "" if hp_label == "." else f"{hp_label}/"
-        plan.changes += [_creation(selection, spec, folder, f"{prefix}{spec.model.folder}")
+        folder_label = label_of(root, hyperparams, spec.model.folder)
+        plan.changes += [_creation(selection, spec, folder, folder_label)
                          for selection in plan.unread]
     return plan
 
@@ -294,7 +293,7 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
     Planned first without the lock, so a run with nothing to write (or refused for an
     invalid file) writes nothing at all, not even .migrate/. Then, under the root's lock
     (the journal's write_migration: a second `migrate` is refused at once), the plan is
-    kept only if every file it read still holds the bytes it planned from, else planned
+    kept only if every file it changes still holds the bytes it planned from, else planned
     again there; the journal re-checks each file just before replacing it too.
     """
     def make_plan() -> Plan:
@@ -306,23 +305,21 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
         return plan, None
     from migrator.journal import FileChange, write_migration
 
-    planned = [plan]
-
     def changes() -> list[FileChange]:
-        if any(_current_bytes(change.path) != change.before for change in planned[-1].changes):
-            planned.append(make_plan())  # changed meanwhile
-        final = planned[-1]
-        if final.invalid and not skip_invalid:
+        nonlocal plan
+        if any(_current_bytes(change.path) != change.before for change in plan.changes):
+            plan = make_plan()  # changed meanwhile
+        if plan.invalid and not skip_invalid:
             return []
-        return [FileChange(Path(c.path), c.before, c.after) for c in final.changes]
+        return [FileChange(Path(c.path), c.before, c.after) for c in plan.changes]
 
     migration = write_migration(root, spec.model.name, argv, changes)
-    return planned[-1], migration.id if migration else None
+    return plan, migration.id if migration else None
 
 
 def _current_bytes(path: str) -> bytes | None:
+    """What _read would plan from now; None where it would refuse the file (missing, not regular)."""
     try:
-        with open(path, "rb", opener=_open_nonblocking) as file:
-            return file.read()
-    except OSError:
+        return _read(path, path)
+    except _Invalid:
         return None

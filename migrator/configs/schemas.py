@@ -90,7 +90,8 @@ def _holds(node: _Node, value: Any) -> bool:
 
 @functools.cache
 def _tree(schema: str) -> _Node:
-    return _split(load_schema(schema), _validator(schema))
+    validator = _validator(schema)
+    return _split(validator.schema, validator)  # the schema it loaded: read the file once
 
 
 def _split(schema: Any, validator: Any) -> _Node:

@@ -81,14 +81,8 @@ class ClampReport:
             f"so this change has no effect by itself ({self.source}). Run the backtest with:\n" + exports)
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "takes_effect": self.takes_effect,
-            "runtime": {"num_samples": self.runtime_num_samples,
-                        "samples_per_batch": self.runtime_samples_per_batch},
-            "env": self.env,
-            "edits": [],
-            "source": self.source,
-        }
+        return _note_document(self.takes_effect, self.runtime_num_samples, self.runtime_samples_per_batch,
+                              self.env, [], self.source)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,15 +118,22 @@ class ModuleClamp:
 
     def as_dict(self) -> dict[str, object]:
         runtime = self.advice.runtime
-        return {
-            "takes_effect": (runtime.num_samples, runtime.samples_per_batch) == (
-                self.num_samples, self.samples_per_batch),
-            "runtime": {"num_samples": _plain(runtime.num_samples),
-                        "samples_per_batch": _plain(runtime.samples_per_batch)},
-            "env": dict(self.advice.exports),
-            "edits": list(self.advice.edits),
-            "source": self.source,
-        }
+        return _note_document(
+            (runtime.num_samples, runtime.samples_per_batch) == (self.num_samples, self.samples_per_batch),
+            runtime.num_samples, runtime.samples_per_batch, dict(self.advice.exports),
+            list(self.advice.edits), self.source)
+
+
+def _note_document(takes_effect: bool, num_samples: Any, samples_per_batch: Any, env: dict[str, str],
+                   edits: list[str], source: str) -> dict[str, object]:
+    """The --json "runtime" document of ClampReport and ModuleClamp: one shape for both."""
+    return {
+        "takes_effect": takes_effect,
+        "runtime": {"num_samples": _plain(num_samples), "samples_per_batch": _plain(samples_per_batch)},
+        "env": env,
+        "edits": edits,
+        "source": source,
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -169,12 +170,11 @@ def _short(location: str, backtest: Path) -> str:
 
 def toto_clamp(num_samples: int, samples_per_batch: int, environ: Mapping[str, str]) -> ClampReport:
     """How the backtest treats these targets under `environ`, and the env that makes them stick."""
-    bounds = {name: _int_env(environ, name, default) for _, name, default, _ in BOUNDS}
-    runtime_ns = min(max(num_samples, bounds["MARKETSIM_TOTO_MIN_NUM_SAMPLES"]),
-                     bounds["MARKETSIM_TOTO_MAX_NUM_SAMPLES"])
-    runtime_spb = min(max(samples_per_batch, bounds["MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH"]),
-                      bounds["MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH"], runtime_ns)
-    runtime_ns -= runtime_ns % runtime_spb
+    from migrator.explain.facts import clamp_toto  # the one documented clamp rule (ast only, no libcst)
+
+    # BOUNDS lists (low, high) of num_samples, then of samples_per_batch: clamp_toto's order.
+    bounds = [_int_env(environ, name, default) for _, name, default, _ in BOUNDS]
+    runtime_ns, runtime_spb = clamp_toto(num_samples, samples_per_batch, *bounds)
     targets = {"num_samples": num_samples, "samples_per_batch": samples_per_batch}
     env = {}
     for key, name, default, is_lower in BOUNDS:

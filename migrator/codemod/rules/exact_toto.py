@@ -120,7 +120,7 @@ class ExactTotoRule(Rule):
     name = "exact-toto"
     summary = (f"after `from toto.inference.forecaster import {TOTO_CLASS}` (or "
                f"toto.toto...), the name becomes migrate's exact forecaster when the flag is "
-               f"1/true/yes/on; migrate not importable: the original stays, one warning")
+               f"{'/'.join(TRUTHY)}; migrate not importable: the original stays, one warning")
     env_var = ENV_VAR
     triggers = (TOTO_CLASS.encode(),)
 

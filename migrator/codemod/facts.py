@@ -184,7 +184,7 @@ class ModuleFacts:
         windows = []
         for node in self._of(ast.Assign):
             targets = node.targets  # type: ignore[attr-defined]
-            rows = _tail_rows(node.value)  # type: ignore[attr-defined]
+            rows = tail_rows(node.value)  # type: ignore[attr-defined]
             if rows is None or rows < 2 or len(targets) != 1 or not isinstance(targets[0], ast.Name):
                 continue
             enclosing = self._enclosing(node)
@@ -271,7 +271,7 @@ def _operands(node: ast.AST) -> list[ast.AST]:
     return [node.left, *node.comparators]
 
 
-def _tail_rows(expr: ast.AST) -> int | None:
+def tail_rows(expr: ast.AST) -> int | None:
     """N for `<expr>[-N:]` with a literal N, else None."""
     if not isinstance(expr, ast.Subscript) or not isinstance(expr.slice, ast.Slice):
         return None

@@ -252,8 +252,6 @@ class Evaluator:
             raise Unresolvable(f"line {node.lineno}: `{ast.unparse(node)}` is not modelled")
         try:
             return method(node, local)
-        except (_Return, Unresolvable, ModuleRaises):
-            raise
         except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, AttributeError) as exc:
             # Raised by the module's own code (int("abc")): a try/except around it may catch it.
             raise _Raised(exc, f"line {node.lineno}: `{ast.unparse(node)}` raises "

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from migrator.codemod.facts import HORIZON, tail_rows  # plain `ast`: no libcst
 from migrator.errors import BadInputError
 from migrator.explain.evaluate import (
     ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
@@ -349,7 +350,7 @@ class _Reader:
     def max_horizon(self) -> list[Site]:
         sites = []
         for node in ast.walk(self.tree):
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "max_horizon"
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == HORIZON
                                                     for t in node.targets):
                 value = node.value.value if isinstance(node.value, ast.Constant) else Unknown(
                     f"set by `{ast.unparse(node.value)}` (see hooks)")
@@ -361,12 +362,10 @@ class _Reader:
         sites = []
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                    and "valid" in node.targets[0].id.lower() and isinstance(node.value, ast.Subscript):
-                piece = node.value.slice
-                if isinstance(piece, ast.Slice) and piece.upper is None and piece.step is None \
-                        and isinstance(piece.lower, ast.UnaryOp) and isinstance(piece.lower.op, ast.USub) \
-                        and isinstance(piece.lower.operand, ast.Constant) and isinstance(piece.lower.operand.value, int):
-                    sites.append(Site(self.where(node), ast.unparse(node), piece.lower.operand.value))
+                    and "valid" in node.targets[0].id.lower():
+                rows = tail_rows(node.value)
+                if rows is not None:
+                    sites.append(Site(self.where(node), ast.unparse(node), rows))
         return sites
 
 

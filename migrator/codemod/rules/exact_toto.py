@@ -19,7 +19,7 @@ from typing import Sequence
 
 import libcst as cst
 
-from migrator.codemod.facts import TOTO_CLASS
+from migrator.codemod.facts import TOTO_CLASS, TOTO_MODULES
 from migrator.codemod.rule import (
     ModuleContext, Rule, Status, comment_line, has_string_literal, outcome, parse_code,
 )
@@ -28,7 +28,7 @@ from migrator.codemod.rules.env_helpers import TRUTHY, TRUTHY_SET
 ENV_VAR = "MARKETSIM_EXACT_TOTO"
 RUNTIME_MODULE = "migrator.runtime.exact_toto"
 RUNTIME_FACTORY = "exact_forecaster_class"
-_MODULES = frozenset({("toto", "inference", "forecaster"), ("toto", "toto", "inference", "forecaster")})
+_MODULES = frozenset(tuple(module.split(".")) for module in TOTO_MODULES)
 _NESTED = (cst.Try, cst.TryStar, cst.If, cst.Else, cst.With, cst.ExceptHandler,
            cst.ExceptStarHandler, cst.Finally, cst.IndentedBlock, cst.SimpleStatementLine)
 
@@ -120,7 +120,7 @@ class ExactTotoRule(Rule):
     name = "exact-toto"
     summary = (f"after `from toto.inference.forecaster import {TOTO_CLASS}` (or "
                f"toto.toto...), the name becomes migrate's exact forecaster when the flag is "
-               f"1/true/yes/on; migrate not importable: the original stays, one warning")
+               f"{'/'.join(TRUTHY)}; migrate not importable: the original stays, one warning")
     env_var = ENV_VAR
     triggers = (TOTO_CLASS.encode(),)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import ModuleContext, Rule, Status, comment_line, outcome
-from migrator.codemod.rules.env_helpers import FAST_BUDGET
+from migrator.codemod.rules.env_helpers import FAST_BUDGET, TRUTHY
 
 ENV_VAR = "MARKETSIM_FAST_OPTIMIZE"
 FAST_MAXFUN = 100
@@ -83,7 +83,7 @@ class _Rewriter(cst.CSTTransformer):
 class FastOptimizeRule(Rule):
     name = "fast-optimize"
     summary = (f"scipy direct(maxfun=...) capped at {FAST_MAXFUN}, differential_evolution "
-               f"maxiter divided by {DE_DIVISOR}, when the flag is 1/true/yes/on")
+               f"maxiter divided by {DE_DIVISOR}, when the flag is {'/'.join(TRUTHY)}")
     env_var = ENV_VAR
     triggers = (b"maxfun", b"maxiter")
 

@@ -110,7 +110,7 @@ class FastSimulateRule(Rule):
     name = "fast-simulate"
     summary = ("functions that run the simulations (a `num_simulations` parameter they loop "
                "over with range(), or pass on to one that does) cap it at --fast-simulations "
-               "(default 35) when the flag is 1/true/yes/on")
+               f"(default 35) when the flag is {'/'.join(TRUTHY)}")
     env_var = ENV_VAR
     triggers = (_PARAM.encode(),)
 

@@ -164,13 +164,13 @@ def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, 
          equivalence_pairs: int, rounds: int, say: Progress, *, default_sims: bool) -> TotoTsProfile:
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import backtest_contexts, run_exact, time_toto_ts_calls
+    from migrator.runtime.bench import backtest_contexts, distinct_contexts, run_exact, time_toto_ts_calls
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     series, source = _series(workload, data, seed)
     backbone = load_backbone(model_name, seed, checkpoint)
     contexts = list(backtest_contexts(series, workload))
-    distinct = len({(c.shape[-1], c.numpy().tobytes()) for c in contexts})
+    distinct = len(distinct_contexts(contexts))
     k = len(contexts) if baseline_calls is None else min(baseline_calls, len(contexts))
     exact_cls = exact_forecaster_class(TotoForecaster)
     toto_ts = TotoForecaster(backbone)
@@ -360,13 +360,13 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     from scipy.stats import ks_2samp
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import _evenly_spaced, masked
+    from migrator.runtime.bench import distinct_contexts, evenly_spaced, masked
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     if pairs < 1:
         raise BadInputError(f"the equivalence check needs at least 1 context, got {pairs}")
-    distinct = list({(c.shape[-1], c.numpy().tobytes()): c for c in contexts}.values())
-    chosen = [distinct[i] for i in _evenly_spaced(len(distinct), pairs)]
+    distinct = distinct_contexts(contexts)
+    chosen = [distinct[i] for i in evenly_spaced(len(distinct), pairs)]
     exact = exact_forecaster_class(TotoForecaster)(backbone)
     toto_ts = TotoForecaster(backbone)
     n, T = workload.num_samples, workload.prediction_length

@@ -25,6 +25,7 @@ from migrator.forecast.engines import (
     Workload,
     baseline_call_draws,
     decodes_autoregressively,
+    evenly_spaced,
     next_step_distributions,
     optimized_draws,
     schedule,
@@ -117,7 +118,7 @@ def check_kronos_equivalence(model: KronosModel, frame: OHLCFrame, workload: Kro
     if pairs < 1:
         raise BadInputError(f"the equivalence check needs at least 1 call, got {pairs}")
     calls = kronos_schedule(frame, workload)
-    chosen = [calls[int(i)] for i in sorted(set(np.linspace(0, len(calls) - 1, pairs).round().astype(int)))]
+    chosen = [calls[i] for i in evenly_spaced(len(calls), pairs)]
     close = FEATURE_COLUMNS.index("Close")
     rel_diffs, same_tokens, baseline_values, optimized_values = [], True, [], []
     with torch.random.fork_rng(devices=[]), torch.inference_mode():

@@ -316,6 +316,7 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
     built = time.perf_counter()
     kronos_network = None if kronos is None else build_kronos(kronos.model, seed=seed, checkpoint=kronos.checkpoint)
     kronos_built = time.perf_counter()
+    series = pct_change_series(frame)  # for the later rounds and the equivalence (round 1 times its own)
 
     order = [role for role in ("optimized", "baseline") if role in engines]  # interleaved, cheap one first
     profiles: dict[str, EngineProfile] = {}
@@ -327,13 +328,12 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
                 profiles[role] = _backtest(role, network, frame, workload, seed, baseline_calls)
                 seconds[role].append(profiles[role].result.seconds)
             else:
-                series = pct_change_series(frame)
                 seconds[role].append(engine_for("toto", role).run(
                     network, series, workload, seed=seed + round_index, max_calls=baseline_calls).seconds)
     profiles = {role: _with_round_seconds(profiles[role], seconds[role]) for role in engines}
     say(f"Toto equivalence on {equivalence_pairs} (key, origin) pairs")
     equivalence_started = time.perf_counter()
-    equivalence = check_equivalence(network, pct_change_series(frame), workload, pairs=equivalence_pairs, seed=seed)
+    equivalence = check_equivalence(network, series, workload, pairs=equivalence_pairs, seed=seed)
     equivalence_seconds = time.perf_counter() - equivalence_started
     kronos_profile = None
     if kronos is not None:

@@ -37,6 +37,7 @@ from migrator.runtime.bench import (  # noqa: E402
     SMALL_CONFIG,
     Workload,
     backtest_contexts,
+    distinct_contexts,
     random_backbone,
     run_exact,
     time_toto_ts_calls,
@@ -60,7 +61,7 @@ def test_bench_exact_vs_toto_ts(benchmark, shape):
     model = random_backbone(config, seed=0)
     workload = Workload()
     contexts = list(backtest_contexts(workload_series(workload), workload))
-    distinct = len({c.numpy().tobytes() for c in contexts})
+    distinct = len(distinct_contexts(contexts))
     forecaster_cls = exact_forecaster_class(TotoForecaster)
     toto_ts = TotoForecaster(model)
 

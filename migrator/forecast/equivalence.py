@@ -25,6 +25,7 @@ from migrator.forecast.engines import (
     Workload,
     baseline_call_draws,
     decodes_autoregressively,
+    evenly_spaced,
     next_step_distributions,
     optimized_draws,
     schedule,
@@ -40,6 +41,11 @@ LOGIT_TOLERANCE = 1e-5
 FAMILY_ALPHA = 0.01
 
 
+def _rel_diff(candidate: torch.Tensor, reference: torch.Tensor) -> float:
+    """max|candidate - reference| / max|reference|, in float64."""
+    return ((candidate.double() - reference.double()).abs().max() / reference.double().abs().max()).item()
+
+
 def param_rel_diff(candidate: MixtureParams, reference: MixtureParams) -> float:
     """Largest of max|candidate - reference| / max|reference| over df, loc, scale, weights."""
     pairs = [
@@ -48,9 +54,7 @@ def param_rel_diff(candidate: MixtureParams, reference: MixtureParams) -> float:
         (candidate.scale, reference.scale),
         (candidate.weights(), reference.weights()),
     ]
-    return max(
-        ((c.double() - r.double()).abs().max() / r.double().abs().max()).item() for c, r in pairs
-    )
+    return max(_rel_diff(c, r) for c, r in pairs)
 
 
 def check_equivalence(
@@ -117,7 +121,7 @@ def check_kronos_equivalence(model: KronosModel, frame: OHLCFrame, workload: Kro
     if pairs < 1:
         raise BadInputError(f"the equivalence check needs at least 1 call, got {pairs}")
     calls = kronos_schedule(frame, workload)
-    chosen = [calls[int(i)] for i in sorted(set(np.linspace(0, len(calls) - 1, pairs).round().astype(int)))]
+    chosen = [calls[i] for i in evenly_spaced(len(calls), pairs)]
     close = FEATURE_COLUMNS.index("Close")
     rel_diffs, same_tokens, baseline_values, optimized_values = [], True, [], []
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
@@ -130,9 +134,8 @@ def check_kronos_equivalence(model: KronosModel, frame: OHLCFrame, workload: Kro
             optimized_call(model, inputs, workload, uniforms=uniforms, trace=same_draws)
             optimized_call(model, inputs, workload, trace=independent)
             for which in ("s1", "s2"):
-                for ours, theirs in zip(getattr(same_draws, f"{which}_logits"), getattr(baseline, f"{which}_logits")):
-                    rel_diffs.append(((ours.double() - theirs.double()).abs().max()
-                                      / theirs.double().abs().max()).item())
+                rel_diffs += [_rel_diff(ours, theirs) for ours, theirs in
+                              zip(getattr(same_draws, f"{which}_logits"), getattr(baseline, f"{which}_logits"))]
                 same_tokens &= all(torch.equal(a, b) for a, b in zip(getattr(same_draws, which), getattr(baseline, which)))
             baseline_values.append(baseline.paths[..., close].flatten())
             optimized_values.append(independent.paths[..., close].flatten())

@@ -22,11 +22,12 @@ Nothing here prints; `progress(message)` is called before each long step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import resource
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -273,16 +274,32 @@ def run_profile(
     Errors in the inputs raise BadInputError before any model work.
     """
     _validate(workload, engines, model, baseline_calls, equivalence_pairs, rounds, kronos)
+    with torch_threads(threads):
+        return _run_profile(workload, engines, model, checkpoint, data, seed, baseline_calls, equivalence_pairs,
+                            rounds, kronos, progress or (lambda message: None))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to `threads` (None: as set) for the block and restored
+    afterwards; BadInputError before the block when `threads` is below 1."""
     if threads is not None and threads < 1:
         raise BadInputError(f"--threads must be at least 1, got {threads}")
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _run_profile(workload, engines, model, checkpoint, data, seed, baseline_calls, equivalence_pairs,
-                            rounds, kronos, progress or (lambda message: None))
+        yield
     finally:
         torch.set_num_threads(previous)
+
+
+def require_workload_rows(frame: OHLCFrame, sims: int, horizon: int) -> None:
+    """BadInputError naming the bars' source unless `frame` has enough bars for `sims`
+    simulations of `horizon` origins, the earliest forecast seeing MIN_CONTEXT points."""
+    frame.require_rows(sims + horizon + 1 + MIN_CONTEXT,
+                       f"the workload ({sims} simulations, horizon {horizon}, "
+                       f"{MIN_CONTEXT} points of context for the earliest forecast)")
 
 
 def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpoint: Path | None,
@@ -290,9 +307,7 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
                  kronos: KronosSettings | None, say: Progress) -> ProfileResult:
     started = time.perf_counter()
     frame = synthetic_ohlc(seed=seed) if data is None else load_csv(data)
-    frame.require_rows(workload.sims + workload.horizon + 1 + MIN_CONTEXT,
-                       f"the workload ({workload.sims} simulations, horizon {workload.horizon}, "
-                       f"{MIN_CONTEXT} points of context for the earliest forecast)")
+    require_workload_rows(frame, workload.sims, workload.horizon)
     if kronos is not None:
         kronos_schedule(frame, kronos.workload)  # too few bars: BadInputError now
     shortest, longest = context_lengths(len(frame), workload)
@@ -301,6 +316,7 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
     built = time.perf_counter()
     kronos_network = None if kronos is None else build_kronos(kronos.model, seed=seed, checkpoint=kronos.checkpoint)
     kronos_built = time.perf_counter()
+    series = pct_change_series(frame)  # for the later rounds and the equivalence (round 1 times its own)
 
     order = [role for role in ("optimized", "baseline") if role in engines]  # interleaved, cheap one first
     profiles: dict[str, EngineProfile] = {}
@@ -312,13 +328,12 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
                 profiles[role] = _backtest(role, network, frame, workload, seed, baseline_calls)
                 seconds[role].append(profiles[role].result.seconds)
             else:
-                series = pct_change_series(frame)
                 seconds[role].append(engine_for("toto", role).run(
                     network, series, workload, seed=seed + round_index, max_calls=baseline_calls).seconds)
     profiles = {role: _with_round_seconds(profiles[role], seconds[role]) for role in engines}
     say(f"Toto equivalence on {equivalence_pairs} (key, origin) pairs")
     equivalence_started = time.perf_counter()
-    equivalence = check_equivalence(network, pct_change_series(frame), workload, pairs=equivalence_pairs, seed=seed)
+    equivalence = check_equivalence(network, series, workload, pairs=equivalence_pairs, seed=seed)
     equivalence_seconds = time.perf_counter() - equivalence_started
     kronos_profile = None
     if kronos is not None:

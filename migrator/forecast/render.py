@@ -66,8 +66,7 @@ def render_text(profile: ProfileResult) -> str:
                       "and scaled to all (its calls cost the same)" if kresult.extrapolated else "")
             lines.append(f"  Kronos: {_count(kresult.model_calls, 'call')}, "
                          f"{_count(kresult.forward_passes, 'predictor pass', 'predictor passes')}{scaled}")
-        if kronos_engine is not None:
-            lines += [f"  Kronos: {note}" for note in kronos_engine.result.notes]
+            lines += [f"  Kronos: {note}" for note in kresult.notes]
         lines += _table(engine, None if kronos_engine is None else kronos_engine.seconds)
         lines.append(_breakdown("Inside Toto forecasting", result.breakdown))
         if kronos_engine is not None:

@@ -43,7 +43,6 @@ from migrator.errors import BadInputError
 INSTALL = "pip install --no-deps -r requirements/toto-ts.txt"
 DEFAULT_SIMS = 20  # a short default for this backend (~30 s with the small model); --sims 50 is the seed's
 PARAM_TOLERANCE = 1e-5
-MIN_CONTEXT = 64  # as the bundled profile: the earliest forecast sees at least one full patch
 FAMILY_ALPHA = 0.01
 Progress = Callable[[str], None]
 
@@ -147,37 +146,31 @@ def run_toto_ts_profile(
     `data`'s bars (a CSV, as `migrate profile --data` reads it) or synthetic daily returns.
     BadInputError on bad input, a missing toto-ts or an unreadable checkpoint, before any timing."""
     require_toto_ts()
+    from migrator.forecast.profile import torch_threads
     from migrator.runtime.bench import Workload
 
     if samples % batch != 0:
         raise BadInputError(f"--samples ({samples}) must be a multiple of --batch ({batch})")
     if baseline_calls is not None and baseline_calls < 1:
         raise BadInputError(f"--baseline-calls must be at least 1 (or all), got {baseline_calls}")
-    if threads is not None and threads < 1:
-        raise BadInputError(f"--threads must be at least 1, got {threads}")
     workload = Workload(sims=DEFAULT_SIMS if sims is None else sims, horizon=horizon, num_samples=samples,
                         samples_per_batch=batch, prediction_length=prediction_length)
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run(workload, model, checkpoint, data, seed, baseline_calls, equivalence_pairs, rounds,
                     progress or (lambda message: None), default_sims=sims is None)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, seed: int, baseline_calls: int | None,
          equivalence_pairs: int, rounds: int, say: Progress, *, default_sims: bool) -> TotoTsProfile:
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import backtest_contexts, run_exact, time_toto_ts_calls
+    from migrator.runtime.bench import backtest_contexts, distinct_contexts, run_exact, time_toto_ts_calls
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     series, source = _series(workload, data, seed)
     backbone = load_backbone(model_name, seed, checkpoint)
     contexts = list(backtest_contexts(series, workload))
-    distinct = len({(c.shape[-1], c.numpy().tobytes()) for c in contexts})
+    distinct = len(distinct_contexts(contexts))
     k = len(contexts) if baseline_calls is None else min(baseline_calls, len(contexts))
     exact_cls = exact_forecaster_class(TotoForecaster)
     toto_ts = TotoForecaster(backbone)
@@ -245,11 +238,10 @@ def _series(workload, data: Path | None, seed: int) -> tuple[dict[str, torch.Ten
     if data is None:
         return workload_series(workload, seed), f"synthetic daily returns (seed {seed})"
     from migrator.forecast.data import load_csv, pct_change_series
+    from migrator.forecast.profile import require_workload_rows
 
     frame = load_csv(data)
-    frame.require_rows(workload.sims + workload.horizon + 1 + MIN_CONTEXT,
-                       f"the workload ({workload.sims} simulations, horizon {workload.horizon}, "
-                       f"{MIN_CONTEXT} points of context for the earliest forecast)")
+    require_workload_rows(frame, workload.sims, workload.horizon)
     changes = pct_change_series(frame)
     return {key: torch.as_tensor(changes[key], dtype=torch.float32) for key in workload.keys}, frame.source
 
@@ -368,13 +360,13 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     from scipy.stats import ks_2samp
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import _evenly_spaced, masked
+    from migrator.runtime.bench import distinct_contexts, evenly_spaced, masked
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     if pairs < 1:
         raise BadInputError(f"the equivalence check needs at least 1 context, got {pairs}")
-    distinct = list({(c.shape[-1], c.numpy().tobytes()): c for c in contexts}.values())
-    chosen = [distinct[i] for i in _evenly_spaced(len(distinct), pairs)]
+    distinct = distinct_contexts(contexts)
+    chosen = [distinct[i] for i in evenly_spaced(len(distinct), pairs)]
     exact = exact_forecaster_class(TotoForecaster)(backbone)
     toto_ts = TotoForecaster(backbone)
     n, T = workload.num_samples, workload.prediction_length

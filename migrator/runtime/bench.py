@@ -151,14 +151,19 @@ class Comparison:
         )
 
 
-def _evenly_spaced(count: int, chosen: int) -> list[int]:
+def distinct_contexts(contexts: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each different context once (same length and values: the same call), in schedule order."""
+    return list({(c.shape[-1], c.numpy().tobytes()): c for c in contexts}.values())
+
+
+def evenly_spaced(count: int, chosen: int) -> list[int]:
     chosen = max(1, min(count, chosen))
     return sorted({round(i * (count - 1) / max(1, chosen - 1)) for i in range(chosen)})
 
 
 def time_toto_ts_calls(forecaster, contexts: list[torch.Tensor], workload: Workload, chosen: int) -> float:
     """Mean seconds of one toto-ts forecast call, over `chosen` calls spread over the schedule."""
-    picks = _evenly_spaced(len(contexts), chosen)
+    picks = evenly_spaced(len(contexts), chosen)
     started = time.perf_counter()
     with torch.inference_mode():
         for i in picks:
@@ -198,7 +203,7 @@ def compare(
 
     model = random_backbone(BASE_CONFIG, seed) if model is None else model
     contexts = list(backtest_contexts(workload_series(workload, seed), workload))
-    distinct = len({(c.shape[-1], c.numpy().tobytes()) for c in contexts})
+    distinct = len(distinct_contexts(contexts))
     per_call = time_toto_ts_calls(TotoForecaster(model), contexts, workload, baseline_calls)
     exact = exact_forecaster_class(TotoForecaster)(model)
     started = time.perf_counter()

@@ -25,6 +25,7 @@ class Candidate:
     label: str  # the path as found, relative to the root, POSIX separators
     path: str  # the real file (symlinks resolved), inside the root; a str: cheap to pass between processes
     is_selection: bool  # in best/: migrate only if its "model" matches
+    symbol: str = ""  # the file name without .json, as on disk (the label may be escaped for printing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +89,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             if real in seen:  # two links to one file: migrate it once
                 continue
             seen.add(real)
-            candidates.append(Candidate(label, real, folder == SELECTION_FOLDER))
+            candidates.append(Candidate(label, real, folder == SELECTION_FOLDER, symbol))
     if not candidates and not wanted:
         warnings.append(f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
     unknown = sorted(wanted - found_symbols)

@@ -152,8 +152,7 @@ def _plan_file(candidate: Candidate, spec: MigrationSpec) -> _Outcome:
         return change
     selection = None
     if candidate.is_selection:
-        symbol = os.path.basename(candidate.label)[:-len(".json")]
-        selection = Selection(label, symbol, raw if change is None else change.after)
+        selection = Selection(label, candidate.symbol, raw if change is None else change.after)
     return change, selection
 
 

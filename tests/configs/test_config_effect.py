@@ -157,3 +157,16 @@ def test_without_a_backtest_module_the_documented_clamp_is_used_and_said(fresh_c
     clamp = json.loads(done.stdout)["clamp"]
     assert clamp["source"] == "upstream's documented clamp; backtest_test3_inline.py not found"
     assert clamp["env"] == {"MARKETSIM_TOTO_MIN_NUM_SAMPLES": "32", "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH": "16"}
+
+
+def test_create_missing_names_the_file_as_the_selection_is_named_on_disk(fresh_checkout):
+    """A selection whose name holds a control character: the label is escaped for printing, the
+    created file is not (it must be the file the backtest would read for that symbol)."""
+    best = fresh_checkout / "hyperparams" / "best"
+    odd = "A\tB"
+    record = json.loads((best / f"{toto_selections(fresh_checkout)[0]}.json").read_bytes())
+    (best / f"{odd}.json").write_text(json.dumps(record, indent=2))
+    done = run(fresh_checkout, "toto", "--samples", "256", "--batch", "64", "--create-missing")
+    assert done.exit_code == 0, done.output
+    assert (fresh_checkout / "hyperparams" / "toto" / f"{odd}.json").is_file()
+    assert not (fresh_checkout / "hyperparams" / "toto" / "A\\tB.json").exists()

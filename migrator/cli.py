@@ -395,7 +395,7 @@ def history(settings: Settings, prune: bool, keep: int | None) -> None:
         settings.finish(Outcome(prune_document(result), text=prune_summary(result)))
         return
     migrations = journal.history()
-    unfinished = journal.unfinished()
+    unfinished = journal.unfinished(migrations)
     unfinished_id = unfinished.id if unfinished else None
     settings.finish(Outcome(
         [migration_document(m, unfinished_id) for m in migrations],

@@ -99,11 +99,15 @@ class Journal:
         """All migrations, oldest first."""
         return [self.load(i, s)[0] for i, s in self.ids_and_states()]
 
-    def unfinished(self) -> Migration | None:
+    def unfinished(self, history: Sequence[Migration] | None = None) -> Migration | None:
         """The migration an earlier, killed run left pending (or half reverted), if any.
 
         Not one another migrate is applying or reverting right now (it holds the lock).
+        `history`: this journal's history() when the caller has it already (no second read).
         """
+        if history is not None:
+            found = next((m for m in history if m.unfinished), None)
+            return None if found is None or self.held_elsewhere() else found
         for migration_id, state in self.ids_and_states():
             if state.state in UNFINISHED_STATES:
                 return None if self.held_elsewhere() else self.load(migration_id, state)[0]

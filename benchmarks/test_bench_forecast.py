@@ -120,6 +120,8 @@ def test_speedup_over(benchmark, series: dict, model_name: str, variant: str) ->
     """Rounds of (optimized, the slower variant, optimized again), so both see the same load on
     a shared machine: each round's ratio is against the mean of the optimized runs around it,
     and the asserted speed-up is the median over rounds."""
+    if benchmark.disabled:  # --benchmark-disable runs no setup/teardown: no interleaved rounds to compare
+        pytest.skip("a speed-up ratio needs the benchmark enabled")
     case = CASES[model_name]
     model = model_named(model_name)
     benchmark.group = f"forecast-{model_name}"

@@ -122,20 +122,38 @@ def test_check_process_4400_lines_already_applied(benchmark, backtest_source, tm
     assert benchmark.pedantic(check, rounds=5, iterations=1, warmup_rounds=1) == 0
 
 
-def test_whole_file_libcst_parse_4400_lines(benchmark, backtest_source):
-    """What parsing the whole file would cost (the engine parses only the pieces rules touch)."""
+def test_patch_in_process_4400_lines_against_a_whole_file_parse(benchmark, backtest_source):
+    """Checks + parse + all rules + codegen + compile, in process, against a whole-file libcst
+    parse of the same bytes timed between its rounds (same load on both sides).
+
+    The engine parses only the top-level statements a rule's trigger text appears in (about
+    half of this file, whose body repeats the statements the rules rewrite), so the whole patch
+    costs less than one whole-file parse: measured 0.81x with five jobs on the 2 cores (parse
+    0.5x, rules and codegen 0.3x). Parsing the whole file would cost about 1.3x: 1.1x catches it.
+    extra_info splits the patch into parse and rules + codegen."""
     import libcst as cst
 
-    module = benchmark(cst.parse_module, backtest_source)
-    assert module.bytes == backtest_source
+    whole_parse: list[float] = []
 
+    def parse_whole_file():
+        start = time.perf_counter()
+        module = cst.parse_module(backtest_source)
+        whole_parse.append(time.perf_counter() - start)
+        assert module.bytes == backtest_source
 
-def test_patch_in_process_4400_lines(benchmark, backtest_source):
-    """Checks + parse + all rules + codegen + compile; extra_info splits parse / transform."""
-    result = benchmark(patch_source, backtest_source, "big.py", RULES, RuleOptions())
-    assert result.after is not None
+    result = benchmark.pedantic(patch_source, args=(backtest_source, "big.py", RULES, RuleOptions()),
+                                setup=parse_whole_file, rounds=5, iterations=1, warmup_rounds=1)
+    assert result.error is None and result.after not in (None, backtest_source)
+    compile(result.after, "big.py", "exec", dont_inherit=True)
+    # Idempotent: the patched bytes give nothing more to do.
+    assert patch_source(result.after, "big.py", RULES, RuleOptions()).after is None
     benchmark.extra_info["parse_s"] = round(result.parse_s, 4)
     benchmark.extra_info["rules_and_codegen_s"] = round(result.transform_s, 4)
+    if benchmark.disabled:  # --benchmark-disable: no recorded times to compare
+        return
+    ratio = min(benchmark.stats.stats.data) / min(whole_parse)
+    benchmark.extra_info["patch_over_whole_parse"] = round(ratio, 3)
+    assert ratio <= 1.1
 
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

@@ -50,7 +50,9 @@ CASES = {
     # Medians measured on the shared 2-core box: 5,000-7,400x, 840-1,150x, 140-175x. The floors
     # leave 2.5x for its noise and still catch a lost optimization (forecasting every call
     # instead of each distinct context costs 6x, a pass per batch of samples more).
-    "small": Case("small", 12, 3, 5, {"baseline": 2_000, "baseline+cache": 300, "lossy": 60}, 0.0),
+    # The small model's forward share measured 0.64-0.76 there; 0.35 still fails if grouping,
+    # padding or sampling grew to cost as much as the forwards themselves.
+    "small": Case("small", 12, 3, 5, {"baseline": 2_000, "baseline+cache": 300, "lossy": 60}, 0.35),
     # The targets.
     "base": Case("base", 2, 4, 1, {"baseline": 1_000, "baseline+cache": 150, "lossy": 30}, 0.8),
 }
@@ -110,7 +112,9 @@ def test_optimized(benchmark, series: dict, model_name: str) -> None:
     best = min(results, key=lambda r: r.seconds)
     record(benchmark, case, best)
     benchmark.extra_info["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    assert best.model_calls == 224 and len(best.forecasts) == DEFAULT.calls
+    # One forward per distinct context: simulation s, origin k uses the history minus s + k rows.
+    distinct_contexts = len(DEFAULT.keys) * (DEFAULT.sims + DEFAULT.horizon - 1)
+    assert best.model_calls == distinct_contexts and len(best.forecasts) == DEFAULT.calls
     assert best.breakdown["forward"] / best.seconds >= case.min_forward_share, best.breakdown
 
 

@@ -300,10 +300,6 @@ class TotoModel(nn.Module):
         return self.head(hidden, mean[:, -1:], std[:, -1:])
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def build_model(name: str = "small", *, seed: int = 0, checkpoint: Path | None = None) -> TotoModel:
     """A TotoModel in eval mode: seeded random weights, or a saved state dict of the same shape."""
     if name not in MODEL_CONFIGS:

@@ -14,6 +14,7 @@ from migrator.codemod.engine import FileResult, patch_files, python_files
 from migrator.codemod.rule import RuleOptions
 from migrator.codemod.rules import select
 from migrator.errors import BadInputError
+from migrator.names import printable
 
 DEFAULT_TARGET = "backtest_test3_inline.py"
 # Patched too when present: upstream's parallel copy of the backtest and its optimizers.
@@ -67,10 +68,11 @@ def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
 
 
 def label_for(root: Path, path: Path) -> str:
+    """How `path` is named in output: relative to the root where it can be, control characters escaped."""
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return str(path)
+        return printable(str(path))
 
 
 def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | None,

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from migrator.codemod.rule import ModuleContext, PatchError, Rule, RuleOptions, Status
 from migrator.codemod.rules import BY_NAME
+from migrator.files import MODULE, UnreadableFile, read_user_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,9 +247,9 @@ def patch_file(path: Path, rule_names: Sequence[str], options: RuleOptions,
                label: str, steps: bool = False) -> FileResult:
     """Read and patch one file; errors become FileResult.error (safe across processes)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileResult(path=path, error=f"{label}: cannot read: {exc.strerror or exc}")
+        data = read_user_file(path, MODULE)
+    except UnreadableFile as exc:
+        return FileResult(path=path, error=f"{label}: cannot read: {exc.reason}")
     try:
         result = patch_source(data, label, [BY_NAME[name] for name in rule_names], options,
                               steps=steps)

@@ -14,7 +14,6 @@ import functools
 import json
 import os
 import re
-import stat
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,8 @@ from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
+from migrator.files import CONFIG, UnreadableFile, read_user_file
+from migrator.names import printable
 
 NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
@@ -123,7 +124,7 @@ def _creation(selection: Selection, spec: MigrationSpec, folder: str, folder_lab
     document = json.loads(selection.after)
     after = json.dumps(document, indent=2).encode("utf-8")
     edits = tuple(Edit("$." + ".".join(t.path), None, _get(document, t.path)) for t in spec.targets)
-    return FilePlan(f"{folder_label}/{selection.symbol}.json", os.path.join(folder, f"{selection.symbol}.json"),
+    return FilePlan(printable(f"{folder_label}/{selection.symbol}.json"), os.path.join(folder, f"{selection.symbol}.json"),
                     None, after, edits)
 
 
@@ -222,19 +223,12 @@ def _parse(label: str, raw: bytes) -> tuple[dict[str, Any], str]:
 
 
 def _read(label: str, path: str) -> bytes:
-    """The file's bytes; _Invalid, naming the file, if it is not a readable regular file."""
+    """The file's bytes; _Invalid, naming the file, if it is not a readable regular file within the cap."""
     try:
-        # O_NONBLOCK: a FIFO named *.json must not hang the run (it is refused just below).
-        with open(path, "rb", opener=_open_nonblocking) as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise _Invalid(f"{label}: cannot read: not a regular file")
-            return file.read()
-    except OSError as exc:
-        raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
+        # `path` is already resolved (discovery): a symlink put there since is refused.
+        return read_user_file(path, CONFIG, follow_symlinks=False)
+    except UnreadableFile as exc:
+        raise _Invalid(f"{label}: cannot read: {exc.reason}") from None
 
 
 _NUMBER_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?')

@@ -10,7 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
-from migrator.codemod.engine import FileResult, patch_files, python_files
+from migrator.codemod.engine import FileResult, patch_files, python_files, still_as_read
 from migrator.codemod.rule import RuleOptions
 from migrator.codemod.rules import select
 from migrator.errors import BadInputError
@@ -75,6 +75,13 @@ def label_for(root: Path, path: Path) -> str:
         return printable(str(path))
 
 
+def _refuse_outside(planned: ApplyResult) -> None:
+    outside = [label for label, r in planned.changed if not r.path.is_relative_to(planned.root)]
+    if outside:
+        raise BadInputError(f"{outside[0]}: outside the root {planned.root} (the journal keeps files "
+                            f"under the root; pass --root)")
+
+
 def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | None,
               options: RuleOptions, *, write: bool, argv: Sequence[str], jobs: int = 1,
               steps: bool = False, on_done: Callable[[FileResult], None] | None = None,
@@ -89,23 +96,28 @@ def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | Non
     if on_count is not None:
         on_count(len(paths))
     labels = [label_for(root, path) for path in paths]
-    if not write:
+
+    def patch_all() -> ApplyResult:
         results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
         return ApplyResult(root, tuple(results), tuple(labels), None)
+
+    # Planned first without the lock: a run that writes nothing (nothing to do, or refused
+    # for an invalid module) creates nothing, not even .migrate/.
+    planned = patch_all()
+    if not write or planned.errors or not planned.changed:
+        return planned
+    _refuse_outside(planned)
     from migrator.journal import FileChange, write_migration
 
-    planned: list[ApplyResult] = []
-
     def plan() -> list[FileChange]:  # runs under the root's lock: no other migrate writes meanwhile
-        results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
-        planned.append(ApplyResult(root, tuple(results), tuple(labels), None))
-        if planned[0].errors:
-            return []
-        outside = [label for label, r in planned[0].changed if not r.path.is_relative_to(root)]
-        if outside:
-            raise BadInputError(f"{outside[0]}: outside the root {root} (the journal keeps files "
-                                f"under the root; pass --root)")
-        return [FileChange(r.path, r.before, r.after) for _, r in planned[0].changed]  # type: ignore[arg-type]
+        nonlocal planned
+        # Kept only if every file read, changed or not, still holds the bytes patched.
+        if not all(still_as_read(result) for result in planned.results):
+            planned = patch_all()
+            if planned.errors:
+                return []
+            _refuse_outside(planned)
+        return [FileChange(r.path, r.before, r.after) for _, r in planned.changed]  # type: ignore[arg-type]
 
     migration = write_migration(root, "apply", argv, plan)
-    return dataclasses.replace(planned[0], migration_id=migration.id if migration else None)
+    return dataclasses.replace(planned, migration_id=migration.id if migration else None)

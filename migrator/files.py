@@ -19,8 +19,10 @@ from migrator.errors import BadInputError
 
 CONFIG_LIMIT_ENV = "MIGRATE_MAX_CONFIG_BYTES"
 MODULE_LIMIT_ENV = "MIGRATE_MAX_MODULE_BYTES"
+DATA_LIMIT_ENV = "MIGRATE_MAX_DATA_BYTES"
 DEFAULT_CONFIG_LIMIT = 16 * 1024 * 1024
 DEFAULT_MODULE_LIMIT = 8 * 1024 * 1024
+DEFAULT_DATA_LIMIT = 256 * 1024 * 1024
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
@@ -57,6 +59,27 @@ class Cap:
 
 CONFIG = Cap(CONFIG_LIMIT_ENV, DEFAULT_CONFIG_LIMIT)  # a hyperparams JSON file
 MODULE = Cap(MODULE_LIMIT_ENV, DEFAULT_MODULE_LIMIT)  # a Python module (the backtest, codemod targets)
+DATA = Cap(DATA_LIMIT_ENV, DEFAULT_DATA_LIMIT)  # a CSV of bars (`migrate profile --data`)
+
+
+def check_regular(path: str | os.PathLike[str]) -> None:
+    """UnreadableFile unless `path` is a regular file, found without blocking.
+
+    For files handed whole to a library that opens them itself (a torch checkpoint, of any
+    size): a FIFO or a device there would block it or feed it without end.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _unreadable(exc) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    finally:
+        os.close(fd)
+    if stat.S_ISDIR(mode):
+        raise UnreadableFile(os.strerror(errno.EISDIR))
+    if not stat.S_ISREG(mode):
+        raise UnreadableFile(f"not a regular file ({kind_of(mode)})")
 
 
 def read_user_file(path: str | os.PathLike[str], cap: Cap, *, follow_symlinks: bool = True) -> bytes:

@@ -37,9 +37,10 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
-def migrate(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def migrate(root: Path, *args: str, env: dict[str, str] | None = None,
+            with_root: bool = True) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "HYPERPARAM_ROOT" and not k.startswith("MARKETSIM_")}
-    return subprocess.run([sys.executable, "-m", "migrator", *args, "--root", str(root)],
+    return subprocess.run([sys.executable, "-m", "migrator", *args, *(("--root", str(root)) if with_root else ())],
                           capture_output=True, text=True, timeout=TIMEOUT_S, preexec_fn=_limit_memory,
                           env={**environ, **(env or {})}, cwd=root)
 
@@ -98,6 +99,16 @@ def test_a_fifo_module_under_a_folder_given_to_apply_is_refused(project: Path) -
     one_line_error(result, 2, "pkg/f.py: cannot read: not a regular file (a FIFO)")
     assert one_document(result)["errors"] == ["pkg/f.py: cannot read: not a regular file (a FIFO)"]  # type: ignore[index]
     assert _files(project) == before and not (project / ".migrate").exists()
+
+
+@pytest.mark.parametrize("option", ["--data", "--checkpoint", "--kronos-checkpoint"])
+def test_a_fifo_given_to_profile_is_refused_not_waited_on(tmp_path: Path, option: str) -> None:
+    pytest.importorskip("torch")
+    fifo = tmp_path / "input"
+    os.mkfifo(fifo)  # before: profile hung forever
+    result = migrate(tmp_path, "profile", option, str(fifo), "--json", with_root=False)
+    one_line_error(result, 2, f"{fifo}: cannot read", "not a regular file (a FIFO)")
+    assert one_document(result)["error"]["exit_code"] == 2  # type: ignore[index]
 
 
 # --- /dev/zero, device nodes, a 50 MB module ---------------------------------------------------

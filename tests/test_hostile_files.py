@@ -80,12 +80,15 @@ def test_a_fifo_config_is_reported_by_explain_not_waited_on(project: Path) -> No
     assert "not a regular file (a FIFO)" in json.dumps(toto)
 
 
-@pytest.mark.parametrize("command", [("explain",), (*TOTO, "--dry-run")], ids=["explain", "toto"])
+@pytest.mark.parametrize("command", [("explain",), (*TOTO, "--dry-run"), ("apply", "--dry-run")],
+                         ids=["explain", "toto", "apply"])
 def test_a_fifo_backtest_module_is_refused_not_waited_on(project: Path, command: tuple[str, ...]) -> None:
-    _replace_with_fifo(project / "backtest_test3_inline.py")  # before: both hung forever
+    _replace_with_fifo(project / "backtest_test3_inline.py")  # before: explain and toto hung forever
     result = migrate(project, *command)
     if command[0] == "explain":
         one_line_error(result, 2, "backtest_test3_inline.py: cannot read the backtest: not a regular file (a FIFO)")
+    elif command[0] == "apply":  # before: "no such file", which it is not
+        one_line_error(result, 2, "backtest_test3_inline.py: cannot read: not a regular file (a FIFO)")
     else:  # toto still migrates; its clamp note falls back to the documented clamp, saying why
         assert result.returncode == 0, result.stderr
         assert "not a regular file (a FIFO)" in result.stderr

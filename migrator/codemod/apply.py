@@ -48,7 +48,8 @@ def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
     """Explicit files and the .py files below explicit folders; else the default targets."""
     if not arguments:
         default = root / DEFAULT_TARGET
-        if not default.is_file():
+        # exists, not is_file: a FIFO or a device there is the reader's to refuse, saying what it is
+        if not default.exists():
             raise BadInputError(f"{default}: no such file (the default target; name the files "
                                 f"to patch as arguments)")
         return [default, *(root / name for name in OPTIONAL_TARGETS if (root / name).is_file())]

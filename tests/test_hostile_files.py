@@ -125,6 +125,20 @@ def test_a_backtest_linked_to_dev_zero_is_one_line_not_a_memory_error(project: P
     assert one_document(result)["error"]["exit_code"] == 2  # type: ignore[index]
 
 
+def test_a_config_linked_to_dev_zero_is_an_invalid_file_not_a_memory_error(project: Path) -> None:
+    config = project / "hyperparams/toto/AAPL.json"
+    config.unlink()
+    config.symlink_to("/dev/zero")  # before: explain read until MemoryError, then a traceback
+    result = migrate(project, "explain", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    toto = one_document(result)["symbols"]["AAPL"]["toto"]  # type: ignore[index]
+    assert toto["file"]["state"] == "invalid"
+    assert "not a regular file (a character device)" in json.dumps(toto)
+    # toto never follows a link out of the root: skipped with a warning, the rest migrated
+    result = migrate(project, *TOTO, "--dry-run")
+    assert result.returncode == 0 and "AAPL.json: skipped: symlink leads outside the root" in result.stderr
+
+
 def test_a_device_node_named_py_is_refused_by_apply(project: Path) -> None:
     (project / "pkg").mkdir()
     try:

@@ -24,6 +24,7 @@ DEFAULT_CONFIG_LIMIT = 16 * 1024 * 1024
 DEFAULT_MODULE_LIMIT = 8 * 1024 * 1024
 DEFAULT_DATA_LIMIT = 256 * 1024 * 1024
 
+_CHUNK = 1 << 16  # bytes per read past the size fstat gave
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
@@ -102,11 +103,13 @@ def read_user_file(path: str | os.PathLike[str], cap: Cap, *, follow_symlinks: b
         if info.st_size > limit:
             raise UnreadableFile(_too_large(info.st_size, limit, cap))
         # Read one byte past the cap: a file growing meanwhile (or a size fstat cannot tell,
-        # as in /proc) is refused, never read without end.
+        # as in /proc) is refused, never read without end. Each read asks for what fstat
+        # promised (+1 to see the end) or a chunk, never the whole cap: os.read allocates
+        # what it is asked for.
         chunks: list[bytes] = []
         total = 0
         while total <= limit:
-            chunk = os.read(fd, limit + 1 - total)
+            chunk = os.read(fd, min(limit + 1 - total, max(info.st_size + 1 - total, _CHUNK)))
             if not chunk:
                 break
             chunks.append(chunk)

@@ -134,3 +134,19 @@ def test_apply_plans_again_when_a_file_it_read_changed_before_the_lock(
     assert run(project, "apply", str(project / "pkg")).exit_code == 0
     assert untouched.read_bytes() == (project / "pkg" / "a.py").read_bytes()
     assert b"MARKETSIM_" in untouched.read_bytes()
+
+
+@pytest.mark.parametrize("token", ["../../../x", "0123456789ABCDEF", "short", 12, "0123456789abcdef/"])
+def test_a_crafted_temp_token_is_a_damaged_journal(project: Path, token: object) -> None:
+    """The token goes into file names a revert removes: only 16 lowercase hex digits are taken."""
+    import json
+
+    assert run(project, *TOTO).exit_code == 0
+    record = project / ".migrate" / "migrations" / "0001.json"
+    document = json.loads(record.read_bytes())
+    assert len(document["temp_token"]) == 16
+    document["temp_token"] = token
+    record.write_text(json.dumps(document))
+    before = {p: p.read_bytes() for p in (project / "hyperparams").rglob("*.json")}
+    clean_exit(run(project, "revert"), 3, "journal damaged", "0001.json", "temp_token")
+    assert {p: p.read_bytes() for p in (project / "hyperparams").rglob("*.json")} == before

@@ -131,7 +131,7 @@ def _resolve_settings(groups: Sequence[OptionGroup], given: dict[str, Any]) -> S
     if ROOT in groups:
         root_path = Path(given["root"]).resolve()
         if not root_path.is_dir():
-            raise click.BadParameter(f"{given['root']}: not a directory", param_hint="--root")
+            raise click.BadParameter(f"{printable(given['root'])}: not a directory", param_hint="--root")
     if HYPERPARAMS in groups:
         assert root_path is not None
         if given["hyperparams"] is None:
@@ -173,6 +173,7 @@ class MigrateGroup(click.Group):
         try:
             ctx = super().make_context(info_name, list(args), parent, **extra)
         except click.ClickException as exc:  # the group's own options: `migrate --color pink ...`
+            exc.message = printable(exc.message)  # it may quote what was typed
             if "--json" in argv:
                 emit_json(error_document(exc.format_message(), exc.exit_code))
             raise
@@ -187,6 +188,7 @@ class MigrateGroup(click.Group):
         except MigrateError as exc:
             self._fail(ctx, str(exc), exc.exit_code, reported_in_json=getattr(exc, "reported_in_json", False))
         except click.ClickException as exc:  # click prints it (usage, exit 2): the document only
+            exc.message = printable(exc.message)  # it may quote what was typed
             if _wants_json(ctx):
                 emit_json(error_document(exc.format_message(), exc.exit_code))
             raise

@@ -130,3 +130,13 @@ def test_the_exit_code_of_check_is_untouched(project: Path) -> None:
     # click's own Exit (how --check ends with 1) is not an error to report.
     result = _invoke(project, "toto", "--samples", "32", "--batch", "16", "--check")
     assert result.exit_code == 1 and "error" not in result.stderr
+
+
+def test_a_usage_error_quoting_a_hostile_argument_is_one_line(tmp_path: Path) -> None:
+    hostile = str(tmp_path / "no\nsuch\x1b[31m")
+    result = CliRunner().invoke(main, ["history", "--root", hostile, "--json"])
+    assert result.exit_code == 2
+    assert "\x1b" not in result.output and "no\\nsuch\\x1b[31m" in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "Invalid value" in line]
+    assert "no\\nsuch" in line
+    assert "no\\nsuch" in json.loads(result.stdout)["error"]["message"]

@@ -30,10 +30,12 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  done, or nothing to do
   1  --check: changes are pending
-  2  bad input or usage (nothing written)
+  2  bad input or usage, or input too large for Python
+     itself (nothing written)
   3  refused for safety (lock held, files changed since the
      migration, an unfinished migration needs attention,
-     a damaged journal, a file system error)
+     a damaged journal, a file system error); an internal
+     error (a bug: the message says so)
   130 interrupted (Ctrl-C)
 """
 

@@ -92,7 +92,8 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             seen.add(real)
             candidates.append(Candidate(label, real, folder == SELECTION_FOLDER, symbol))
     if not candidates and not wanted:
-        warnings.append(printable(f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
+        warnings.append(printable(
+            f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
     unknown = sorted(wanted - found_symbols)
     if unknown:
         raise BadInputError(printable(

@@ -130,7 +130,8 @@ def _creation(selection: Selection, spec: MigrationSpec, folder: str, folder_lab
     document = json.loads(selection.after)
     after = json.dumps(document, indent=2).encode("utf-8")
     edits = tuple(Edit("$." + ".".join(t.path), None, _get(document, t.path)) for t in spec.targets)
-    return FilePlan(printable(f"{folder_label}/{selection.symbol}.json"), os.path.join(folder, f"{selection.symbol}.json"),
+    return FilePlan(printable(f"{folder_label}/{selection.symbol}.json"),
+                    os.path.join(folder, f"{selection.symbol}.json"),
                     None, after, edits)
 
 

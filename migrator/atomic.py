@@ -61,12 +61,15 @@ class Replacement(NamedTuple):
 
     `expected`: the bytes the file must still hold at the moment of its rename
     (bytes), or None when it must not exist (it is created), or NO_CHECK.
+    `owner`: the replaced file's (uid, gid); the new file gets them where the process may
+    give them (root: both; the owner: a group it belongs to), else keeps its own.
     """
 
     path: str | os.PathLike[str]
     data: bytes
     mode: int
     expected: object = NO_CHECK
+    owner: tuple[int, int] | None = None  # (uid, gid) to keep, where the process may set them
 
 
 class ChangedMeanwhile(Exception):
@@ -181,6 +184,8 @@ def _write_temp(replacement: Replacement, tag: str, *, fsync: bool) -> str:
         os.unlink(temp)
         fd = os.open(temp, _TEMP_FLAGS, 0o600)
     try:
+        if replacement.owner is not None:
+            _give_owner(fd, *replacement.owner)  # before fchmod: chown clears set-id bits
         os.fchmod(fd, replacement.mode)  # fchmod, not the open mode: the umask must not apply
         view = memoryview(replacement.data)
         while view:
@@ -193,6 +198,19 @@ def _write_temp(replacement: Replacement, tag: str, *, fsync: bool) -> str:
         raise
     os.close(fd)
     return temp
+
+
+def _give_owner(fd: int, uid: int, gid: int) -> None:
+    info = os.fstat(fd)
+    if (info.st_uid, info.st_gid) == (uid, gid):
+        return
+    try:
+        os.fchown(fd, uid, gid)
+    except PermissionError:
+        try:
+            os.fchown(fd, -1, gid)  # not root: the group still, if the user is in it
+        except PermissionError:
+            pass
 
 
 def holds(path: str | os.PathLike[str], expected: bytes | None) -> bool:

@@ -20,6 +20,7 @@ import click
 
 from migrator import __version__
 from migrator.errors import BadInputError, MigrateError
+from migrator.names import printable, printable_document
 from migrator.output import ColorChoice, Outcome, color_enabled, emit_json, error_document, finish
 
 from migrator.configs.models import MODELS as CONFIG_MODELS
@@ -29,10 +30,12 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  done, or nothing to do
   1  --check: changes are pending
-  2  bad input or usage (nothing written)
+  2  bad input or usage, or input too large for Python
+     itself (nothing written)
   3  refused for safety (lock held, files changed since the
      migration, an unfinished migration needs attention,
-     a damaged journal, a file system error)
+     a damaged journal, a file system error); an internal
+     error (a bug: the message says so)
   130 interrupted (Ctrl-C)
 """
 
@@ -130,7 +133,7 @@ def _resolve_settings(groups: Sequence[OptionGroup], given: dict[str, Any]) -> S
     if ROOT in groups:
         root_path = Path(given["root"]).resolve()
         if not root_path.is_dir():
-            raise click.BadParameter(f"{given['root']}: not a directory", param_hint="--root")
+            raise click.BadParameter(f"{printable(given['root'])}: not a directory", param_hint="--root")
     if HYPERPARAMS in groups:
         assert root_path is not None
         if given["hyperparams"] is None:
@@ -160,7 +163,10 @@ class MigrateGroup(click.Group):
     MigrateError: its own code. Usage errors: click's message, exit 2. Ctrl-C: 130.
     An OSError no module turned into a MigrateError (a read-only root, a full disk...):
     3, naming the file (what was written is whole, as after a kill; the next command
-    says what to run).
+    says what to run). Input too large or malformed for Python itself (MemoryError,
+    RecursionError, OverflowError, ValueError, UnicodeError): 2. Any other exception
+    is a bug in migrate: one line saying so, 3 (a write in progress was rolled back,
+    as for any failure). Every message is shown with control characters escaped.
     """
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
@@ -169,6 +175,7 @@ class MigrateGroup(click.Group):
         try:
             ctx = super().make_context(info_name, list(args), parent, **extra)
         except click.ClickException as exc:  # the group's own options: `migrate --color pink ...`
+            exc.message = printable(exc.message)  # it may quote what was typed
             if "--json" in argv:
                 emit_json(error_document(exc.format_message(), exc.exit_code))
             raise
@@ -176,13 +183,14 @@ class MigrateGroup(click.Group):
         return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
-        from migrator.errors import EXIT_INTERRUPTED, EXIT_REFUSED
+        from migrator.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_REFUSED
 
         try:
             return super().invoke(ctx)
         except MigrateError as exc:
             self._fail(ctx, str(exc), exc.exit_code, reported_in_json=getattr(exc, "reported_in_json", False))
         except click.ClickException as exc:  # click prints it (usage, exit 2): the document only
+            exc.message = printable(exc.message)  # it may quote what was typed
             if _wants_json(ctx):
                 emit_json(error_document(exc.format_message(), exc.exit_code))
             raise
@@ -191,14 +199,36 @@ class MigrateGroup(click.Group):
         except OSError as exc:
             where = f"{os.fsdecode(exc.filename)}: " if exc.filename is not None else ""
             self._fail(ctx, f"{where}{exc.strerror or exc}", EXIT_REFUSED)
+        except click.exceptions.Exit:  # ctx.exit(): the command's own exit code
+            raise
+        except _TOO_MUCH_FOR_PYTHON as exc:
+            self._fail(ctx, f"cannot handle this input: {_one_line(exc)}", EXIT_BAD_INPUT)
+        except Exception as exc:
+            self._fail(ctx, f"internal error (a bug in migrate, please report it): {_one_line(exc)}",
+                       EXIT_REFUSED)
 
     @staticmethod
     def _fail(ctx: click.Context, message: str, exit_code: int, *, reported_in_json: bool = False,
               prefix: str = "migrate: error: ") -> None:
+        message = printable(message)
         if _wants_json(ctx) and not reported_in_json:
             emit_json(error_document(message, exit_code))
         click.echo(f"{prefix}{message}", err=True)
         ctx.exit(exit_code)
+
+
+# Raised by Python itself on input too large or malformed for it (an integer of 5,000 digits,
+# nesting deeper than the stack, bytes that do not decode), wherever no module caught it first.
+_TOO_MUCH_FOR_PYTHON = (MemoryError, RecursionError, OverflowError, ValueError, UnicodeError)
+_MESSAGE_LIMIT = 300  # characters of an unexpected exception's message
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: message`, shortened; what a MemoryError (no message) means, in words."""
+    text = str(exc) or ("out of memory" if isinstance(exc, MemoryError) else "")
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[:_MESSAGE_LIMIT - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _wants_json(ctx: click.Context) -> bool:
@@ -475,7 +505,8 @@ def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
         env["HYPERPARAM_ROOT"] = str(Path(hyperparams).resolve())
     path = Path(backtest) if backtest else settings.root / BACKTEST_FILE
     result = run_explain(settings.root, path, env, symbols)
-    settings.finish(Outcome(result.as_json(), text=render_text(result, tty=settings.color, root=settings.root)))
+    settings.finish(Outcome(printable_document(result.as_json()),
+                            text=render_text(result, tty=settings.color, root=settings.root)))
 
 
 # --- forecast core (migrator.forecast) --------------------------------------

@@ -17,6 +17,7 @@ from typing import IO, Any, Literal, Sequence
 import click
 
 from migrator.errors import EXIT_PENDING, MigrateError
+from migrator.names import printable
 
 ColorChoice = Literal["auto", "always", "never"]
 
@@ -41,8 +42,8 @@ def finish(outcome: Outcome, *, as_json: bool, quiet: bool, check: bool) -> None
         click.echo(outcome.text, nl=not outcome.text.endswith("\n"))
     for warning in outcome.warnings:  # after the report, where they are seen
         click.echo(f"migrate: warning: {warning}", err=True)
-    for error in outcome.errors:
-        click.echo(f"migrate: error: {error}", err=True)
+    for error in outcome.errors:  # one line each, whatever the file names in them
+        click.echo(f"migrate: error: {printable(error)}", err=True)
     if outcome.failure is not None:
         # Already reported in the document: the group prints only the stderr line.
         setattr(outcome.failure, "reported_in_json", as_json)

@@ -262,15 +262,15 @@ def test_an_empty_tree_says_so(root):
 
 
 def test_unreadable_file_stops_everything(root, monkeypatch):
-    from migrator.configs import migrations
+    # Running as root, chmod cannot make a file unreadable: fail the reader's os.open() instead.
+    real_open = os.open
 
-    # Running as root, chmod cannot make a file unreadable: fail the planner's open() instead.
-    def failing_open(path, mode="r", *args, **kwargs):
+    def failing_open(path, flags, *args, **kwargs):
         if str(path).endswith("BTCUSD.json") and "best" not in str(path):
             raise PermissionError(13, "Permission denied")
-        return open(path, mode, *args, **kwargs)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(migrations, "open", failing_open, raising=False)
+    monkeypatch.setattr(os, "open", failing_open)
     before = _files(root)
     result = run(root, "toto", "--samples", "32", "--batch", "16")
     assert result.exit_code == 2

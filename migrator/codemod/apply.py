@@ -10,10 +10,11 @@ import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
-from migrator.codemod.engine import FileResult, patch_files, python_files
+from migrator.codemod.engine import FileResult, patch_files, python_files, still_as_read
 from migrator.codemod.rule import RuleOptions
 from migrator.codemod.rules import select
 from migrator.errors import BadInputError
+from migrator.names import printable
 
 DEFAULT_TARGET = "backtest_test3_inline.py"
 # Patched too when present: upstream's parallel copy of the backtest and its optimizers.
@@ -47,7 +48,8 @@ def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
     """Explicit files and the .py files below explicit folders; else the default targets."""
     if not arguments:
         default = root / DEFAULT_TARGET
-        if not default.is_file():
+        # exists, not is_file: a FIFO or a device there is the reader's to refuse, saying what it is
+        if not default.exists():
             raise BadInputError(f"{default}: no such file (the default target; name the files "
                                 f"to patch as arguments)")
         return [default, *(root / name for name in OPTIONAL_TARGETS if (root / name).is_file())]
@@ -67,10 +69,18 @@ def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
 
 
 def label_for(root: Path, path: Path) -> str:
+    """How `path` is named in output: relative to the root where it can be, control characters escaped."""
     try:
-        return path.relative_to(root).as_posix()
+        return printable(path.relative_to(root).as_posix())
     except ValueError:
-        return str(path)
+        return printable(str(path))
+
+
+def _refuse_outside(planned: ApplyResult) -> None:
+    outside = [label for label, r in planned.changed if not r.path.is_relative_to(planned.root)]
+    if outside:
+        raise BadInputError(f"{outside[0]}: outside the root {planned.root} (the journal keeps files "
+                            f"under the root; pass --root)")
 
 
 def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | None,
@@ -87,23 +97,28 @@ def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | Non
     if on_count is not None:
         on_count(len(paths))
     labels = [label_for(root, path) for path in paths]
-    if not write:
+
+    def patch_all() -> ApplyResult:
         results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
         return ApplyResult(root, tuple(results), tuple(labels), None)
+
+    # Planned first without the lock: a run that writes nothing (nothing to do, or refused
+    # for an invalid module) creates nothing, not even .migrate/.
+    planned = patch_all()
+    if not write or planned.errors or not planned.changed:
+        return planned
+    _refuse_outside(planned)
     from migrator.journal import FileChange, write_migration
 
-    planned: list[ApplyResult] = []
-
     def plan() -> list[FileChange]:  # runs under the root's lock: no other migrate writes meanwhile
-        results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
-        planned.append(ApplyResult(root, tuple(results), tuple(labels), None))
-        if planned[0].errors:
-            return []
-        outside = [label for label, r in planned[0].changed if not r.path.is_relative_to(root)]
-        if outside:
-            raise BadInputError(f"{outside[0]}: outside the root {root} (the journal keeps files "
-                                f"under the root; pass --root)")
-        return [FileChange(r.path, r.before, r.after) for _, r in planned[0].changed]  # type: ignore[arg-type]
+        nonlocal planned
+        # Kept only if every file read, changed or not, still holds the bytes patched.
+        if not all(still_as_read(result) for result in planned.results):
+            planned = patch_all()
+            if planned.errors:
+                return []
+            _refuse_outside(planned)
+        return [FileChange(r.path, r.before, r.after) for _, r in planned.changed]  # type: ignore[arg-type]
 
     migration = write_migration(root, "apply", argv, plan)
-    return dataclasses.replace(planned[0], migration_id=migration.id if migration else None)
+    return dataclasses.replace(planned, migration_id=migration.id if migration else None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ast
 import dataclasses
+import hashlib
 import io
 import os
 import sys
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from migrator.codemod.rule import ModuleContext, PatchError, Rule, RuleOptions, Status
 from migrator.codemod.rules import BY_NAME
+from migrator.files import MODULE, UnreadableFile, read_user_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,7 @@ class FileResult:
     notes: tuple[str, ...] = ()  # what the user must know about the patch (see ModuleContext)
     parse_s: float = 0.0  # libcst parse time, 0 when the file was not parsed
     transform_s: float = 0.0  # rules plus code generation
+    read_sha256: bytes | None = None  # of the bytes patched (None: unreadable), to tell a change since
 
     @property
     def changed(self) -> bool:
@@ -246,15 +249,24 @@ def patch_file(path: Path, rule_names: Sequence[str], options: RuleOptions,
                label: str, steps: bool = False) -> FileResult:
     """Read and patch one file; errors become FileResult.error (safe across processes)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileResult(path=path, error=f"{label}: cannot read: {exc.strerror or exc}")
+        data = read_user_file(path, MODULE)
+    except UnreadableFile as exc:
+        return FileResult(path=path, error=f"{label}: cannot read: {exc.reason}")
+    digest = hashlib.sha256(data).digest()
     try:
         result = patch_source(data, label, [BY_NAME[name] for name in rule_names], options,
                               steps=steps)
     except PatchError as exc:
-        return FileResult(path=path, error=str(exc))
-    return dataclasses.replace(result, path=path)
+        return FileResult(path=path, error=str(exc), read_sha256=digest)
+    return dataclasses.replace(result, path=path, read_sha256=digest)
+
+
+def still_as_read(result: FileResult) -> bool:
+    """Whether the file of `result` holds now the bytes it was patched from."""
+    try:
+        return hashlib.sha256(read_user_file(result.path, MODULE)).digest() == result.read_sha256
+    except UnreadableFile:
+        return result.read_sha256 is None
 
 
 def _patch_task(task: tuple[Path, str, tuple[str, ...], RuleOptions, bool]) -> FileResult:

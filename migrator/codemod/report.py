@@ -7,6 +7,7 @@ from typing import Any
 from migrator.codemod.apply import ApplyResult
 from migrator.codemod.rule import Rule, Status
 from migrator.diffs import unified_diff
+from migrator.names import printable
 
 
 def _applied(result_steps: Any) -> list[str]:
@@ -74,7 +75,7 @@ def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, A
     return {
         "command": "apply",
         "mode": mode,
-        "root": str(result.root),
+        "root": printable(str(result.root)),
         "written": result.migration_id is not None,
         "migration": result.migration_id,
         "changed": len(result.changed),

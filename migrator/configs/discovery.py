@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from migrator.errors import BadInputError
+from migrator.names import printable
 
 SELECTION_FOLDER = "best"
 
@@ -61,7 +62,7 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
             continue
         folder_real = os.path.realpath(folder_path)
         if not _inside(folder_real, root_str):
-            warnings.append(_printable(f"{folder_label}: skipped: it leads outside the root (to {folder_real})"))
+            warnings.append(printable(f"{folder_label}: skipped: it leads outside the root (to {folder_real})"))
             continue
         try:
             with os.scandir(folder_real) as entries:
@@ -72,29 +73,30 @@ def discover(root: Path, hyperparams: Path, model_folder: str, symbols: Sequence
         # Anything but a broken symlink is a candidate: a folder, a symlink loop or a FIFO
         # named *.json fails to read later and is reported as an invalid file, never skipped unseen.
         names = sorted((name, is_link) for name, is_link, kind in listed if kind != "missing")
-        warnings += sorted(_printable(f"{folder_label}/{name}: skipped: broken symlink")
+        warnings += sorted(printable(f"{folder_label}/{name}: skipped: broken symlink")
                            for name, is_link, kind in listed if kind == "missing")
         for name, is_link in names:
             symbol = name[:-5]
             if wanted and symbol not in wanted:
                 continue
             found_symbols.add(symbol)
-            label = _printable(f"{folder_label}/{name}")
+            label = printable(f"{folder_label}/{name}")
             real = os.path.join(folder_real, name)
             if is_link:
                 real = os.path.realpath(real)
                 if not _inside(real, root_str):
-                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {_printable(real)})")
+                    warnings.append(f"{label}: skipped: symlink leads outside the root (to {printable(real)})")
                     continue
             if real in seen:  # two links to one file: migrate it once
                 continue
             seen.add(real)
             candidates.append(Candidate(label, real, folder == SELECTION_FOLDER, symbol))
     if not candidates and not wanted:
-        warnings.append(f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/")
+        warnings.append(printable(
+            f"no .json files in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
     unknown = sorted(wanted - found_symbols)
     if unknown:
-        raise BadInputError(_printable(
+        raise BadInputError(printable(
             f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: no such file "
             f"in {hp_label}/{model_folder}/ or {hp_label}/{SELECTION_FOLDER}/"))
     return Discovery(tuple(candidates), tuple(warnings))
@@ -104,14 +106,6 @@ def label_of(root: Path, hyperparams: Path, folder: str) -> str:
     """HYPERPARAMS/<folder> as labels name it: relative to the root, POSIX separators."""
     hp_label = hyperparams.relative_to(root).as_posix()
     return folder if hp_label == "." else f"{hp_label}/{folder}"
-
-
-def _printable(label: str) -> str:
-    """`label` with control characters (a newline, a terminal escape) and undecodable bytes
-    escaped, so a file name can neither split an error line nor drive the terminal."""
-    if label.isprintable():
-        return label
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in label)
 
 
 def _kind(entry: os.DirEntry) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import re
-import stat
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +24,9 @@ from migrator.configs.jsonspans import splice, value_spans
 from migrator.configs.models.base import MigrationSpec
 from migrator.configs.parallel import fork_map
 from migrator.configs.schemas import edited_values_error, schema_error
+from migrator.errors import BadInputError
+from migrator.files import CONFIG, UnreadableFile, read_user_file
+from migrator.names import printable
 
 NAME_PATH = ("config", "name")  # every edit, the name included, lies inside $.config
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number",
@@ -76,6 +79,9 @@ class Plan:
     selections: list[Selection] = dataclasses.field(default_factory=list)  # best/ files of this model
     # selections whose HYPERPARAMS/<model folder>/SYMBOL.json is missing: the backtest never reads them
     unread: list[Selection] = dataclasses.field(default_factory=list)
+    # every file read, changed or not: its real path -> the sha256 of the bytes planned from
+    # (None: it could not be read); a plan is only as good as all of these still hold
+    read: dict[str, bytes | None] = dataclasses.field(default_factory=dict)
 
 
 class _Invalid(Exception):
@@ -95,7 +101,8 @@ def plan_migration(root: Path, hyperparams: Path, spec: MigrationSpec,
     discovery = discover(root, hyperparams, spec.model.folder, symbols)
     plan = Plan(spec, warnings=list(discovery.warnings))
     outcomes = fork_map(functools.partial(_outcome, spec=spec), discovery.candidates)
-    for candidate, outcome in zip(discovery.candidates, outcomes):
+    for candidate, (digest, outcome) in zip(discovery.candidates, outcomes):
+        plan.read[candidate.path] = digest
         if isinstance(outcome, tuple):  # (the plan or None when at target, the selection or None)
             change, selection = outcome
             if change is None:
@@ -123,26 +130,35 @@ def _creation(selection: Selection, spec: MigrationSpec, folder: str, folder_lab
     document = json.loads(selection.after)
     after = json.dumps(document, indent=2).encode("utf-8")
     edits = tuple(Edit("$." + ".".join(t.path), None, _get(document, t.path)) for t in spec.targets)
-    return FilePlan(f"{folder_label}/{selection.symbol}.json", os.path.join(folder, f"{selection.symbol}.json"),
+    return FilePlan(printable(f"{folder_label}/{selection.symbol}.json"),
+                    os.path.join(folder, f"{selection.symbol}.json"),
                     None, after, edits)
 
 
 _Outcome = tuple[FilePlan | None, Selection | None] | Skipped | str
 
 
-def _outcome(candidate: Candidate, spec: MigrationSpec) -> _Outcome:
-    """_plan_file's result, or the error line (str) of an invalid file."""
+def _outcome(candidate: Candidate, spec: MigrationSpec) -> tuple[bytes | None, _Outcome]:
+    """The sha256 of the bytes read (None if unreadable), and _plan_file's result or the
+    error line (str) of an invalid file."""
     try:
-        return _plan_file(candidate, spec)
+        raw = _read(candidate.label, candidate.path)
     except _Invalid as exc:
-        return str(exc)
+        return None, str(exc)
+    try:
+        return _sha256(raw), _plan_file(candidate, spec, raw)
+    except _Invalid as exc:
+        return _sha256(raw), str(exc)
 
 
-def _plan_file(candidate: Candidate, spec: MigrationSpec) -> _Outcome:
+def _sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _plan_file(candidate: Candidate, spec: MigrationSpec, raw: bytes) -> _Outcome:
     """(the file's plan or None when already at target, the selection it is if one), or
     Skipped (a selection of another model)."""
     label = candidate.label
-    raw = _read(label, candidate.path)
     document, text = _parse(label, raw)
     try:
         change = _plan_document(candidate, spec, raw, text, document)
@@ -222,19 +238,12 @@ def _parse(label: str, raw: bytes) -> tuple[dict[str, Any], str]:
 
 
 def _read(label: str, path: str) -> bytes:
-    """The file's bytes; _Invalid, naming the file, if it is not a readable regular file."""
+    """The file's bytes; _Invalid, naming the file, if it is not a readable regular file within the cap."""
     try:
-        # O_NONBLOCK: a FIFO named *.json must not hang the run (it is refused just below).
-        with open(path, "rb", opener=_open_nonblocking) as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise _Invalid(f"{label}: cannot read: not a regular file")
-            return file.read()
-    except OSError as exc:
-        raise _Invalid(f"{label}: cannot read: {exc.strerror or exc}") from None
-
-
-def _open_nonblocking(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
+        # `path` is already resolved (discovery): a symlink put there since is refused.
+        return read_user_file(path, CONFIG, follow_symlinks=False)
+    except UnreadableFile as exc:
+        raise _Invalid(f"{label}: cannot read: {exc.reason}") from None
 
 
 _NUMBER_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?')
@@ -292,8 +301,11 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
     Planned first without the lock, so a run with nothing to write (or refused for an
     invalid file) writes nothing at all, not even .migrate/. Then, under the root's lock
     (the journal's write_migration: a second `migrate` is refused at once), the plan is
-    kept only if every file it changes still holds the bytes it planned from, else planned
-    again there; the journal re-checks each file just before replacing it too.
+    kept only if the same files are found and EVERY file it read, changed or not, still
+    holds the bytes it planned from; else it is planned again there. (Checking only the
+    files it changes is not enough: another migrate may have replaced, after this one read
+    it, a file this plan leaves alone.) The journal re-checks each changed file just before
+    replacing it too.
     """
     def make_plan() -> Plan:
         return plan_migration(root, hyperparams, spec, symbols, create_missing=create_missing)
@@ -306,7 +318,7 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
 
     def changes() -> list[FileChange]:
         nonlocal plan
-        if any(_current_bytes(change.path) != change.before for change in plan.changes):
+        if not _still_as_read(root, hyperparams, spec, symbols, plan):
             plan = make_plan()  # changed meanwhile
         if plan.invalid and not skip_invalid:
             return []
@@ -316,9 +328,20 @@ def plan_and_apply(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: 
     return plan, migration.id if migration else None
 
 
-def _current_bytes(path: str) -> bytes | None:
-    """What _read would plan from now; None where it would refuse the file (missing, not regular)."""
+def _still_as_read(root: Path, hyperparams: Path, spec: MigrationSpec, symbols: Sequence[str],
+                   plan: Plan) -> bool:
+    """Whether discovery finds the same files and each holds the bytes `plan` read."""
     try:
-        return _read(path, path)
+        found = [c.path for c in discover(root, hyperparams, spec.model.folder, symbols).candidates]
+    except BadInputError:
+        return False  # planning again reports it
+    return sorted(found) == sorted(plan.read) and all(
+        _current_digest(path) == digest for path, digest in plan.read.items())
+
+
+def _current_digest(path: str) -> bytes | None:
+    """What _outcome would record for `path` now."""
+    try:
+        return _sha256(_read(path, path))
     except _Invalid:
         return None

@@ -9,6 +9,7 @@ from migrator.configs.migrations import FilePlan, Plan
 from migrator.configs.models.base import RuntimeNote
 from migrator.configs.parallel import fork_map
 from migrator.diffs import unified_diff
+from migrator.names import printable
 
 
 def diffs(plan: Plan, *, color: bool) -> list[str]:
@@ -26,7 +27,7 @@ def unread_warning(plan: Plan, *, created: bool) -> str | None:
     if not plan.unread:
         return None
     folder = plan.spec.model.folder
-    names = [s.symbol for s in plan.unread]
+    names = [printable(s.symbol) for s in plan.unread]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     if created:
         return (f"{_files(len(names))} created in {folder}/ from the best/ selections ({shown}): "

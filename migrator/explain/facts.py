@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 from migrator.codemod.facts import HORIZON, tail_rows  # plain `ast`: no libcst
 from migrator.errors import BadInputError
+from migrator.files import MODULE, UnreadableFile, read_user_file
+from migrator.names import printable
 from migrator.explain.evaluate import (
     ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
     bindings, to_json,
@@ -149,9 +151,9 @@ def read_backtest_facts(path: Path) -> BacktestFacts:
     """Read the module at `path`. Raises BadInputError (one line naming the file) when it
     cannot be read or parsed; every other gap is an Unknown in the result."""
     try:
-        source = path.read_bytes()
-    except OSError as exc:
-        raise BadInputError(f"{path}: cannot read the backtest: {exc.strerror or exc}") from None
+        source = read_user_file(path, MODULE)
+    except UnreadableFile as exc:
+        raise BadInputError(f"{printable(str(path))}: cannot read the backtest: {exc.reason}") from None
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:

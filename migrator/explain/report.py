@@ -8,6 +8,7 @@ from typing import Any
 
 from migrator.explain.evaluate import Unknown
 from migrator.explain.resolve import Explanation
+from migrator.names import printable, printable_document
 
 
 def _show(value: Any) -> str:
@@ -30,9 +31,8 @@ def render_text(explanation: Explanation, tty: bool, root: Path | None = None) -
     """The report: settings with their provenance, one table row per symbol, the reasons
     behind each value, and the MARKETSIM_* hooks. ANSI bold headers only on a tty. Paths
     under `root` are shown relative to it (the JSON keeps them absolute, for tools)."""
-    document = explanation.as_json()
-    facts = explanation.facts
-    out = [f"backtest: {facts.path}",
+    document = printable_document(explanation.as_json())  # file names and symbols: one line each
+    out = [f"backtest: {document['backtest']}",
            f"hyperparams: {_show(document['hyperparams']['path'])}  ({document['hyperparams']['why']})",
            f"FAST_TESTING: {_show(document['fast_testing']['value'])}  ({document['fast_testing']['why']})"]
     clamp = document["settings"]["clamp_function"]
@@ -97,4 +97,5 @@ def render_text(explanation: Explanation, tty: bool, root: Path | None = None) -
     text = "\n".join(out) + "\n"
     if root is None:
         return text
-    return text.replace(f"{root}{os.sep}", "").replace(str(root), ".")
+    shown_root = printable(str(root))
+    return text.replace(f"{shown_root}{os.sep}", "").replace(shown_root, ".")

@@ -14,10 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.errors import BadInputError
+from migrator.files import CONFIG, UnreadableFile, read_user_file
+from migrator.names import printable
 from migrator.explain.evaluate import Unknown, env_writes
 from migrator.explain.facts import (
     HYPERPARAM_ROOT_ENV, KRONOS_SAMPLE_COUNT_ENV, TOTO_KEYS, BacktestFacts, Resolved, effective_toto,
@@ -114,15 +117,20 @@ def _discover(folder: Any) -> tuple[str, ...]:
 def read_config(path: Path) -> ConfigFile:
     """A hyperparams record: its `config` object, or why it cannot be used. Never raises."""
     try:
-        if not path.exists():
+        text = read_user_file(path, CONFIG).decode("utf-8")
+    except UnreadableFile as exc:
+        if exc.missing:
             return ConfigFile(path, "missing", {})
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return ConfigFile(path, "invalid", Unknown(f"{path}: cannot read: {exc}"))
+        return ConfigFile(path, "invalid", Unknown(f"{printable(str(path))}: cannot read: {exc.reason}"))
+    except UnicodeDecodeError as exc:
+        return ConfigFile(path, "invalid", Unknown(f"{printable(str(path))}: cannot read: {exc}"))
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         return ConfigFile(path, "invalid", Unknown(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"))
+    except ValueError:  # an integer past Python's int-digits limit (json.load fails in the backtest too)
+        return ConfigFile(path, "invalid", Unknown(f"{path}: an integer with more digits than Python's limit "
+                                                   f"of {sys.get_int_max_str_digits()}"))
     except RecursionError:
         return ConfigFile(path, "invalid", Unknown(f"{path}: JSON nested too deeply"))
     if not isinstance(record, dict):

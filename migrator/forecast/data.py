@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
+import io
 import math
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from migrator.errors import BadInputError
+from migrator.files import DATA, UnreadableFile, read_user_file
 
 KEYS: tuple[str, ...] = ("Close", "Low", "High", "Open")
 PRICE_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close")
@@ -103,12 +107,16 @@ def load_csv(path: str | Path) -> OHLCFrame:
     """
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: Excel writes a BOM
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        raise BadInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BadInputError(f"{path}: is a directory, expected a CSV file") from None
+        raw = read_user_file(path, DATA)
+    except UnreadableFile as exc:
+        if exc.missing:
+            raise BadInputError(f"{path}: no such file") from None
+        if exc.reason == os.strerror(errno.EISDIR):
+            raise BadInputError(f"{path}: is a directory, expected a CSV file") from None
+        raise BadInputError(f"{path}: cannot read ({exc.reason})") from None
+    try:
+        # -sig: Excel writes a BOM; newline="": the csv module's own line endings, as open() gives them
+        rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     except UnicodeDecodeError as exc:
         raise BadInputError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
     except csv.Error as exc:

@@ -33,6 +33,7 @@ from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, StudentT
 
 from migrator.errors import BadInputError
+from migrator.files import UnreadableFile, check_regular
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,10 @@ def load_state_dict_checked(model: nn.Module, path: Path, label: str) -> None:
 
 def read_state_dict(path: Path) -> dict:
     """A dict saved with torch.save (weights only); BadInputError naming `path` otherwise."""
+    try:
+        check_regular(path)  # a FIFO or a device would block torch.load, or feed it without end
+    except UnreadableFile as exc:
+        raise BadInputError(f"{path}: cannot read checkpoint: {exc.reason}") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     # Any failure to unpickle an untrusted file is bad input (struct.error, ValueError, ... seen).

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from migrator.errors import BadInputError
+from migrator.files import CONFIG, UnreadableFile, check_regular, read_user_file
 
 INSTALL = "pip install --no-deps -r requirements/toto-ts.txt"
 DEFAULT_SIMS = 20  # a short default for this backend (~30 s with the small model); --sims 50 is the seed's
@@ -282,13 +283,19 @@ def _load_toto_ts_checkpoint(toto_cls: type, path: Path, config: dict):
     huggingface_hub no longer passes.) strict=True, unlike from_pretrained's default: a
     checkpoint lacking any of the model's tensors is refused rather than left random."""
     weights = path / "model.safetensors" if path.is_dir() else path
-    if not weights.is_file():
+    if not weights.exists():
         raise BadInputError(f"{weights}: no such checkpoint file")
+    try:
+        check_regular(weights)  # a FIFO or a device would block the loader, or feed it without end
+    except UnreadableFile as exc:
+        raise BadInputError(f"{weights}: cannot read checkpoint: {exc.reason}") from None
     settings = path / "config.json"
-    if path.is_dir() and settings.is_file():
+    if path.is_dir() and settings.exists():
         try:
-            config = json.loads(settings.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            config = json.loads(read_user_file(settings, CONFIG).decode("utf-8"))
+        except UnreadableFile as exc:
+            raise BadInputError(f"{settings}: cannot read: {exc.reason}") from None
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BadInputError(f"{settings}: cannot read: {exc}") from None
         if not isinstance(config, dict):
             raise BadInputError(f"{settings}: not a JSON object of Toto settings")

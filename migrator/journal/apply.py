@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import hashlib
 import os
+import secrets
 import stat
 from pathlib import Path
 from typing import Callable, Sequence
@@ -50,6 +51,7 @@ class _Checked:
     real: str
     mode: int  # st_mode to give the new bytes
     change: FileChange
+    owner: tuple[int, int] | None = None  # the replaced file's (uid, gid), kept
 
 
 def unfinished_notice(migration: Migration) -> str:
@@ -99,8 +101,8 @@ def _apply_locked(journal: Journal, kind: str, argv: Sequence[str],
     try:
         create_recorded_folders(journal.paths, record.folders)  # only once recorded: revertable
         atomic.replace_many([atomic.Replacement(c.real, c.change.after, stat.S_IMODE(c.mode),
-                                                expected=c.change.before) for c in checked],
-                            tag=f"migrate-{migration_id}",
+                                                expected=c.change.before, owner=c.owner) for c in checked],
+                            tag=record.temp_tag("apply"),
                             keep_replaced=journal.replaced_folder(migration_id, "apply"))
         journal.write_state(migration_id, State("applied"))
     except (Exception, KeyboardInterrupt) as exc:  # not a kill: roll back at once
@@ -141,8 +143,11 @@ def _check(journal: Journal, changes: Sequence[FileChange]) -> list[_Checked]:
         if rel in seen:
             raise BadInputError(f"{rel}: listed twice in one migration")
         seen.add(rel)
-        mode = _new_file_mode(rel, real) if change.before is None else _holds_before(rel, real, change.before)
-        checked.append(_Checked(rel, real, mode, change))
+        if change.before is None:
+            checked.append(_Checked(rel, real, _new_file_mode(rel, real), change))
+        else:
+            info = _holds_before(rel, real, change.before)
+            checked.append(_Checked(rel, real, info.st_mode, change, (info.st_uid, info.st_gid)))
     return checked
 
 
@@ -164,8 +169,8 @@ def _missing_folders(journal: Journal, checked: list[_Checked]) -> list[str]:
     return list(folders)
 
 
-def _holds_before(rel: str, real: str, before: bytes) -> int:
-    """The file's st_mode, after checking it holds exactly `before`."""
+def _holds_before(rel: str, real: str, before: bytes) -> os.stat_result:
+    """The file's fstat, after checking it holds exactly `before`."""
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
@@ -183,7 +188,7 @@ def _holds_before(rel: str, real: str, before: bytes) -> int:
     if not same:
         raise SafetyError(f"{rel}: changed since it was read (it no longer holds the bytes this "
                           "migration was planned from); nothing written")
-    return info.st_mode
+    return info
 
 
 def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str],
@@ -198,7 +203,8 @@ def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str]
         if before is not None:
             chunks.append(before)
         offset += length
-    record = Record(RECORD_FORMAT, migration_id, kind, now(), tuple(argv), tuple(stored), tuple(folders))
+    record = Record(RECORD_FORMAT, migration_id, kind, now(), tuple(argv), tuple(stored), tuple(folders),
+                    temp_token=secrets.token_hex(8))
     pack = journal.paths.pack(migration_id)
     try:
         write_new_file(pack, b"".join(chunks))

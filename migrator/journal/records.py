@@ -27,6 +27,7 @@ RECORD_FORMAT = 2  # 1: originals/N hard links (still read); 2: one pack of copi
 ID_PATTERN = re.compile(r"[0-9]{4,9}")  # what the tool writes: 0001, 0002, ... (never 10 digits)
 _KIND_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+_TOKEN_PATTERN = re.compile(r"[0-9a-f]{16}")
 _NAME_MAX = 255
 
 
@@ -90,6 +91,15 @@ class Record:
     # Folders the migration created for its new files, shallowest first: a revert removes
     # each one left empty. Optional in the file (absent before this field existed).
     folders: tuple[str, ...] = ()
+    # Random, drawn when the migration is recorded; in the names of its temp files beside the
+    # user's, so no file a user had before the journal existed can bear one (and be removed as a
+    # leftover). Absent in older records: their temp names were migrate-ID(-revert).
+    temp_token: str = ""
+
+    def temp_tag(self, operation: str) -> str:
+        """The tag (atomic.temp_path) of the temp files of this migration's apply or revert."""
+        token = f"-{self.temp_token}" if self.temp_token else ""
+        return f"migrate-{self.id}{token}{'-revert' if operation == 'revert' else ''}"
 
     def migration(self, state: State) -> Migration:
         return Migration(self.id, self.kind, self.created, self.argv,
@@ -105,6 +115,8 @@ class Record:
         }
         if self.folders:
             document["folders"] = list(self.folders)
+        if self.temp_token:
+            document["temp_token"] = self.temp_token
         return json.dumps(document).encode() + b"\n"  # no indent: keeps json's C encoder
 
 
@@ -179,9 +191,12 @@ def parse_record(data: bytes, where: str, migration_id: str, pack_size: int | No
                 raise ValueError(f"{stored[-1].record.path} listed twice")
             seen.add(stored[-1].record.path)
         folders = _created_folders(document.get("folders", []), stored)
+        temp_token = document.get("temp_token", "")
+        if temp_token != "" and not (isinstance(temp_token, str) and _TOKEN_PATTERN.fullmatch(temp_token)):
+            raise ValueError("temp_token malformed")
     except (KeyError, TypeError, ValueError) as exc:
         raise SafetyError(f"journal damaged: {where}: {exc}; nothing written") from None
-    return Record(fmt, migration_id, kind, created, tuple(argv), tuple(stored), folders)
+    return Record(fmt, migration_id, kind, created, tuple(argv), tuple(stored), folders, temp_token)
 
 
 def _created_folders(folders: Any, stored: list[StoredFile]) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from migrator.diffs import unified_diff
 from migrator.journal.prune import PruneResult
 from migrator.journal.records import Migration
 from migrator.journal.revert import RevertResult
+from migrator.names import printable
 
 RevertMode = Literal["apply", "dry-run", "check"]
 
@@ -19,12 +20,12 @@ def migration_document(migration: Migration, unfinished_id: str | None = None) -
         "id": migration.id,
         "kind": migration.kind,
         "created": migration.created,
-        "argv": list(migration.argv),
+        "argv": [printable(arg) for arg in migration.argv],
         "state": migration.state,
         "unfinished": migration.id == unfinished_id,
         "reverted": migration.reverted,
         "pruned": migration.pruned,
-        "files": [{"path": f.path, "sha256_before": f.sha256_before, "sha256_after": f.sha256_after}
+        "files": [{"path": printable(f.path), "sha256_before": f.sha256_before, "sha256_after": f.sha256_after}
                   for f in migration.files],
     }
 
@@ -33,7 +34,7 @@ def history_table(migrations: list[Migration], unfinished_id: str | None = None)
     """One row per migration, oldest first, columns aligned."""
     header = ("ID", "TIME (UTC)", "KIND", "FILES", "STATE", "COMMAND")
     rows = [header] + [(m.id, _time(m.created), m.kind, str(len(m.files)), _state(m, unfinished_id),
-                        shlex.join(m.argv)) for m in migrations]
+                        printable(shlex.join(m.argv))) for m in migrations]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]).rstrip()
              for row in rows]
@@ -48,19 +49,19 @@ def revert_document(result: RevertResult | None, mode: RevertMode,
         "written": result is not None and not result.dry_run,
         "migration": None if result is None else migration_document(result.migration),
         "previous_state": None if result is None else result.previous_state,
-        "restored": [] if result is None else list(result.restored),
-        "unchanged": [] if result is None else list(result.unchanged),
-        "forced": [] if result is None else list(result.forced),
+        "restored": [] if result is None else _printable_all(result.restored),
+        "unchanged": [] if result is None else _printable_all(result.unchanged),
+        "forced": [] if result is None else _printable_all(result.forced),
         "saved_to": None if result is None else result.saved_to,
-        "deleted": [] if result is None else list(result.deleted),
-        "removed_folders": [] if result is None else list(result.removed_folders),
+        "deleted": [] if result is None else _printable_all(result.deleted),
+        "removed_folders": [] if result is None else _printable_all(result.removed_folders),
         "message": message if result is None else revert_summary(result).strip(),
     }
 
 
 def revert_diffs(result: RevertResult, *, color: bool) -> str:
     """Unified diffs, current bytes -> original bytes, of every file a revert restores."""
-    return "".join(unified_diff(path, change.before or b"", change.after, color=color)
+    return "".join(unified_diff(printable(path), change.before or b"", change.after, color=color)
                    for path, change in zip(result.restored, result.changes))
 
 
@@ -80,7 +81,7 @@ def revert_summary(result: RevertResult) -> str:
                  " deleted.")
     if result.removed_folders:
         count = len(result.removed_folders)
-        shown = list(reversed(result.removed_folders))[:3]  # shallowest first
+        shown = [printable(folder) for folder in reversed(result.removed_folders)][:3]  # shallowest first
         more = f" and {count - 3} more" if count > 3 else ""
         text += f" Removed the {_plural(count, 'folder')} it had created, left empty: {', '.join(shown)}{more}."
     if result.forced:
@@ -88,6 +89,10 @@ def revert_summary(result: RevertResult) -> str:
         text += (f" {_files(len(result.forced))} changed since the migration {verb} restored "
                  f"by --force, their current bytes kept under {result.saved_to}/.")
     return text + "\n"
+
+
+def _printable_all(paths: Any) -> list[str]:
+    return [printable(path) for path in paths]
 
 
 def prune_summary(result: PruneResult) -> str:

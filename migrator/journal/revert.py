@@ -53,6 +53,7 @@ class FileAction:
     target: bytes | None  # what the revert leaves (None: no file)
     mode: int  # permission bits for a restored file
     forced: bool = False  # changed by someone since the migration: --force replaces it
+    owner: tuple[int, int] | None = None  # the replaced file's (uid, gid), kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,7 @@ class RevertPlan:
     migration: Migration
     actions: tuple[FileAction, ...]
     folders: tuple[str, ...] = ()  # the migration created them: removed if left empty
+    temp_tags: tuple[str, str] = ("", "")  # its apply's and its revert's (Record.temp_tag)
 
     def of(self, *kinds: ActionKind) -> list[FileAction]:
         return [a for a in self.actions if a.kind in kinds]
@@ -207,10 +209,13 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         if problem:
             raise SafetyError(f"{problem}; refusing to revert migration {migration.id} through it "
                               "(even with --force); nothing written")
+        owner = None
         if rel in overlay:
             current, current_mode = overlay[rel], None
         else:
-            current, current_mode = _read_user_file(journal, rel)
+            current, info = _read_user_file(journal, rel)
+            current_mode = None if info is None else info.st_mode
+            owner = None if info is None else (info.st_uid, info.st_gid)
         digest = None if current is None else hashlib.sha256(current).hexdigest()
         if digest == stored.record.sha256_before:
             actions.append(FileAction(rel, "unchanged", current, current, 0))
@@ -228,7 +233,7 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         if original is None:
             original = journal.original(record, index, stored)
         mode = stat.S_IMODE(stored.mode if current_mode is None else current_mode)
-        actions.append(FileAction(rel, "restore", current, original, mode, forced))
+        actions.append(FileAction(rel, "restore", current, original, mode, forced, owner))
     for folder in record.folders:
         problem = folder_problem(journal.paths, folder)
         if problem:
@@ -240,7 +245,8 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
             f"{_some(changed)}; refusing to revert (nothing written); "
             f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
             f"keeping their current bytes under {_saved_to(journal, migration.id)}/")
-    return RevertPlan(migration, tuple(actions), record.folders)
+    return RevertPlan(migration, tuple(actions), record.folders,
+                      (record.temp_tag("apply"), record.temp_tag("revert")))
 
 
 def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
@@ -261,8 +267,8 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
             make_plain_folders(journal.paths, action.rel.rsplit("/", 1)[0])
     try:
         atomic.replace_many([atomic.Replacement(journal.paths.user_file(a.rel), a.target, a.mode,  # type: ignore[arg-type]
-                                                expected=a.current) for a in restores],
-                            tag=f"migrate-{migration.id}-revert",
+                                                expected=a.current, owner=a.owner) for a in restores],
+                            tag=plan.temp_tags[1],
                             keep_replaced=journal.replaced_folder(migration.id, "revert") if restores else None)
         for action in plan.of("delete"):
             path = journal.paths.user_file(action.rel)
@@ -308,8 +314,8 @@ def _saved_to(journal: Journal, migration_id: str) -> str:
     return journal.paths.label(journal.paths.overwritten(migration_id))
 
 
-def _read_user_file(journal: Journal, rel: str) -> tuple[bytes | None, int | None]:
-    """The file's bytes and st_mode, from one open (None, None: missing)."""
+def _read_user_file(journal: Journal, rel: str) -> tuple[bytes | None, os.stat_result | None]:
+    """The file's bytes and fstat, from one open (None, None: missing)."""
     path = journal.paths.user_file(rel)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -321,7 +327,7 @@ def _read_user_file(journal: Journal, rel: str) -> tuple[bytes | None, int | Non
         raise
     try:
         info = os.fstat(fd)
-        return atomic.read_exactly(fd, info.st_size), info.st_mode
+        return atomic.read_exactly(fd, info.st_size), info
     finally:
         os.close(fd)
 
@@ -330,7 +336,7 @@ def _remove_leftover_temps(journal: Journal, plan: RevertPlan) -> None:
     """Temp files of the killed apply (or revert) that never got renamed: names only migrate writes."""
     for action in plan.actions:
         path = journal.paths.user_file(action.rel)
-        for tag in (f"migrate-{plan.migration.id}", f"migrate-{plan.migration.id}-revert"):
+        for tag in plan.temp_tags:
             temp = atomic.temp_path(path, tag)
             try:
                 if stat.S_ISREG(os.lstat(temp).st_mode):

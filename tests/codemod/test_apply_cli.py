@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -221,14 +222,14 @@ def test_all_or_nothing_on_bad_input(tmp_path: Path) -> None:
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "locked.py"
     target.write_bytes(HORIZON)
-    real = Path.read_bytes
+    real_open = os.open
 
-    def refuse(self: Path) -> bytes:
-        if self.name == "locked.py":
+    def refuse(path, flags, *args, **kwargs):  # running as root, chmod cannot refuse a read
+        if os.fspath(path).endswith("locked.py"):
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     result = invoke("apply", "--root", str(tmp_path), str(target))
     assert result.exit_code == 2
     assert "locked.py: cannot read: Permission denied" in result.stderr

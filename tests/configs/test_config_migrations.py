@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -156,13 +157,15 @@ def test_invalid_files_are_reported_with_file_and_place(tmp_path, content, error
 
 def test_unreadable_file_is_invalid(tmp_path, monkeypatch):
     root = _root(tmp_path, {"toto/AAPL.json": TOTO_TEXT})
-    # Running as root, chmod cannot make a file unreadable: fail the module's open() instead.
-    def failing_open(path, mode="r", *args, **kwargs):
+    # Running as root, chmod cannot make a file unreadable: fail the reader's os.open() instead.
+    real_open = os.open
+
+    def failing_open(path, flags, *args, **kwargs):
         if str(path).endswith("AAPL.json"):
             raise PermissionError(13, "Permission denied")
-        return open(path, mode, *args, **kwargs)
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(migrations, "open", failing_open, raising=False)
+    monkeypatch.setattr(os, "open", failing_open)
     assert _plan(root, TOTO.spec(samples=32, batch=16)).invalid == ["hyperparams/toto/AAPL.json: cannot read: Permission denied"]
 
 

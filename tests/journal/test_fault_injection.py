@@ -92,7 +92,9 @@ def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, byt
     if kill_at == "keeping originals":
         _wait_for(lambda: (migrations / f"{next_id}.pack").exists(), process, kill_at)
     elif kill_at == "writing temp files":
-        _wait_for(lambda: os.path.exists(temp_path(first, f"migrate-{next_id}")), process, kill_at)
+        # The temp name carries the migration's random token: any temp file of this migration.
+        temps = f"{Path(temp_path(first, f'migrate-{next_id}-')).name[:-len('.tmp')]}*.tmp"
+        _wait_for(lambda: any(first.parent.glob(temps)), process, kill_at)
     else:
         _wait_for(lambda: first.read_bytes() != originals[first], process, "a file was replaced")
         if kill_at == "random delay after the first rename":

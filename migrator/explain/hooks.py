@@ -121,8 +121,10 @@ class HookEffect:
         return document
 
 
-def hook_effects(tree: ast.Module, reads: tuple[EnvRead, ...], env: Mapping[str, str]) -> list[HookEffect]:
-    evaluator = Evaluator(tree, env)
+def hook_effects(tree: ast.Module, reads: tuple[EnvRead, ...], env: Mapping[str, str],
+                 evaluator: Evaluator | None = None) -> list[HookEffect]:
+    """`evaluator`: the module's bounded evaluation under `env` (BacktestFacts.evaluator)."""
+    evaluator = evaluator or Evaluator(tree, env)
     return [_effect(tree, read, env, evaluator) for read in reads]
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.errors import BadInputError
-from migrator.explain.evaluate import Unknown, env_writes
+from migrator.explain.evaluate import Unknown
 from migrator.explain.facts import (
     HYPERPARAM_ROOT_ENV, KRONOS_SAMPLE_COUNT_ENV, TOTO_KEYS, BacktestFacts, Resolved, effective_toto,
     read_backtest_facts, to_json, toto_bounds,
@@ -84,7 +84,7 @@ def explain(root: Path, backtest: Path, env: Mapping[str, str], symbols: tuple[s
         bounds=toto_bounds(facts, env),
         fast_testing=fast,
         symbols={symbol: _symbol(facts, hyperparams.value, fast, symbol, env) for symbol in symbols},
-        hooks=hook_effects(facts.tree, facts.env_reads, env),
+        hooks=hook_effects(facts.tree, facts.env_reads, env, facts.evaluator(env)),
     )
 
 
@@ -223,10 +223,10 @@ def _kronos_override(facts: BacktestFacts, sample_count: Resolved, env: Mapping[
     read = facts.kronos_sample_count_read
     if read is None:
         return Resolved(sample_count.value, sample_count.why + f"; the module never reads {KRONOS_SAMPLE_COUNT_ENV}")
-    written = env_writes(facts.tree)
-    line = written.get(KRONOS_SAMPLE_COUNT_ENV, written.get("*"))
-    if line is not None:
-        reason = f"the module itself sets {KRONOS_SAMPLE_COUNT_ENV} (line {line}); when is not followed"
+    written = facts.evaluator(env).written
+    where = written.get(KRONOS_SAMPLE_COUNT_ENV, written.get("*"))
+    if where is not None:
+        reason = f"the module itself sets {KRONOS_SAMPLE_COUNT_ENV} ({where}); when is not followed"
         return Resolved(Unknown(reason), reason)
     raw = env.get(KRONOS_SAMPLE_COUNT_ENV)
     if raw is None:

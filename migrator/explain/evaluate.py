@@ -1214,6 +1214,17 @@ class Evaluator:
         finally:
             self._scope.pop()
 
+    def function_expr(self, node: ast.expr, local: dict[str, Any]) -> Any:
+        """`node`'s value inside a function of the module, after import, with these locals."""
+        self.run()
+        if self.failed is not None:
+            raise Unresolvable(self.failed.reason)
+        self._scope.append(self.globals)
+        try:
+            return self.expr(node, local)
+        finally:
+            self._scope.pop()
+
     def execute(self, statement: ast.stmt, local: dict[str, Any]) -> None:
         """Run one statement of a function body on `local` (raises like the rest)."""
         self.run()

@@ -81,6 +81,35 @@ class Resolved:
 
 
 @dataclasses.dataclass(frozen=True)
+class Guard:
+    """`if TEST: ... return "toto"` in the selection function, TEST reading only module names
+    and the symbol (a test mode, a forced model)."""
+
+    test: ast.expr = dataclasses.field(repr=False, compare=False)
+    parameter: str | None  # the function's symbol parameter
+    returns: str
+    text: str
+    location: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"test": self.text, "returns": self.returns, "location": self.location}
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """How the backtest picks a symbol's model (its resolve_best_model)."""
+
+    name: str
+    guards: tuple[Guard, ...]
+    default: Any  # `selection.get("model", DEFAULT)`: a selection without `model`
+    missing: Any  # what it picks when there is no selection file (None: not found)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "guards": [g.as_json() for g in self.guards], "default": self.default,
+                "missing": self.missing}
+
+
+@dataclasses.dataclass(frozen=True)
 class Site:
     """A line of the module that matters (a function, a literal, a slice)."""
 
@@ -140,6 +169,19 @@ class BacktestFacts:
     validation_windows: tuple[Site, ...]
     env_reads: tuple[EnvRead, ...]
     evaluations: Evaluations = dataclasses.field(repr=False, compare=False)
+    best_model: Selection | Unknown = dataclasses.field(default=Unknown("not read"), compare=False)
+
+    def guard_value(self, guard: Guard, symbol: str, env: Mapping[str, str]) -> Any:
+        """A selection guard's test for this symbol under `env` (Unknown when not determined)."""
+        local = {guard.parameter: symbol} if guard.parameter else {}
+        try:
+            return self.evaluator(env).function_expr(guard.test, local)
+        except ModuleRaises as exc:
+            return Unknown(f"the backtest fails here: {exc}")
+        except Unresolvable as exc:
+            return Unknown(str(exc))
+        except RecursionError:
+            return Unknown("too deeply nested to follow")
 
     def where(self, line: int) -> str:
         return f"{self.path}:{line}"
@@ -244,6 +286,7 @@ class _Reader:
             validation_windows=tuple(self.validation_windows()),
             env_reads=tuple(reads),
             evaluations=self.evaluations,
+            best_model=self.best_model(),
         )
 
     # --- settings ------------------------------------------------------------
@@ -347,6 +390,39 @@ class _Reader:
                 names.append(literal)
         return list(dict.fromkeys(names))
 
+    def best_model(self) -> Selection | Unknown:
+        """resolve_best_model's guards (top-level `if`s returning a string, whose test reads no
+        local variable but the symbol), the model a selection without one gets, and the model
+        picked without a selection file."""
+        function = self.functions.get("resolve_best_model")
+        if function is None:
+            return Unknown(f"{self.path.name} defines no resolve_best_model")
+        parameters = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
+        parameter = parameters[0] if parameters else None
+        local = _local_names_of(function)
+        guards = []
+        for statement in function.body:
+            if isinstance(statement, ast.If) and statement.body and isinstance(statement.body[-1], ast.Return) \
+                    and isinstance(statement.body[-1].value, ast.Constant) \
+                    and isinstance(statement.body[-1].value.value, str) \
+                    and not any(isinstance(n, ast.Name) and n.id in local - {parameter} for n in ast.walk(statement.test)):
+                guards.append(Guard(statement.test, parameter, statement.body[-1].value.value,
+                                    f"if {ast.unparse(statement.test)}", self.where(statement)))
+        default = missing = None
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                    and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value == "model" \
+                    and isinstance(node.args[1], ast.Constant):
+                default = node.args[1].value
+            elif isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+                    and isinstance(node.test.ops[0], ast.Is) and isinstance(node.test.comparators[0], ast.Constant) \
+                    and node.test.comparators[0].value is None:
+                for child in node.body:
+                    if isinstance(child, ast.Assign) and isinstance(child.value, ast.Constant) \
+                            and isinstance(child.value.value, str):
+                        missing = child.value.value
+        return Selection(function.name, tuple(guards), default, missing)
+
     # --- functions and sites --------------------------------------------------
     def clamp_function(self) -> Site | Unknown:
         for name, node in self.functions.items():
@@ -430,6 +506,11 @@ class _Reader:
                 if rows is not None:
                     sites.append(Site(self.where(node), ast.unparse(node), rows))
         return sites
+
+
+def _local_names_of(function: ast.FunctionDef) -> set[str]:
+    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | {
+        a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)}
 
 
 def _returned_name(statement: ast.Return) -> str | None:

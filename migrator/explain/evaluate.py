@@ -405,7 +405,7 @@ class _Rebinds:
         stack = [root] if function is None else list(ast.iter_child_nodes(root))
         while stack:
             node = stack.pop()
-            if node is not root and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if node is not function and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 self.scope(node, node, _local_names(node))
                 continue
             self.check(node, function, local, where, function is not None)
@@ -414,7 +414,7 @@ class _Rebinds:
     def check(self, node: ast.AST, function: ast.AST | None, local: set[str], where: str, sticky: bool) -> None:
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Global):
-            self.add(frozenset(node.names), f"`global {', '.join(node.names)}` {where}rebinds it "
+            self.add(frozenset(node.names), f"`global {', '.join(node.names)}` (line {line}) {where}rebinds it "
                      "(whether and when that function runs is not followed)", True)
         elif isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names):
             self.add(EVERY_NAME, f"`from {'.' * node.level}{node.module or ''} import *` (line {line}) "

@@ -153,7 +153,9 @@ class Budget:
 
 
 def budget_seconds(env: Mapping[str, str]) -> float:
-    """The wall-clock budget MIGRATE_EVAL_SECONDS sets (default 2). Raises ValueError naming it."""
+    """The wall-clock budget MIGRATE_EVAL_SECONDS sets (default 2). Raises BadInputError naming it."""
+    from migrator.errors import BadInputError
+
     raw = env.get(SECONDS_ENV)
     if raw is None or not raw.strip():
         return DEFAULT_SECONDS
@@ -162,7 +164,7 @@ def budget_seconds(env: Mapping[str, str]) -> float:
     except ValueError:
         seconds = math.nan
     if not (0 < seconds <= 3600):
-        raise ValueError(f"{SECONDS_ENV}={raw!r}: not a number of seconds in (0, 3600]")
+        raise BadInputError(f"{SECONDS_ENV}={raw!r}: not a number of seconds in (0, 3600]")
     return seconds
 
 
@@ -440,11 +442,11 @@ class _Rebinds:
                     key = node.args[0] if node.args else None
                     names = frozenset({key.value}) if isinstance(key, ast.Constant) and isinstance(key.value, str) \
                         and method in ("setdefault", "pop", "__setitem__", "__delitem__") else EVERY_NAME
-                    self.add(names, f"`{ast.unparse(node.func)}(...)` {where}(line {line}) rebinds it", sticky)
+                    self.add(names, f"`{source_text(node.func)}(...)` {where}(line {line}) rebinds it", sticky)
             elif isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATING_METHODS \
                     and isinstance(node.func.value, ast.Name) and function is not None \
                     and node.func.value.id not in local:
-                self.add(frozenset({node.func.value.id}), f"{where.strip()} changes it: `{ast.unparse(node.func)}(...)` "
+                self.add(frozenset({node.func.value.id}), f"{where.strip()} changes it: `{source_text(node.func)}(...)` "
                          f"(line {line}); whether and when that runs is not followed", True)
         elif isinstance(node, ast.Subscript) and _namespace_call(node.value, function):
             self.benign.add(id(node.value))
@@ -452,15 +454,15 @@ class _Rebinds:
                 key = node.slice
                 names = frozenset({key.value}) if isinstance(key, ast.Constant) and isinstance(key.value, str) \
                     else EVERY_NAME
-                self.add(names, f"`{ast.unparse(node)} = ...` {where}(line {line}) rebinds it", sticky)
+                self.add(names, f"`{source_text(node)} = ...` {where}(line {line}) rebinds it", sticky)
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)) \
-                and "sys.modules" in ast.unparse(node.value):
-            self.add(frozenset({node.attr}), f"`{ast.unparse(node)} = ...` {where}(line {line}) "
+                and "sys.modules" in source_text(node.value):
+            self.add(frozenset({node.attr}), f"`{source_text(node)} = ...` {where}(line {line}) "
                      "rebinds it on the module", sticky)
         elif function is not None and isinstance(node, (ast.Subscript, ast.Attribute)) \
                 and isinstance(node.ctx, (ast.Store, ast.Del)) and isinstance(node.value, ast.Name) \
                 and node.value.id not in local:
-            self.add(frozenset({node.value.id}), f"{where.strip()} changes it: `{ast.unparse(node)} = ...` "
+            self.add(frozenset({node.value.id}), f"{where.strip()} changes it: `{source_text(node)} = ...` "
                      f"(line {line}); whether and when that runs is not followed", True)
 
 
@@ -667,9 +669,12 @@ class Evaluator:
     def _unfollowed(self, statement: ast.stmt, reason: str) -> None:
         """A statement not followed: what it binds is unknown, and so is every container it
         passes to a call (which may change it)."""
-        text = ast.unparse(statement).splitlines()[0] if len(ast.unparse(statement)) < 200 else type(statement).__name__
+        text = _short(statement)
+        # The cause, not the chain of statements it went through (a chain of 2,000 would be quadratic).
+        while reason.startswith(_UNFOLLOWED) and _NOT_FOLLOWED in reason:
+            reason = reason.split(_NOT_FOLLOWED, 1)[1]
         for name in bound_names(statement):
-            self.bind(name, Unknown(f"bound by `{text}` (line {statement.lineno}), which is not followed: {reason}"),
+            self.bind(name, Unknown(f"{_UNFOLLOWED}`{text}` (line {statement.lineno}){_NOT_FOLLOWED}{reason}"),
                       statement.lineno)
         for node in ast.walk(statement):
             if isinstance(node, ast.Call):
@@ -680,7 +685,7 @@ class Evaluator:
                     if isinstance(arg, ast.Starred):
                         arg = arg.value
                     if isinstance(arg, ast.Name) and isinstance(self.globals.get(arg.id), (dict, list, set)):
-                        self.bind(arg.id, Unknown(f"passed to `{ast.unparse(node.func)}(...)` (line {node.lineno}), "
+                        self.bind(arg.id, Unknown(f"passed to `{source_text(node.func)}(...)` (line {node.lineno}), "
                                                   "which may change it"), node.lineno)
 
     def _module_statement(self, node: ast.stmt) -> bool | str:
@@ -705,7 +710,7 @@ class Evaluator:
         if isinstance(node, ast.AugAssign):
             op = _BINOPS.get(type(node.op))
             if op is None or not isinstance(node.target, (ast.Name, ast.Subscript)):
-                return f"`{ast.unparse(node.op)}=` is not modelled"
+                return f"`{source_text(node.op)}=` is not modelled"
             load = ast.Name(node.target.id, ast.Load(), lineno=line) if isinstance(node.target, ast.Name) \
                 else ast.Subscript(node.target.value, node.target.slice, ast.Load(), lineno=line)
             self._store(node.target, self._binop(op, self.expr(load, {}), self.expr(node.value, {}), node),
@@ -718,7 +723,7 @@ class Evaluator:
                 reason = str(exc) if isinstance(exc, Unresolvable) else "nested too deeply"
                 lines = sorted({n.lineno for n in ast.walk(node) if isinstance(n, ast.stmt) and n is not node})
                 several = "at several lines " if len(lines) > 1 else ""
-                return (f"assigned {several}under `if {ast.unparse(node.test)[:80]}` (line {line}), "
+                return (f"assigned {several}under `if {source_text(node.test)[:80]}` (line {line}), "
                         f"whose test is unknown ({reason})")
             for statement in node.body if test else node.orelse:
                 followed = self._module_statement(statement)
@@ -730,7 +735,7 @@ class Evaluator:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for decorator in node.decorator_list:
                 if not (isinstance(decorator, ast.Name) and decorator.id in ("staticmethod",)):
-                    return f"the decorator `@{ast.unparse(decorator)}` is not followed"
+                    return f"the decorator `@{source_text(decorator)}` is not followed"
             self.bind(node.name, Function(node, self) if isinstance(node, ast.FunctionDef)
                       else Unknown(f"{node.name} is an async function (line {line})"), line)
             return True
@@ -754,7 +759,7 @@ class Evaluator:
                         del container[key]
                         self.budget.changed(container)
                     except (KeyError, IndexError, TypeError) as exc:
-                        raise ModuleRaises(f"line {line}: `{ast.unparse(node)}` raises {type(exc).__name__}") from None
+                        raise ModuleRaises(f"line {line}: `{source_text(node)}` raises {type(exc).__name__}") from None
                 else:
                     return "`del` of this target is not followed"
             return True
@@ -766,11 +771,11 @@ class Evaluator:
                     and isinstance(self.globals.get(node.value.func.value.id), dict):
                 self.expr(node.value, {})  # DEFAULTS.update(...) at module level
                 return True
-            return f"`{ast.unparse(node)[:80]}` is not followed"
+            return f"`{source_text(node)[:80]}` is not followed"
         if isinstance(node, (ast.Pass, ast.Global, ast.Nonlocal)):
             return True
         if isinstance(node, ast.Raise):
-            raise ModuleRaises(f"line {line}: the module raises (`{ast.unparse(node)[:80]}`)")
+            raise ModuleRaises(f"line {line}: the module raises (`{source_text(node)[:80]}`)")
         if isinstance(node, ast.Assert):
             return "an `assert` is not followed"
         return f"{_form(node)} is not followed"
@@ -815,12 +820,12 @@ class Evaluator:
         assert isinstance(target, ast.Subscript)
         container = self.expr(target.value, {})
         if not isinstance(container, (dict, list)):
-            raise Unresolvable(f"line {line}: `{ast.unparse(target)} = ...` is not modelled")
+            raise Unresolvable(f"line {line}: `{source_text(target)} = ...` is not modelled")
         try:
             container[self.expr(target.slice, {})] = value
             self.budget.changed(container)
         except (IndexError, TypeError) as exc:
-            raise ModuleRaises(f"line {line}: `{ast.unparse(target)} = ...` raises {type(exc).__name__}") from None
+            raise ModuleRaises(f"line {line}: `{source_text(target)} = ...` raises {type(exc).__name__}") from None
 
     def _import(self, node: ast.Import | ast.ImportFrom) -> bool | str:
         line = node.lineno
@@ -1323,6 +1328,8 @@ class Evaluator:
                 self._block(node.finalbody, local)
 
 
+_UNFOLLOWED = "bound by "
+_NOT_FOLLOWED = ", which is not followed: "
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(\*|\d*)(?:\.(\*|\d*))?")
 
 
@@ -1415,12 +1422,18 @@ def _form(node: ast.AST) -> str:
     return _FORMS.get(type(node), f"`{type(node).__name__}`")
 
 
-def _short(node: ast.AST) -> str:
+def source_text(node: ast.AST) -> str:
+    """ast.unparse, or a placeholder when the code cannot be shown (an integer over Python's
+    4,300-digit str limit, nesting too deep)."""
     try:
-        text = ast.unparse(node).splitlines()[0] if node is not None else ""
-    except (RecursionError, ValueError):
-        return type(node).__name__
-    return _short_text(text)
+        return ast.unparse(node)
+    except (RecursionError, ValueError, MemoryError):
+        return f"<{type(node).__name__} too large to show>"
+
+
+def _short(node: ast.AST) -> str:
+    text = source_text(node).splitlines() if node is not None else []
+    return _short_text(text[0] if text else "")
 
 
 def _short_text(text: str) -> str:
@@ -1442,7 +1455,7 @@ def _catches(handler: ast.ExceptHandler, exc: BaseException) -> bool:
     for name in names:
         kinds = _EXCEPTIONS.get(dotted(name) or "")
         if kinds is None:
-            raise Unresolvable(f"line {handler.lineno}: `except {ast.unparse(handler.type)}` is not modelled")
+            raise Unresolvable(f"line {handler.lineno}: `except {source_text(handler.type)}` is not modelled")
         if isinstance(exc, kinds):
             return True
     return False

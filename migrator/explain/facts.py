@@ -24,6 +24,7 @@ from typing import Any, Mapping
 from migrator.codemod.facts import HORIZON, tail_rows  # plain `ast`: no libcst
 from migrator.errors import BadInputError
 from migrator.explain.evaluate import (
+    source_text,
     DEFAULT_SECONDS, ENV_GETTERS, Budget, Evaluator, ModuleRaises, Project, Unknown, Unresolvable, bindings,
     dotted, env_reading_functions, evaluate, final_value, to_json,
 )
@@ -317,7 +318,7 @@ class _Reader:
         value = value if value is not None else node.value  # type: ignore[attr-defined]
         lines = [line for line in (bindings(tree).lines(ref[0]) if tree is not None and ref else
                                    self.bindings.lines(ref[0]) if ref else []) if line != node.lineno]
-        expression = ast.unparse(value) + (f" (also assigned at line {', '.join(map(str, lines))})" if lines else "")
+        expression = source_text(value) + (f" (also assigned at line {', '.join(map(str, lines))})" if lines else "")
         setting = Setting(name=name, location=f"{module or self.path}:{node.lineno}", expression=expression,
                           env=tuple(self.name_env(ref[0]) if ref and ref[1] is None and tree is None
                                     else self.env_names(value, set())),
@@ -407,7 +408,7 @@ class _Reader:
                     and isinstance(statement.body[-1].value.value, str) \
                     and not any(isinstance(n, ast.Name) and n.id in local - {parameter} for n in ast.walk(statement.test)):
                 guards.append(Guard(statement.test, parameter, statement.body[-1].value.value,
-                                    f"if {ast.unparse(statement.test)}", self.where(statement)))
+                                    f"if {source_text(statement.test)}", self.where(statement)))
         default = missing = None
         for node in ast.walk(function):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
@@ -482,7 +483,7 @@ class _Reader:
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and (dotted(node.func) or "") in ENV_GETTERS and node.args \
                     and isinstance(node.args[0], ast.Constant) and node.args[0].value == HYPERPARAM_ROOT_ENV:
-                return self.make_setting(ast.unparse(node), node, None, value=node)  # type: ignore[arg-type]
+                return self.make_setting(source_text(node), node, None, value=node)  # type: ignore[arg-type]
         return Unknown(f"{self.path.name} never reads {HYPERPARAM_ROOT_ENV}; where it loads configs "
                        "from is not known")
 
@@ -492,8 +493,8 @@ class _Reader:
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == HORIZON
                                                     for t in node.targets):
                 value = node.value.value if isinstance(node.value, ast.Constant) else Unknown(
-                    f"set by `{ast.unparse(node.value)}` (see hooks)")
-                sites.append(Site(self.where(node), ast.unparse(node), value))
+                    f"set by `{source_text(node.value)}` (see hooks)")
+                sites.append(Site(self.where(node), source_text(node), value))
         return sites
 
     def validation_windows(self) -> list[Site]:
@@ -504,7 +505,7 @@ class _Reader:
                     and "valid" in node.targets[0].id.lower():
                 rows = tail_rows(node.value)
                 if rows is not None:
-                    sites.append(Site(self.where(node), ast.unparse(node), rows))
+                    sites.append(Site(self.where(node), source_text(node), rows))
         return sites
 
 

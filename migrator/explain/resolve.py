@@ -74,11 +74,7 @@ def explain(root: Path, backtest: Path, env: Mapping[str, str], symbols: tuple[s
     for symbol in symbols:
         if not symbol or symbol.startswith(".") or "/" in symbol or "\\" in symbol or "\0" in symbol:
             raise BadInputError(f"--symbol {symbol!r}: not a symbol name")
-    try:
-        seconds = budget_seconds(env)
-    except ValueError as exc:
-        raise BadInputError(str(exc)) from None
-    facts = read_backtest_facts(backtest, seconds)
+    facts = read_backtest_facts(backtest, budget_seconds(env))
     hyperparams = _hyperparams(facts, root, env)
     if not symbols:
         symbols = _discover(hyperparams.value)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 MIGRATE = str(Path(sys.executable).with_name("migrate"))
 REPO = Path(__file__).resolve().parents[1]
-# Measured under load (2 shared cores, load average 4): 1.2-1.6x. The 2 s time budget alone
+# Measured under load (2 shared cores, load average 3.3): 2.3x. The 2 s time budget alone
 # would allow about 5x; past that the evaluation is not bounded.
 MAX_HOSTILE_OVER_PLAIN = 5.0
 

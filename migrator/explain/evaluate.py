@@ -555,6 +555,34 @@ class _EnvView:
         return self.evaluator.env_for(key, self.node).get(key, default)
 
 
+class _Namespace(dict):  # type: ignore[type-arg]
+    """A module's names. A form that may rebind every name (exec, import *...) poisons the names
+    bound so far in O(1): a read of a name bound at or before a poison's line gives the poison."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[str, int] = {}
+        self.poisons: list[tuple[int, Unknown]] = []  # lines in order
+
+    def set(self, name: str, value: Any, line: int) -> None:
+        self[name] = value
+        self.lines[name] = line
+
+    def poison(self, bound_line: int, before: int | None = None) -> Unknown | None:
+        """The poison a binding made at `bound_line` meets before line `before` (None: ever)."""
+        index = len(self.poisons) if before is None else bisect.bisect_left(
+            [line for line, _ in self.poisons], before)
+        if index and self.poisons[index - 1][0] >= bound_line:
+            return self.poisons[index - 1][1]
+        return None
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        value = dict.get(self, name, _UNBOUND)
+        if value is _UNBOUND:
+            return default
+        return self.poison(self.lines[name]) or value
+
+
 class _HistoryView:
     """The module's names as module-level code at `line` sees them."""
 
@@ -565,7 +593,9 @@ class _HistoryView:
     def get(self, name: str, default: Any = None) -> Any:
         lines, values = self.evaluator.history.get(name, ((), ()))
         index = bisect.bisect_left(lines, self.line)
-        return values[index - 1] if index else default
+        if not index:
+            return default
+        return self.evaluator.globals.poison(lines[index - 1], self.line) or values[index - 1]
 
     def __contains__(self, name: str) -> bool:
         return self.get(name, _UNBOUND) is not _UNBOUND
@@ -598,7 +628,7 @@ class Evaluator:
             for other, where in project.env_writes().items():
                 self.written.setdefault(other, where)
         self.assignments = bindings(tree).assignments
-        self.globals: dict[str, Any] = {}
+        self.globals = _Namespace()
         self.history: dict[str, tuple[list[int], list[Any]]] = {}
         self.sticky: dict[str, Unknown] = {}
         self.sticky_all: Unknown | None = None
@@ -647,23 +677,22 @@ class Evaluator:
             value = self.sticky_all
         elif name in self.sticky:
             value = self.sticky[name]
-        self.globals[name] = value
+        self.globals.set(name, value, line)
         lines, values = self.history.setdefault(name, ([], []))
         lines.append(line)
         values.append(value)
 
     def _apply(self, effect: Effect) -> None:
         unknown = Unknown(effect.reason)
-        names = list(self.globals) if effect.names is None else effect.names
-        if effect.sticky:
-            if effect.names is None:
-                self.sticky_all = self.sticky_all or unknown
-            else:
-                for name in effect.names:
-                    self.sticky.setdefault(name, unknown)
         if effect.names is None:
+            self.globals.poisons.append((self._line, unknown))
             self.fallback = self.fallback or unknown
-        for name in names:
+            if effect.sticky:
+                self.sticky_all = self.sticky_all or unknown
+            return
+        for name in effect.names:
+            if effect.sticky:
+                self.sticky.setdefault(name, unknown)
             self.bind(name, unknown, self._line)
 
     def _unfollowed(self, statement: ast.stmt, reason: str) -> None:
@@ -879,8 +908,9 @@ class Evaluator:
         self.run()
         if self.failed is not None:
             return self.failed
-        if name in self.globals:
-            return self.globals[name]
+        value = self.globals.get(name, _UNBOUND)
+        if value is not _UNBOUND:
+            return value
         if self.fallback is not None:
             return self.fallback
         if self.project is not None and self.path is not None and self.path.name == "__init__.py":
@@ -897,18 +927,12 @@ class Evaluator:
         if self.failed is not None:
             bound = self.globals.get(name)
             return Unknown(f"{bound.reason}; and {self.failed.reason}") if isinstance(bound, Unknown) else self.failed
-        if name in self.globals:
-            return self.globals[name]
+        value = self.globals.get(name, _UNBOUND)
+        if value is not _UNBOUND:
+            return value
         if self.sticky_all is not None or self.fallback is not None:
             return self.sticky_all or self.fallback
         return Unknown(f"{name} is not assigned at module level")
-
-    def constant(self, name: str) -> Any:
-        """The value a read of module constant `name` sees (raises Unresolvable when unknown)."""
-        value = self.final(name) if not self._scope else self._lookup(name, None)
-        if isinstance(value, Unknown):
-            raise Unresolvable(value.reason)
-        return value
 
     def at_line(self, node: ast.expr, line: int | None) -> Any:
         """`node`'s value as module-level code at `line` sees it (None: after import)."""

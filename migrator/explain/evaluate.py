@@ -431,7 +431,7 @@ class _Rebinds:
                 names = frozenset({target.value}) if isinstance(target, ast.Constant) \
                     and isinstance(target.value, str) else EVERY_NAME
                 self.add(names, f"`{name}(...)` {where}(line {line}) may rebind it on the module", sticky)
-            elif name in ("globals", "vars") or (name == "locals" and function is None):
+            elif _namespace_call(node, function):
                 if id(node) not in self.benign:
                     self.add(EVERY_NAME, f"`{name}()` {where}(line {line}) is used in a way that may "
                              "rebind any name", sticky)
@@ -467,10 +467,13 @@ class _Rebinds:
 
 
 def _namespace_call(node: ast.AST, function: ast.AST | None) -> bool:
-    """globals(), vars() with no argument or of a module, locals() at module level."""
+    """globals(), vars() with no argument or of a module (`vars(sys.modules[__name__])`), locals()
+    at module level: a module's namespace. (`vars(args)` of another object is not.)"""
     if not isinstance(node, ast.Call):
         return False
     name = dotted(node.func)
+    if name == "vars" and node.args:
+        return any(part in source_text(node.args[0]) for part in ("sys.modules", "__import__", "import_module"))
     return name in ("globals", "vars") or (name == "locals" and function is None)
 
 

@@ -701,7 +701,7 @@ class Evaluator:
     def _unfollowed(self, statement: ast.stmt, reason: str) -> None:
         """A statement not followed: what it binds is unknown, and so is every container it
         passes to a call (which may change it)."""
-        text = _short(statement)
+        text = _header(statement)
         # The cause, not the chain of statements it went through (a chain of 2,000 would be quadratic).
         while reason.startswith(_UNFOLLOWED) and _NOT_FOLLOWED in reason:
             reason = reason.split(_NOT_FOLLOWED, 1)[1]
@@ -1456,6 +1456,22 @@ def source_text(node: ast.AST) -> str:
         return ast.unparse(node)
     except (RecursionError, ValueError, MemoryError):
         return f"<{type(node).__name__} too large to show>"
+
+
+def _header(statement: ast.stmt) -> str:
+    """A statement's first line, without unparsing a compound statement's whole body."""
+    if isinstance(statement, ast.If):
+        return f"if {_short(statement.test)}:"
+    if isinstance(statement, (ast.For, ast.AsyncFor)):
+        return f"for {_short(statement.target)} in {_short(statement.iter)}:"
+    if isinstance(statement, ast.While):
+        return f"while {_short(statement.test)}:"
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return f"with {', '.join(_short(item) for item in statement.items)}:"
+    if isinstance(statement, (ast.Try, ast.Match, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+        return {ast.Try: "try:", ast.Match: "match ...:"}.get(type(statement)) or \
+            f"{'class' if isinstance(statement, ast.ClassDef) else 'def'} {statement.name}...:"  # type: ignore[union-attr]
+    return _short(statement)
 
 
 def _short(node: ast.AST) -> str:

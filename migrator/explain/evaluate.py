@@ -667,6 +667,10 @@ class Evaluator:
                     break
                 except (Unresolvable, RecursionError) as exc:
                     followed = str(exc) if isinstance(exc, Unresolvable) else "nested too deeply to follow"
+                except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError, OSError) as exc:
+                    # Not the module's own exception (those are ModuleRaises): a case the evaluator
+                    # does not model. Unknown, never a traceback.
+                    followed = f"not modelled ({type(exc).__name__})"
                 if followed is not True:
                     self._unfollowed(statement, followed)
                 for effect in effects.get(index, ()):
@@ -1539,8 +1543,11 @@ class Project:
             return None
         folder = base.joinpath(*parts) if parts else base
         for candidate in (folder.with_suffix(".py") if parts else None, folder / "__init__.py"):
-            if candidate is not None and candidate.is_file():
-                return candidate
+            try:
+                if candidate is not None and candidate.is_file():
+                    return candidate
+            except (OSError, ValueError):  # a name too long, a folder it may not read
+                continue
         return None
 
     def tree(self, path: Path) -> ast.Module | Unknown:

@@ -393,6 +393,7 @@ class _Rebinds:
     def __init__(self, statement: ast.stmt) -> None:
         self.effects: list[Effect] = []
         self.benign: set[int] = set()  # globals() calls only read from, or handled
+        self.aliases: dict[int, dict[str, str]] = {}  # per function: local name -> the module name it holds
         try:
             self.scope(statement, None, set())
         except RecursionError:
@@ -404,6 +405,11 @@ class _Rebinds:
     def scope(self, root: ast.AST, function: ast.AST | None, local: set[str]) -> None:
         """Check one scope's own nodes (class bodies included); each nested function is its own scope."""
         where = f"in {getattr(function, 'name', 'a lambda')} (line {function.lineno}) " if function else ""
+        if function is not None:  # `params = DEFAULTS`: a change of `params` is a change of DEFAULTS
+            self.aliases[id(function)] = {
+                target.id: node.value.id for node in _own_nodes(function)
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and node.value.id not in local
+                for target in node.targets if isinstance(target, ast.Name)}
         stack = [root] if function is None else list(ast.iter_child_nodes(root))
         while stack:
             node = stack.pop()
@@ -445,8 +451,9 @@ class _Rebinds:
                     self.add(names, f"`{source_text(node.func)}(...)` {where}(line {line}) rebinds it", sticky)
             elif isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATING_METHODS \
                     and isinstance(node.func.value, ast.Name) and function is not None \
-                    and node.func.value.id not in local:
-                self.add(frozenset({node.func.value.id}), f"{where.strip()} changes it: `{source_text(node.func)}(...)` "
+                    and self.changed(node.func.value.id, function, local):
+                self.add(frozenset({self.changed(node.func.value.id, function, local)}),  # type: ignore[arg-type]
+                         f"{where.strip()} changes it: `{source_text(node.func)}(...)` "
                          f"(line {line}); whether and when that runs is not followed", True)
         elif isinstance(node, ast.Subscript) and _namespace_call(node.value, function):
             self.benign.add(id(node.value))
@@ -461,9 +468,16 @@ class _Rebinds:
                      "rebinds it on the module", sticky)
         elif function is not None and isinstance(node, (ast.Subscript, ast.Attribute)) \
                 and isinstance(node.ctx, (ast.Store, ast.Del)) and isinstance(node.value, ast.Name) \
-                and node.value.id not in local:
-            self.add(frozenset({node.value.id}), f"{where.strip()} changes it: `{source_text(node)} = ...` "
+                and self.changed(node.value.id, function, local):
+            self.add(frozenset({self.changed(node.value.id, function, local)}),  # type: ignore[arg-type]
+                     f"{where.strip()} changes it: `{source_text(node)} = ...` "
                      f"(line {line}); whether and when that runs is not followed", True)
+
+    def changed(self, name: str, function: ast.AST, local: set[str]) -> str | None:
+        """The module-level name a change of `name` in this function changes (None: a local's)."""
+        if name not in local:
+            return name
+        return self.aliases.get(id(function), {}).get(name)
 
 
 def _namespace_call(node: ast.AST, function: ast.AST | None) -> bool:

@@ -43,6 +43,7 @@ FORMS = {  # name -> statements after HEAD (their first line is line 4)
     "module-attribute": "sys.modules[__name__].X = 5\n",
     "class-body-global": "class C:\n    global X\n    X = 5\n",
     "function-mutates": "D = {'k': 1}\ndef g():\n    D['k'] = 5\ng()\nX = D['k']\n",
+    "function-mutates-an-alias": "D = {'k': 1}\ndef g():\n    d = D\n    d.update(k=5)\ng()\nX = D['k']\n",
     # Forms it follows: the value must be Python's.
     "augmented": "X += 2\n",
     "if-env": "if os.getenv('TOTO_NUM_SAMPLES') is None:\n    X = 5\n",

@@ -1385,21 +1385,27 @@ def _scalar(value: Any, what: str) -> None:
 
 
 _READING_METHODS = frozenset({"get", "copy", "keys", "values", "items"})
+# What a skippable statement may hold: nothing that jumps, loops, or raises but a call checked below.
+_SKIPPABLE_NODES = (ast.If, ast.Assign, ast.AnnAssign, ast.Expr, ast.Name, ast.Constant, ast.Compare, ast.BoolOp,
+                    ast.Attribute, ast.Call, ast.keyword, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.JoinedStr,
+                    ast.FormattedValue, ast.Subscript, ast.Not, ast.UnaryOp, ast.expr_context, ast.boolop,
+                    ast.cmpop, ast.Pass)
 
 
 def _skippable(statement: ast.stmt, function: ast.FunctionDef) -> bool:
     """Whether skipping this statement cannot change what the function returns: it does not
     return, raise or jump; the names it binds and the module containers it changes are not
-    read anywhere else in the function; it calls nothing but logging and reading dict methods.
-    (A log-state cache updated in the clamp, e.g.)"""
+    read anywhere else in the function; it calls nothing but logging and reading dict methods,
+    and holds nothing else that may raise (no subscript read, no arithmetic). (A log-state cache
+    updated in the clamp, e.g.)"""
     if not isinstance(statement, (ast.If, ast.Assign, ast.AnnAssign, ast.Expr)):
         return False  # a loop may not end; a try or with may do anything
     inside = {id(node) for node in ast.walk(statement)}
     loads = _loads(function)
     for node in ast.walk(statement):
-        if isinstance(node, (ast.Return, ast.Raise, ast.Break, ast.Continue, ast.Yield, ast.YieldFrom, ast.Await,
-                             ast.Global, ast.Nonlocal, ast.NamedExpr, ast.FunctionDef, ast.Lambda, ast.For,
-                             ast.While, ast.Try, ast.With)):
+        if not isinstance(node, _SKIPPABLE_NODES):
+            return False
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
             return False
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             if any(id(load) not in inside for load in loads.get(node.id, ())):

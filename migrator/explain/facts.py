@@ -26,8 +26,9 @@ from migrator.errors import BadInputError
 from migrator.files import MODULE, UnreadableFile, read_user_file
 from migrator.names import printable
 from migrator.explain.evaluate import (
-    ENV_GETTERS, Evaluator, ModuleRaises, Unknown, Unresolvable, dotted, env_reading_functions, evaluate,
-    bindings, to_json,
+    source_text,
+    DEFAULT_SECONDS, ENV_GETTERS, Budget, Evaluator, ModuleRaises, Project, Unknown, Unresolvable, bindings,
+    dotted, env_reading_functions, evaluate, final_value, to_json,
 )
 from migrator.explain.hooks import EnvRead, find_env_reads
 
@@ -62,6 +63,9 @@ class Setting:
     default: Any  # its value with none of them set (or Unknown)
     node: ast.expr = dataclasses.field(compare=False, repr=False)
     line: int | None = dataclasses.field(default=None, compare=False, repr=False)  # evaluated as at this line
+    # The module-level name (and dict key) whose value after import this is; None: `node` itself.
+    ref: tuple[str, str | None] | None = dataclasses.field(default=None, compare=False, repr=False)
+    module: Path | None = dataclasses.field(default=None, compare=False, repr=False)  # None: the backtest
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "location": self.location, "expression": self.expression,
@@ -80,6 +84,35 @@ class Resolved:
 
 
 @dataclasses.dataclass(frozen=True)
+class Guard:
+    """`if TEST: ... return "toto"` in the selection function, TEST reading only module names
+    and the symbol (a test mode, a forced model)."""
+
+    test: ast.expr = dataclasses.field(repr=False, compare=False)
+    parameter: str | None  # the function's symbol parameter
+    returns: str
+    text: str
+    location: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"test": self.text, "returns": self.returns, "location": self.location}
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """How the backtest picks a symbol's model (its resolve_best_model)."""
+
+    name: str
+    guards: tuple[Guard, ...]
+    default: Any  # `selection.get("model", DEFAULT)`: a selection without `model`
+    missing: Any  # what it picks when there is no selection file (None: not found)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "guards": [g.as_json() for g in self.guards], "default": self.default,
+                "missing": self.missing}
+
+
+@dataclasses.dataclass(frozen=True)
 class Site:
     """A line of the module that matters (a function, a literal, a slice)."""
 
@@ -89,6 +122,37 @@ class Site:
 
     def as_json(self) -> dict[str, Any]:
         return {"location": self.location, "text": self.text, "value": to_json(self.value)}
+
+
+class Evaluations:
+    """One bounded evaluation of the backtest (and the modules it imports from its folder) per
+    environment, all under one budget: every question about the module reuses them."""
+
+    def __init__(self, path: Path, tree: ast.Module, seconds: float) -> None:
+        self.path = path
+        self.tree = tree
+        self.budget = Budget(seconds=seconds)
+        self.project = Project(path.parent, self.budget)
+        self.project.preload(tree, path)
+        self._cache: dict[tuple[tuple[str, str], ...], Evaluator] = {}
+
+    def get(self, env: Mapping[str, str], module: Path | None = None) -> Evaluator:
+        key = tuple(sorted(env.items()))
+        if key not in self._cache:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = Evaluator(self.tree, env, self.budget, self.project, self.path)
+        evaluator = self._cache[key]
+        if module is None or module == self.path:
+            return evaluator
+        imported = self.project.module_at(module, evaluator)
+        return imported if isinstance(imported, Evaluator) else evaluator
+
+    def value(self, setting: Setting, env: Mapping[str, str]) -> Any:
+        evaluator = self.get(env, setting.module)
+        if setting.ref is not None:
+            return final_value(evaluator, *setting.ref)
+        return evaluate(self.tree, setting.node, env, evaluator, setting.line)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,15 +171,33 @@ class BacktestFacts:
     max_horizon: tuple[Site, ...]
     validation_windows: tuple[Site, ...]
     env_reads: tuple[EnvRead, ...]
+    evaluations: Evaluations = dataclasses.field(repr=False, compare=False)
+    best_model: Selection | Unknown = dataclasses.field(default=Unknown("not read"), compare=False)
+
+    def guard_value(self, guard: Guard, symbol: str, env: Mapping[str, str]) -> Any:
+        """A selection guard's test for this symbol under `env` (Unknown when not determined)."""
+        local = {guard.parameter: symbol} if guard.parameter else {}
+        try:
+            return self.evaluator(env).function_expr(guard.test, local)
+        except ModuleRaises as exc:
+            return Unknown(f"the backtest fails here: {exc}")
+        except Unresolvable as exc:
+            return Unknown(str(exc))
+        except RecursionError:
+            return Unknown("too deeply nested to follow")
 
     def where(self, line: int) -> str:
         return f"{self.path}:{line}"
+
+    def evaluator(self, env: Mapping[str, str]) -> Evaluator:
+        """The backtest's bounded evaluation under `env` (one per environment, shared)."""
+        return self.evaluations.get(env)
 
     def value(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Any:
         """The setting's value under `env` (Unknown when it cannot be determined)."""
         if isinstance(setting, Unknown):
             return setting
-        return evaluate(self.tree, setting.node, env, line=setting.line)
+        return self.evaluations.value(setting, env)
 
     def resolved(self, setting: Setting | Unknown, env: Mapping[str, str]) -> Resolved:
         if isinstance(setting, Unknown):
@@ -147,9 +229,10 @@ class BacktestFacts:
 
 
 # --- reading the module ---------------------------------------------------------
-def read_backtest_facts(path: Path) -> BacktestFacts:
+def read_backtest_facts(path: Path, seconds: float = DEFAULT_SECONDS) -> BacktestFacts:
     """Read the module at `path`. Raises BadInputError (one line naming the file) when it
-    cannot be read or parsed; every other gap is an Unknown in the result."""
+    cannot be read or parsed; every other gap is an Unknown in the result. Evaluating it
+    (and the modules it imports from its folder) takes at most `seconds` in all."""
     try:
         source = read_user_file(path, MODULE)
     except UnreadableFile as exc:
@@ -164,11 +247,11 @@ def read_backtest_facts(path: Path) -> BacktestFacts:
         raise BadInputError(f"{path}: nested too deeply for Python's parser") from None
     # Lines as Python numbers them (str.splitlines also splits on \f, \x1c, ...).
     lines = re.split(r"\r\n|\r|\n", source.decode("utf-8", "replace"))
-    return _Reader(path, tree, lines).facts()
+    return _Reader(path, tree, lines, Evaluations(path, tree, seconds)).facts()
 
 
 class _Reader:
-    def __init__(self, path: Path, tree: ast.Module, lines: list[str]) -> None:
+    def __init__(self, path: Path, tree: ast.Module, lines: list[str], evaluations: Evaluations) -> None:
         self.path = path
         self.tree = tree
         self.lines = lines
@@ -176,7 +259,8 @@ class _Reader:
         self.assignments = self.bindings.assignments
         self.functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
         self.env_functions = env_reading_functions(tree)
-        self.defaults = Evaluator(tree, {})
+        self.evaluations = evaluations
+        self._env_of: dict[str, list[str]] = {}
 
     def where(self, node: ast.AST) -> str:
         return f"{self.path}:{getattr(node, 'lineno', 0)}"
@@ -204,11 +288,13 @@ class _Reader:
             max_horizon=tuple(self.max_horizon()),
             validation_windows=tuple(self.validation_windows()),
             env_reads=tuple(reads),
+            evaluations=self.evaluations,
+            best_model=self.best_model(),
         )
 
     # --- settings ------------------------------------------------------------
     def setting(self, name: str) -> Setting | Unknown:
-        """NAME, or NAME['key'] for a key of a module-level dict literal."""
+        """NAME, or NAME['key'] for a key of a module-level dict literal: its value after import."""
         if name.endswith("']"):
             base, key = name[:-2].split("['", 1)
             found = self.dict_settings(base)
@@ -218,22 +304,28 @@ class _Reader:
         node = self.assignment(name)
         if isinstance(node, Unknown):
             return node
-        return self.make_setting(name, node.value, node.lineno)  # type: ignore[arg-type]
+        return self.make_setting(name, node, (name, None))
 
-    def assignment(self, name: str) -> ast.Assign | ast.AnnAssign | Unknown:
-        """The module-level assignment of `name` that is in effect after import."""
-        if name not in self.assignments:
+    def assignment(self, name: str) -> ast.Assign | ast.AnnAssign | ast.AugAssign | Unknown:
+        """The module-level assignment that names `name` (the last unconditional one)."""
+        node = self.bindings.shown(name)
+        if node is None:
             return Unknown(f"{self.path.name} assigns no {name}")
-        try:
-            return self.bindings.pick(name, None)
-        except Unresolvable as exc:
-            return Unknown(f"{self.path.name}: {exc}")
+        return node
 
-    def make_setting(self, name: str, value: ast.expr, line: int | None) -> Setting:
-        """`line`: the module-level statement it is evaluated at (None: inside a function)."""
-        return Setting(name=name, location=self.where(value), expression=ast.unparse(value),
-                       env=tuple(self.env_names(value, set())),
-                       default=evaluate(self.tree, value, {}, self.defaults, line), node=value, line=line)
+    def make_setting(self, name: str, node: ast.stmt, ref: tuple[str, str | None] | None,
+                     value: ast.expr | None = None, module: Path | None = None, tree: ast.Module | None = None
+                     ) -> Setting:
+        """A setting named by the assignment `node`; its value is `ref`'s after import."""
+        value = value if value is not None else node.value  # type: ignore[attr-defined]
+        lines = [line for line in (bindings(tree).lines(ref[0]) if tree is not None and ref else
+                                   self.bindings.lines(ref[0]) if ref else []) if line != node.lineno]
+        expression = source_text(value) + (f" (also assigned at line {', '.join(map(str, lines))})" if lines else "")
+        setting = Setting(name=name, location=f"{module or self.path}:{node.lineno}", expression=expression,
+                          env=tuple(self.name_env(ref[0]) if ref and ref[1] is None and tree is None
+                                    else self.env_names(value, set())),
+                          default=None, node=value, line=None, ref=ref, module=module)
+        return dataclasses.replace(setting, default=self.evaluations.value(setting, {}))
 
     def first_setting(self, names: tuple[str, ...], env_name: str | None = None) -> Setting | Unknown:
         """The first of `names` the module assigns; else a module-level assignment reading
@@ -246,12 +338,11 @@ class _Reader:
             unknowns.append(found.reason)
         if env_name:
             for target in self.assignments:
-                try:
-                    node = self.bindings.pick(target, None)
-                except Unresolvable:
+                node = self.bindings.shown(target)
+                if node is None or getattr(node, "value", None) is None:
                     continue
-                if env_name in self.env_names(node.value, set()):  # type: ignore[arg-type]
-                    return self.make_setting(target, node.value, node.lineno)  # type: ignore[arg-type]
+                if env_name in self.name_env(target):
+                    return self.make_setting(target, node, (target, None))
             unknowns.append(f"no module-level assignment reads {env_name}")
         shown = [reason for reason in unknowns if "assigns no" not in reason] or [
             f"{self.path.name} assigns none of {', '.join(names)}" + (
@@ -260,24 +351,27 @@ class _Reader:
 
     @functools.cache  # noqa: B019 (one _Reader per read; asked once per key)
     def dict_settings(self, name: str) -> dict[str, Setting] | Unknown:
+        """Per key of a module-level dict literal, its value after import (changes followed)."""
         node = self.assignment(name)
         if isinstance(node, Unknown):
             return node
-        value = node.value
+        value = getattr(node, "value", None)
         if not isinstance(value, ast.Dict) or not all(isinstance(k, ast.Constant) and isinstance(k.value, str)
                                                       for k in value.keys):
             return Unknown(f"{name} ({self.where(node)}) is not a dict literal with string keys")
-        for statement in ast.walk(self.tree):
-            if statement is not node and isinstance(statement, ast.stmt) and _mutates(statement, name) \
-                    and not self._inside_function(statement):
-                return Unknown(f"{name} is changed after its assignment ({self.where(statement)})")
-        return {k.value: self.make_setting(f"{name}['{k.value}']", v, node.lineno)  # type: ignore[union-attr]
+        return {k.value: self.make_setting(f"{name}['{k.value}']", node, (name, k.value), v)  # type: ignore[union-attr]
                 for k, v in zip(value.keys, value.values)}
 
-    def _inside_function(self, statement: ast.stmt) -> bool:
-        return any(statement is child for function in ast.walk(self.tree)
-                   if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-                   for child in ast.walk(function))
+    def name_env(self, name: str) -> list[str]:
+        """The env vars module-level `name` reads, through all its assignments (memoized: linear)."""
+        if name not in self._env_of:
+            self._env_of[name] = []  # a cycle reads nothing more
+            found: list[str] = []
+            for assignment in self.assignments.get(name, []):
+                if getattr(assignment, "value", None) is not None:
+                    found += self.env_names(assignment.value, set())  # type: ignore[attr-defined]
+            self._env_of[name] = list(dict.fromkeys(found))
+        return self._env_of[name]
 
     def env_names(self, node: ast.AST, seen: set[str]) -> list[str]:
         """The env vars an expression reads: getenv / os.environ literals, the first literal
@@ -294,12 +388,43 @@ class _Reader:
                 literal = child.slice.value
             elif isinstance(child, ast.Name) and child.id in self.assignments and child.id not in seen:
                 seen.add(child.id)
-                for assignment in self.assignments[child.id]:
-                    if getattr(assignment, "value", None) is not None:
-                        names += self.env_names(assignment.value, seen)  # type: ignore[attr-defined]
+                names += self.name_env(child.id)
             if isinstance(literal, str) and literal not in names:
                 names.append(literal)
         return list(dict.fromkeys(names))
+
+    def best_model(self) -> Selection | Unknown:
+        """resolve_best_model's guards (top-level `if`s returning a string, whose test reads no
+        local variable but the symbol), the model a selection without one gets, and the model
+        picked without a selection file."""
+        function = self.functions.get("resolve_best_model")
+        if function is None:
+            return Unknown(f"{self.path.name} defines no resolve_best_model")
+        parameters = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
+        parameter = parameters[0] if parameters else None
+        local = _local_names_of(function)
+        guards = []
+        for statement in function.body:
+            if isinstance(statement, ast.If) and statement.body and isinstance(statement.body[-1], ast.Return) \
+                    and isinstance(statement.body[-1].value, ast.Constant) \
+                    and isinstance(statement.body[-1].value.value, str) \
+                    and not any(isinstance(n, ast.Name) and n.id in local - {parameter} for n in ast.walk(statement.test)):
+                guards.append(Guard(statement.test, parameter, statement.body[-1].value.value,
+                                    f"if {source_text(statement.test)}", self.where(statement)))
+        default = missing = None
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                    and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value == "model" \
+                    and isinstance(node.args[1], ast.Constant):
+                default = node.args[1].value
+            elif isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+                    and isinstance(node.test.ops[0], ast.Is) and isinstance(node.test.comparators[0], ast.Constant) \
+                    and node.test.comparators[0].value is None:
+                for child in node.body:
+                    if isinstance(child, ast.Assign) and isinstance(child.value, ast.Constant) \
+                            and isinstance(child.value.value, str):
+                        missing = child.value.value
+        return Selection(function.name, tuple(guards), default, missing)
 
     # --- functions and sites --------------------------------------------------
     def clamp_function(self) -> Site | Unknown:
@@ -326,9 +451,13 @@ class _Reader:
                 if not returns:
                     return Unknown(f"the FAST_TESTING branch ({self.where(node)}) does not return; "
                                    "what follows it is not followed")
-                calls_clamp = [clamp_name is not None and any(
+                # A return that calls the clamp, or returns a name (or its .copy()) the branch assigned from it.
+                clamped_names = {t.id for statement in node.body for n in ast.walk(statement)
+                                 if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                                 and dotted(n.value.func) == clamp_name for t in n.targets if isinstance(t, ast.Name)}
+                calls_clamp = [clamp_name is not None and (any(
                     isinstance(c, ast.Call) and dotted(c.func) == clamp_name for c in ast.walk(r))
-                    for r in returns]
+                    or _returned_name(r) in clamped_names) for r in returns]
                 if all(calls_clamp):
                     return True
                 if not any(calls_clamp):
@@ -341,11 +470,22 @@ class _Reader:
         found = self.first_setting(("HYPERPARAM_ROOT",), HYPERPARAM_ROOT_ENV)
         if isinstance(found, Setting) and HYPERPARAM_ROOT_ENV in found.env:
             return found
+        # Read in a module the backtest imports from its folder (upstream's hyperparamstore/store.py).
+        for path, tree in self.evaluations.project.imported():
+            if path == self.path:
+                continue
+            for statement in tree.body:
+                if isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None \
+                        and _reads_env(statement.value, HYPERPARAM_ROOT_ENV):
+                    targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+                    if len(targets) == 1 and isinstance(targets[0], ast.Name):
+                        return self.make_setting(targets[0].id, statement, (targets[0].id, None), module=path,
+                                                 tree=tree)
         # Read inline, e.g. in load_best_config: os.getenv("HYPERPARAM_ROOT", "hyperparams").
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and (dotted(node.func) or "") in ENV_GETTERS and node.args \
                     and isinstance(node.args[0], ast.Constant) and node.args[0].value == HYPERPARAM_ROOT_ENV:
-                return self.make_setting(ast.unparse(node), node, None)
+                return self.make_setting(source_text(node), node, None, value=node)  # type: ignore[arg-type]
         return Unknown(f"{self.path.name} never reads {HYPERPARAM_ROOT_ENV}; where it loads configs "
                        "from is not known")
 
@@ -355,8 +495,8 @@ class _Reader:
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == HORIZON
                                                     for t in node.targets):
                 value = node.value.value if isinstance(node.value, ast.Constant) else Unknown(
-                    f"set by `{ast.unparse(node.value)}` (see hooks)")
-                sites.append(Site(self.where(node), ast.unparse(node), value))
+                    f"set by `{source_text(node.value)}` (see hooks)")
+                sites.append(Site(self.where(node), source_text(node), value))
         return sites
 
     def validation_windows(self) -> list[Site]:
@@ -367,24 +507,28 @@ class _Reader:
                     and "valid" in node.targets[0].id.lower():
                 rows = tail_rows(node.value)
                 if rows is not None:
-                    sites.append(Site(self.where(node), ast.unparse(node), rows))
+                    sites.append(Site(self.where(node), source_text(node), rows))
         return sites
 
 
-def _mutates(statement: ast.stmt, name: str) -> bool:
-    """`NAME[...] = ...`, `NAME[...] += ...`, `del NAME[...]` or `NAME.update(...)`-style calls."""
-    targets: list[ast.expr] = []
-    if isinstance(statement, ast.Assign):
-        targets = statement.targets
-    elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
-        targets = [statement.target]
-    elif isinstance(statement, ast.Delete):
-        targets = statement.targets
-    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
-            and isinstance(statement.value.func, ast.Attribute):
-        targets = [statement.value.func]
-    return any(isinstance(t, (ast.Subscript, ast.Attribute)) and isinstance(t.value, ast.Name)
-               and t.value.id == name for t in targets)
+def _local_names_of(function: ast.FunctionDef) -> set[str]:
+    return {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | {
+        a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)}
+
+
+def _returned_name(statement: ast.Return) -> str | None:
+    """`return NAME` or `return NAME.copy()`: NAME."""
+    value = statement.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "copy" \
+            and not value.args:
+        value = value.func.value
+    return value.id if isinstance(value, ast.Name) else None
+
+
+def _reads_env(node: ast.AST, name: str) -> bool:
+    return any(isinstance(child, ast.Call) and (dotted(child.func) or "") in ENV_GETTERS and child.args
+               and isinstance(child.args[0], ast.Constant) and child.args[0].value == name
+               for child in ast.walk(node))
 
 
 # --- the clamp (the API `migrate toto` uses) --------------------------------------
@@ -491,7 +635,7 @@ def _run_clamp(facts: BacktestFacts, name: str, num_samples: int, samples_per_ba
     if len(others) != 1 or len(symbols) > 1:
         return f"its parameters ({', '.join(a.arg for a in spec.args)}) are not (symbol, params) or (params)"
     try:
-        result = Evaluator(facts.tree, env).call_with_values(
+        result = facts.evaluator(env).call_with_values(
             function, [], {others[0]: params, **{s: symbol for s in symbols}})
     except ModuleRaises as exc:
         return Unknown(f"the backtest fails in {name}: {exc}")
@@ -499,6 +643,7 @@ def _run_clamp(facts: BacktestFacts, name: str, num_samples: int, samples_per_ba
         return str(exc)
     except RecursionError:
         return "it recurses too deeply to follow"
+
     if not isinstance(result, dict):
         return f"it returns {type(result).__name__}, not a dict"
     ns, spb = result.get("num_samples"), result.get("samples_per_batch")
@@ -543,11 +688,12 @@ def toto_advice(facts: BacktestFacts, num_samples: int, samples_per_batch: int,
             continue
         setting = facts.toto_bounds[bound]
         moved = False
-        if isinstance(setting, Setting) and len(setting.env) == 1:
-            trial = {**env, setting.env[0]: str(targets[target])}
+        for name in setting.env if isinstance(setting, Setting) else ():
+            trial = {**env, name: str(targets[target])}
             moved = facts.value(setting, trial) == targets[target]
             if moved:
-                exports[setting.env[0]] = str(targets[target])
+                exports[name] = str(targets[target])
+                break
         if not moved and isinstance(setting, Setting):
             edits.append(f"{setting.name} = {value!r} ({setting.location})")
     after = effective_toto(facts, num_samples, samples_per_batch, {**env, **exports})

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.explain.evaluate import (
+    source_text,
     ENV_GETTERS, Evaluator, Unknown, dotted, env_reading_functions, evaluate, to_json,
 )
 
@@ -121,8 +122,10 @@ class HookEffect:
         return document
 
 
-def hook_effects(tree: ast.Module, reads: tuple[EnvRead, ...], env: Mapping[str, str]) -> list[HookEffect]:
-    evaluator = Evaluator(tree, env)
+def hook_effects(tree: ast.Module, reads: tuple[EnvRead, ...], env: Mapping[str, str],
+                 evaluator: Evaluator | None = None) -> list[HookEffect]:
+    """`evaluator`: the module's bounded evaluation under `env` (BacktestFacts.evaluator)."""
+    evaluator = evaluator or Evaluator(tree, env)
     return [_effect(tree, read, env, evaluator) for read in reads]
 
 
@@ -132,24 +135,24 @@ def _effect(tree: ast.Module, read: EnvRead, env: Mapping[str, str], evaluator: 
     value = evaluate(tree, read.node, env, evaluator, line)
     statement = read.statement
     shown = _show(value)
-    read_text = ast.unparse(read.node)
+    read_text = source_text(read.node)
     if isinstance(statement, (ast.If, ast.While)) and _contains(statement.test, read.node):
         test = evaluate(tree, statement.test, env, evaluator, line)
-        body = ast.unparse(statement.body[0]).splitlines()[0] if statement.body else "pass"
+        body = source_text(statement.body[0]).splitlines()[0] if statement.body else "pass"
         if isinstance(test, Unknown):
-            effect = (f"`{read_text}` is {shown}; the condition `{ast.unparse(statement.test)}` also "
+            effect = (f"`{read_text}` is {shown}; the condition `{source_text(statement.test)}` also "
                       f"depends on run-time values; when it holds: `{body}`")
         elif test:
-            effect = f"`{ast.unparse(statement.test)}` is true: runs `{body}`"
+            effect = f"`{source_text(statement.test)}` is true: runs `{body}`"
         else:
-            effect = f"`{ast.unparse(statement.test)}` is false: skipped" + (
-                f", runs the else branch `{ast.unparse(statement.orelse[0]).splitlines()[0]}`"
+            effect = f"`{source_text(statement.test)}` is false: skipped" + (
+                f", runs the else branch `{source_text(statement.orelse[0]).splitlines()[0]}`"
                 if statement.orelse else "")
     elif isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None \
             and _contains(statement.value, read.node):
         targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
         whole = evaluate(tree, statement.value, env, evaluator, line)
-        target_text = " = ".join(ast.unparse(t) for t in targets)
+        target_text = " = ".join(source_text(t) for t in targets)
         if isinstance(whole, Unknown):
             effect = f"`{read_text}` is {shown}; {target_text} also depends on run-time values"
         else:

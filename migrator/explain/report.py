@@ -78,6 +78,16 @@ def render_text(explanation: Explanation, tty: bool, root: Path | None = None) -
                     out.append(f"  {symbol} toto: {reason}")
             out.append(f"  {symbol} kronos sample_count = {_show(kronos['sample_count']['value'])}: "
                        f"{kronos['sample_count']['why']}")
+            runs = parts["best"].get("runs")
+            if runs is not None:
+                out.append(f"  {symbol} model = {_show(runs['value'])}: {runs['why']}")
+            chronos2 = parts.get("chronos2")
+            if chronos2 is not None:
+                settings = ", ".join(f"{key}={_show(value['value'])}" for key, value in chronos2["values"].items())
+                out.append(f"  {symbol} chronos2 config {chronos2['config'].get('path') or 'unknown'} "
+                           f"({chronos2['config'].get('named_by') or chronos2['config'].get('reason')}): {settings}")
+                out += [f"  {symbol} chronos2 {key}: {value['why']}" for key, value in chronos2["values"].items()
+                        if isinstance(value["value"], dict)]
             for note in parts["notes"]:
                 out.append(f"  {symbol}: note: {note}")
     out.append("")

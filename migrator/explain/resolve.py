@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from migrator.errors import BadInputError
 from migrator.files import CONFIG, UnreadableFile, read_user_file
 from migrator.names import printable
-from migrator.explain.evaluate import Unknown, env_writes
+from migrator.explain.evaluate import Unknown, budget_seconds
 from migrator.explain.facts import (
     HYPERPARAM_ROOT_ENV, KRONOS_SAMPLE_COUNT_ENV, TOTO_KEYS, BacktestFacts, Resolved, effective_toto,
     read_backtest_facts, to_json, toto_bounds,
@@ -37,6 +37,7 @@ class ConfigFile:
     state: str  # "loaded", "missing" or "invalid"
     config: dict[str, Any] | Unknown  # the file's `config` object (empty when missing)
     model: Any = None  # the record's `model` (best/ selections)
+    config_path: Any = None  # the record's `config_path`: the config file a selection names
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {"path": str(self.path), "state": self.state}
@@ -76,7 +77,7 @@ def explain(root: Path, backtest: Path, env: Mapping[str, str], symbols: tuple[s
     for symbol in symbols:
         if not symbol or symbol.startswith(".") or "/" in symbol or "\\" in symbol or "\0" in symbol:
             raise BadInputError(f"--symbol {symbol!r}: not a symbol name")
-    facts = read_backtest_facts(backtest)
+    facts = read_backtest_facts(backtest, budget_seconds(env))
     hyperparams = _hyperparams(facts, root, env)
     if not symbols:
         symbols = _discover(hyperparams.value)
@@ -86,8 +87,8 @@ def explain(root: Path, backtest: Path, env: Mapping[str, str], symbols: tuple[s
         hyperparams=hyperparams,
         bounds=toto_bounds(facts, env),
         fast_testing=fast,
-        symbols={symbol: _symbol(facts, hyperparams.value, fast, symbol, env) for symbol in symbols},
-        hooks=hook_effects(facts.tree, facts.env_reads, env),
+        symbols={symbol: _symbol(facts, root, hyperparams.value, fast, symbol, env) for symbol in symbols},
+        hooks=hook_effects(facts.tree, facts.env_reads, env, facts.evaluator(env)),
     )
 
 
@@ -138,7 +139,7 @@ def read_config(path: Path) -> ConfigFile:
     config = record.get("config")
     if not isinstance(config, dict):
         return ConfigFile(path, "invalid", Unknown(f"{path}: $.config is not an object"), record.get("model"))
-    return ConfigFile(path, "loaded", config, record.get("model"))
+    return ConfigFile(path, "loaded", config, record.get("model"), record.get("config_path"))
 
 
 def _file_value(file: ConfigFile, key: str, kind: str) -> Resolved | None:
@@ -157,7 +158,7 @@ def _file_value(file: ConfigFile, key: str, kind: str) -> Resolved | None:
     return Resolved(value, f"$.config.{key} in {file.path}")
 
 
-def _symbol(facts: BacktestFacts, folder: Any, fast: Resolved, symbol: str,
+def _symbol(facts: BacktestFacts, root: Path, folder: Any, fast: Resolved, symbol: str,
             env: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(folder, Path):
         reason = f"the hyperparams folder is unknown: {folder.reason}" if isinstance(folder, Unknown) else "no folder"
@@ -171,9 +172,74 @@ def _symbol(facts: BacktestFacts, folder: Any, fast: Resolved, symbol: str,
             and toto["source"] == "module defaults":
         notes.append(f"best/{symbol}.json selects toto, but {toto['file']['path']} does not exist: the backtest "
                      "runs the module's defaults, and editing best/ changes nothing at run time")
-    return {"toto": toto, "kronos": kronos,
-            "best": {**best.as_json(), "model": best.model if best.state == "loaded" else None},
-            "notes": notes}
+    document = {"toto": toto, "kronos": kronos,
+                "best": {**best.as_json(), "model": best.model if best.state == "loaded" else None,
+                         "runs": _best_model(facts, best, symbol, env).as_json()},
+                "notes": notes}
+    if best.state == "loaded" and isinstance(best.model, str) and best.model.lower() == "chronos2":
+        document["chronos2"] = _chronos2(root, folder, best, symbol)
+    return document
+
+
+def _best_model(facts: BacktestFacts, best: ConfigFile, symbol: str, env: Mapping[str, str]) -> Resolved:
+    """The model the backtest's own selection function picks for the symbol: its guards (a test
+    mode, a forced model) evaluated under `env`, then the best/ selection's model."""
+    selection = facts.best_model
+    if isinstance(selection, Unknown):
+        return Resolved(selection, selection.reason)
+    for guard in selection.guards:
+        test = facts.guard_value(guard, symbol, env)
+        if isinstance(test, Unknown):
+            return Resolved(test, f"{guard.text} ({guard.location}): {test.reason}")
+        if test:
+            return Resolved(guard.returns, f"{guard.text} ({guard.location}) holds: returns {guard.returns!r}")
+    guards = f"none of its {len(selection.guards)} guards holds; " if selection.guards else ""
+    if best.state == "missing":
+        if selection.missing is None:
+            reason = f"{best.path} is missing and what {selection.name} then picks is not known"
+            return Resolved(Unknown(reason), reason)
+        return Resolved(selection.missing, f"{guards}{best.path} is missing: {selection.name} defaults to "
+                                           f"{selection.missing!r}")
+    if best.state != "loaded":
+        reason = best.config.reason if isinstance(best.config, Unknown) else f"{best.path} cannot be used"
+        return Resolved(Unknown(reason), reason)
+    model = best.model if best.model is not None else selection.default
+    if not isinstance(model, str):
+        reason = f"{best.path}: $.model is {json.dumps(model)[:60]}, not a string"
+        return Resolved(Unknown(reason), reason)
+    return Resolved(model.lower(), f"{guards}$.model in {best.path}")
+
+
+_CHRONOS2_KEYS = ("device_map", "batch_size", "context_length")
+
+
+def _chronos2(root: Path, folder: Path, best: ConfigFile, symbol: str) -> dict[str, Any]:
+    """A Chronos-2 selection: the config file it names (its `config_path`, relative to the root,
+    else chronos2/SYMBOL.json) and that config's device / batch / context."""
+    named = best.config_path
+    if isinstance(named, str) and named and not Path(named).is_absolute() and ".." not in Path(named).parts \
+            and "\0" not in named:
+        path, why = root / named, f"$.config_path in {best.path}"
+    elif named is None:
+        path, why = folder / "chronos2" / f"{symbol}.json", f"{best.path} names no config_path: the model folder"
+    else:
+        reason = f"{best.path}: $.config_path {json.dumps(named)[:80]} is not a path inside the root"
+        return {"config": {"path": None, "state": "invalid", "reason": reason},
+                "values": {key: Resolved(Unknown(reason), reason).as_json() for key in _CHRONOS2_KEYS}}
+    file = read_config(path)
+    values = {}
+    for key in _CHRONOS2_KEYS:
+        found = _file_value(file, key, "string" if key == "device_map" else "integer")
+        if found is None:
+            reason = f"{path.name} {'is missing' if file.state == 'missing' else 'has no config.' + key}; " \
+                     f"the selection's own value is {json.dumps(_selection_value(best, key))}"
+            found = Resolved(Unknown(reason), reason)
+        values[key] = found.as_json()
+    return {"config": {**file.as_json(), "named_by": why}, "values": values}
+
+
+def _selection_value(best: ConfigFile, key: str) -> Any:
+    return best.config.get(key) if isinstance(best.config, dict) else None
 
 
 def _toto(facts: BacktestFacts, path: Path, fast: Resolved, env: Mapping[str, str]) -> dict[str, Any]:
@@ -231,10 +297,10 @@ def _kronos_override(facts: BacktestFacts, sample_count: Resolved, env: Mapping[
     read = facts.kronos_sample_count_read
     if read is None:
         return Resolved(sample_count.value, sample_count.why + f"; the module never reads {KRONOS_SAMPLE_COUNT_ENV}")
-    written = env_writes(facts.tree)
-    line = written.get(KRONOS_SAMPLE_COUNT_ENV, written.get("*"))
-    if line is not None:
-        reason = f"the module itself sets {KRONOS_SAMPLE_COUNT_ENV} (line {line}); when is not followed"
+    written = facts.evaluator(env).written
+    where = written.get(KRONOS_SAMPLE_COUNT_ENV, written.get("*"))
+    if where is not None:
+        reason = f"the module itself sets {KRONOS_SAMPLE_COUNT_ENV} ({where}); when is not followed"
         return Resolved(Unknown(reason), reason)
     raw = env.get(KRONOS_SAMPLE_COUNT_ENV)
     if raw is None:

@@ -21,7 +21,7 @@ READ_VARS = ("HYPERPARAM_ROOT", "FAST_TESTING", "TOTO_NUM_SAMPLES", "TOTO_SAMPLE
              "FAST_TOTO_AGG_SPEC", "MARKETSIM_TOTO_MIN_NUM_SAMPLES", "MARKETSIM_TOTO_MAX_NUM_SAMPLES",
              "MARKETSIM_TOTO_MIN_SAMPLES_PER_BATCH", "MARKETSIM_TOTO_MAX_SAMPLES_PER_BATCH",
              "MARKETSIM_KRONOS_SAMPLE_COUNT", "MARKETSIM_MAX_HORIZON", "MARKETSIM_FAST_SIMULATE",
-             "MARKETSIM_FAST_OPTIMIZE", "MARKETSIM_EXACT_TOTO")
+             "MARKETSIM_FAST_OPTIMIZE", "MARKETSIM_EXACT_TOTO", "MIGRATE_EVAL_SECONDS")
 
 
 def write_record(path: Path, model: str, config: dict) -> None:
@@ -60,7 +60,8 @@ def run_module(module: Path, root: Path, symbols: list[str], env: dict[str, str]
 
 def run_explain(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     runner = CliRunner()
-    unset = {name: None for name in READ_VARS}
+    # A time budget no loaded CI box reaches (the 2 s default is for users; budgets are tested on steps).
+    unset = {name: None for name in READ_VARS} | {"MIGRATE_EVAL_SECONDS": "60"}
     result = runner.invoke(main, ["explain", *args], env={**unset, **{k: env[k] for k in READ_VARS if k in env}},
                            catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr

@@ -147,10 +147,12 @@ def runtime_note(values: Mapping[str, Any], environ: Mapping[str, str], backtest
     if backtest is None:
         return toto_clamp(num_samples, samples_per_batch, environ)
     from migrator.errors import BadInputError
+    from migrator.explain.evaluate import budget_seconds
     from migrator.explain.facts import Site, read_backtest_facts, toto_advice
 
+    seconds = budget_seconds(environ)  # the same bounded evaluation as `migrate explain`
     try:
-        facts = read_backtest_facts(backtest)
+        facts = read_backtest_facts(backtest, seconds)
     except BadInputError as exc:
         fallback = toto_clamp(num_samples, samples_per_batch, environ)
         why = "not found" if not backtest.exists() else f"not readable: {exc}"

@@ -20,6 +20,7 @@ import click
 
 from migrator import __version__
 from migrator.errors import BadInputError, MigrateError
+from migrator.hints import root_option
 from migrator.output import ColorChoice, Outcome, color_enabled, emit_json, error_document, finish
 
 from migrator.configs.models import MODELS as CONFIG_MODELS
@@ -310,19 +311,22 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
               help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel worker processes.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Name every file looked at, also those no rule applies to.")
 @takes(ROOT, WRITING_MODE, OUTPUT, warn_unfinished=True)
 def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
           max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int,
-          jobs: int) -> None:
+          jobs: int, verbose: bool) -> None:
     """Patch backtest code with env-driven speed-ups (a libcst codemod).
 
-    PATHS are files or folders (.py files below, skipping .git, venvs and
-    .migrate); default ROOT/backtest_test3_inline.py and, if present,
-    ROOT/backtest_test3_inline_parallel.py and ROOT/src/optimization_utils.py.
-    Idempotent; all files or none are written, through the journal (`migrate
+    PATHS are files or folders relative to ROOT (.py files below, skipping .git,
+    venvs, site-packages, build output, .migrate and nested repositories);
+    default: every module under ROOT that a rule applies to (the backtest, its
+    parallel copy, the optimizers, the modules importing TotoForecaster or
+    KronosPredictor). Idempotent; all files or none are written, through the journal (`migrate
     revert` undoes). With no MARKETSIM_* variable set the patched code computes
     what the original did; it reads MARKETSIM_MAX_HORIZON, MARKETSIM_FAST_SIMULATE,
-    MARKETSIM_FAST_OPTIMIZE and MARKETSIM_EXACT_TOTO at run time and never raises
+    MARKETSIM_FAST_OPTIMIZE, MARKETSIM_EXACT_TOTO and MARKETSIM_EXACT_KRONOS at run time and never raises
     on a bad value (`migrate rules` for details). A --max-horizon the backtest's
     fixed forecast window cannot take exits 2 unless --allow-unsafe-horizon.
     """
@@ -352,7 +356,8 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
             bar.__exit__(None, None, None)
     settings.finish(Outcome(
         report.document(result, mode, with_diffs=show_diffs),
-        text=(report.diffs(result, color=settings.color) if show_diffs else "") + report.summary(result, mode),
+        text=(report.diffs(result, color=settings.color) if show_diffs else "")
+        + report.summary(result, mode, verbose=verbose, root_hint=root_option(settings.root)),
         errors=result.errors,
         pending=bool(result.changed),
         failure=BadInputError("nothing written" if mode == "apply" else "some files cannot be patched")

@@ -97,6 +97,11 @@ class Rule(abc.ABC):
     def wants(self, ctx: ModuleContext) -> bool:
         return any(trigger in ctx.source for trigger in self.triggers)
 
+    def whole_module(self, ctx: ModuleContext) -> bool:
+        """Whether this rule must see the whole module as one tree (it inserts a top-level
+        statement it must find again next to another on the next run)."""
+        return False
+
     @abc.abstractmethod
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:
         """The rewritten module (or piece of one) and what this rule found in it."""

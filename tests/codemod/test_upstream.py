@@ -97,23 +97,31 @@ def test_the_block_follows_the_runtime_import_not_the_typing_alias(patched: Path
         kronos_text.index("# PERF: MARKETSIM_EXACT_KRONOS") < kronos_text.index("def _build_predictor")
 
 
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the probes run: upstream's model cache writes compiled_models/ there."""
+    monkeypatch.setenv("COMPILED_MODELS_DIR", str(tmp_path / "compiled_models"))
+    return tmp_path
+
+
 def _probe(script: str, tree: Path, **env: str) -> dict:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MARKETSIM_")}
     environment.update(env, PYTHONHASHSEED="0", TOTO_DISABLE_COMPILE="1", HF_HUB_OFFLINE="1")
+    workdir = Path(environment["COMPILED_MODELS_DIR"]).parent
     result = subprocess.run([sys.executable, str(PROBES / script), str(tree)], capture_output=True,
-                            text=True, env=environment, timeout=300)
+                            text=True, env=environment, timeout=300, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def test_real_toto_wrapper_exact_forecaster_when_set(patched: Path) -> None:
+def test_real_toto_wrapper_exact_forecaster_when_set(patched: Path, workdir: Path) -> None:
     pytest.importorskip("toto")
     run = _probe("toto_pipeline.py", patched, MARKETSIM_EXACT_TOTO="1")
     assert not run["real"] and run["subclass"] and run["made_by_migrate"], run["class"]
     assert run["warnings"] == []
 
 
-def test_real_toto_wrapper_unset_computes_what_the_original_does(original: Path, patched: Path) -> None:
+def test_real_toto_wrapper_unset_computes_what_the_original_does(original: Path, patched: Path, workdir: Path) -> None:
     pytest.importorskip("toto")
     before = _probe("toto_pipeline.py", original)
     after = _probe("toto_pipeline.py", patched)
@@ -127,7 +135,8 @@ def _kronos_or_skip() -> None:
 
 
 @pytest.mark.parametrize("value, shared", [("1", False), ("shared", True)])
-def test_real_kronos_wrapper_exact_predictor_when_set(patched: Path, value: str, shared: bool) -> None:
+def test_real_kronos_wrapper_exact_predictor_when_set(patched: Path, value: str, shared: bool,
+                                                      workdir: Path) -> None:
     _kronos_or_skip()
     if importlib.util.find_spec("migrator.runtime.exact_kronos") is None:
         pytest.skip("migrator.runtime.exact_kronos lands from the kronos branch")
@@ -137,7 +146,7 @@ def test_real_kronos_wrapper_exact_predictor_when_set(patched: Path, value: str,
     assert run["warnings"] == []
 
 
-def test_real_kronos_wrapper_unset_computes_what_the_original_does(original: Path, patched: Path) -> None:
+def test_real_kronos_wrapper_unset_computes_what_the_original_does(original: Path, patched: Path, workdir: Path) -> None:
     _kronos_or_skip()
     before = _probe("kronos_predictor.py", original)
     after = _probe("kronos_predictor.py", patched)

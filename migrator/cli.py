@@ -112,7 +112,8 @@ def takes(*groups: OptionGroup, warn_unfinished: bool = False) -> Callable[[Any]
                 assert settings.root is not None
                 unfinished = Journal(settings.root).unfinished()
                 if unfinished is not None:
-                    click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
+                    click.echo(f"migrate: warning: {unfinished_notice(unfinished, settings.root)}",
+                               err=True)
             return func(settings=settings, **kwargs)
 
         command: Any = wrapper
@@ -275,7 +276,7 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
                                         create_missing=create_missing)
     refused = bool(plan.invalid) and not skip_invalid
     warnings = list(plan.warnings)
-    unread = report.unread_warning(plan, created=create_missing)
+    unread = report.unread_warning(plan, created=create_missing, root=settings.root)
     if unread:
         warnings.append(unread)
     runtime_warning = runtime.warning() if runtime is not None else None
@@ -287,8 +288,10 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
     diff_texts = report.diffs(plan, color=settings.color) if show_diffs else None
     settings.finish(Outcome(
         report.document(plan, mode, runtime=runtime, written=migration_id is not None,
-                        migration_id=migration_id, diff_texts=diff_texts, warnings=warnings),
-        text="".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused),
+                        migration_id=migration_id, diff_texts=diff_texts, warnings=warnings,
+                        root=settings.root),
+        text="".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused,
+                                                        root=settings.root),
         warnings=warnings,
         errors=plan.invalid if refused else (),
         pending=bool(plan.changes),
@@ -348,7 +351,8 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
     try:
         result = run_apply(settings.root, list(paths), names,
                            RuleOptions(max_horizon=max_horizon, fast_simulations=fast_simulations,
-                                       allow_unsafe_horizon=allow_unsafe_horizon),
+                                       allow_unsafe_horizon=allow_unsafe_horizon,
+                                       root_option=root_option(settings.root)),
                            write=mode == "apply", argv=settings.argv, jobs=jobs, steps=show_diffs,
                            on_count=start_bar, on_done=lambda _: bar and bar.update(1))
     finally:
@@ -406,7 +410,7 @@ def history(settings: Settings, prune: bool, keep: int | None) -> None:
         [migration_document(m, unfinished_id) for m in migrations],
         text=history_table(migrations, unfinished_id) if migrations else
         f"no migrations recorded under {settings.root / '.migrate'}\n",
-        warnings=[unfinished_notice(unfinished)] if unfinished is not None else ()))
+        warnings=[unfinished_notice(unfinished, settings.root)] if unfinished is not None else ()))
 
 
 @main.command("revert", epilog=EXIT_CODES_HELP,

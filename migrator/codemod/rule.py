@@ -43,6 +43,8 @@ class RuleOptions:
     fast_simulations: int = 35  # cap on num_simulations under MARKETSIM_FAST_SIMULATE
     # Accept a --max-horizon the module's fixed forecast window cannot take.
     allow_unsafe_horizon: bool = False
+    # Follows every migrate command a note names (` --root DIR`; see migrator.hints).
+    root_option: str = ""
 
 
 @dataclasses.dataclass

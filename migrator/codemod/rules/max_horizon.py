@@ -125,8 +125,9 @@ class MaxHorizonRule(Rule):
         for line, literal, default in ctx.facts.earlier_horizon_reads:
             ctx.note(f"{ctx.label}:{line}: an earlier `migrate apply` made the default {default} "
                      f"(was {literal}): with {ENV_VAR} unset this walks {default} forecast origins "
-                     f"and the results differ from the original's; `migrate revert` that "
-                     f"migration, then `migrate apply` again")
+                     f"and the results differ from the original's; "
+                     f"`migrate revert{ctx.options.root_option}` that migration, then "
+                     f"`migrate apply{ctx.options.root_option}` again")
         rewriter = _Rewriter(module, ctx)
         result = rewriter.walk(module)
         if rewriter.changed:

@@ -307,18 +307,20 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
               help="Only these rules (see `migrate rules`); `imports` always runs.")
 @click.option("--max-horizon", type=click.IntRange(min=1), default=None,
               help="max_horizon when MARKETSIM_MAX_HORIZON is unset or invalid "
-                   "[default: the value it replaces, so nothing changes until it is set].")
+                   "[default: the value it replaces, so nothing changes until it is set]. Given "
+                   "again with another value, it replaces the default an earlier apply inserted.")
 @click.option("--allow-unsafe-horizon", is_flag=True,
               help="Accept a --max-horizon that the module's fixed forecast window cannot take.")
-@click.option("--fast-simulations", type=click.IntRange(min=1), default=35, show_default=True,
-              help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on.")
+@click.option("--fast-simulations", type=click.IntRange(min=1), default=None,
+              help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on [default: 35]. Given "
+                   "again with another value, it replaces the cap an earlier apply inserted.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel worker processes.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Name every file looked at, also those no rule applies to.")
 @takes(ROOT, WRITING_MODE, OUTPUT, warn_unfinished=True)
 def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
-          max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int,
+          max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int | None,
           jobs: int, verbose: bool) -> None:
     """Patch backtest code with env-driven speed-ups (a libcst codemod).
 

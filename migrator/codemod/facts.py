@@ -19,7 +19,7 @@ SCIPY_OPTIMIZERS = ("direct", "differential_evolution")
 SIMULATIONS = "num_simulations"
 HORIZON = "max_horizon"
 HORIZON_ENV = "MARKETSIM_MAX_HORIZON"
-_WAS = re.compile(r"# PERF: was (\d+);")
+WAS_COMMENT = re.compile(r"# PERF: was (\d+);")
 TOTO_MODULES = ("toto.inference.forecaster", "toto.toto.inference.forecaster")
 TOTO_CLASS = "TotoForecaster"
 
@@ -179,7 +179,7 @@ class ModuleFacts:
                     and isinstance(call.args[1], ast.Constant) and type(call.args[1].value) is int):
                 continue
             above = lines[node.lineno - 2].strip() if 2 <= node.lineno <= len(lines) + 1 else ""
-            match = _WAS.match(above)
+            match = WAS_COMMENT.match(above)
             if match and int(match.group(1)) != call.args[1].value:
                 found.append((node.lineno, int(match.group(1)), call.args[1].value))
         return found

@@ -40,7 +40,9 @@ class RuleOptions:
     # MARKETSIM_MAX_HORIZON default when unset or invalid; None: the literal it replaces,
     # so the patched code computes what the original did until the variable is set.
     max_horizon: int | None = None
-    fast_simulations: int = 35  # cap on num_simulations under MARKETSIM_FAST_SIMULATE
+    # Cap on num_simulations under MARKETSIM_FAST_SIMULATE; None: not given (35 is inserted,
+    # and a cap inserted before stays as it is).
+    fast_simulations: int | None = None
     # Accept a --max-horizon the module's fixed forecast window cannot take.
     allow_unsafe_horizon: bool = False
     # Follows every migrate command a note names (` --root DIR`; see migrator.hints).

@@ -359,3 +359,24 @@ def test_notes_and_max_horizon_refusal_in_text(project: Path) -> None:
     text = invoke("apply", "--root", str(project), "--check").output
     assert "note: backtest_test3_inline.py:" in text
     assert "MARKETSIM_MAX_HORIZON other than 7 would break the backtest" in text
+
+
+def test_a_new_hook_value_updates_the_inserted_one_journaled_and_revertible(project: Path) -> None:
+    assert invoke("apply", "--root", str(project)).exit_code == 0
+    patched = snapshot(project)
+    parallel = "backtest_test3_inline_parallel.py"
+    again = invoke("apply", "--root", str(project), "--fast-simulations", "20", "--check")
+    assert again.exit_code == 1  # a new value is a pending change, never "nothing to do"
+    updated = invoke("apply", "--root", str(project), "--fast-simulations", "20")
+    assert updated.exit_code == 0, updated.output
+    assert "num_simulations = min(num_simulations, 20)" in (project / parallel).read_text()
+    assert "cap 35 becomes 20 (--fast-simulations)" in updated.stdout
+    assert invoke("apply", "--root", str(project)).exit_code == 0  # not given: 20 stays
+    assert "min(num_simulations, 20)" in (project / parallel).read_text()
+    assert [m.kind for m in Journal(project).history()] == ["apply", "apply"]
+    assert invoke("revert", "--root", str(project)).exit_code == 0
+    assert snapshot(project) == patched
+    # The fixed forecast window still refuses a horizon it cannot take, naming the flag.
+    refused = invoke("apply", "--root", str(project), "--max-horizon", "5")
+    assert refused.exit_code == 2 and "--allow-unsafe-horizon" in refused.stderr
+    assert snapshot(project) == patched

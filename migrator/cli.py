@@ -522,6 +522,32 @@ def _require_forecast_extra() -> None:
                                 + ("" if missing else f" (importing {name} failed: {exc})")) from None
 
 
+# The options each `profile --backend` takes (click parameter names); None: every option.
+# A backend's entry is its declaration: any other option given is a usage error (exit 2).
+PROFILE_BACKENDS: dict[str, frozenset[str] | None] = {
+    "bundled": None,
+    "toto-ts": frozenset({
+        "backend", "sims", "horizon", "samples", "batch", "prediction_length", "model_name",
+        "checkpoint", "data", "seed", "baseline_calls", "equivalence_pairs", "rounds", "threads",
+        "as_json", "quiet"}),
+}
+
+
+def _refuse_options_the_backend_does_not_take(ctx: click.Context, backend: str) -> None:
+    takes = PROFILE_BACKENDS[backend]
+    if takes is None:
+        return
+    given = [param for param in ctx.command.params if param.name not in takes
+             and ctx.get_parameter_source(param.name or "") in (click.core.ParameterSource.COMMANDLINE,
+                                                              click.core.ParameterSource.ENVIRONMENT)]
+    if given:
+        # A --no-x flag is named as typed.
+        names = ", ".join(param.secondary_opts[0] if getattr(param, "secondary_opts", None)
+                          and not ctx.params.get(param.name or "") else param.opts[0] for param in given)
+        raise click.UsageError(f"{names} do{'es' if len(given) == 1 else ''} not apply to "
+                               f"--backend {backend} (see `migrate profile --help`)")
+
+
 class _Progress:
     """Progress lines on stderr, once a run has taken longer than 2 s."""
 
@@ -540,7 +566,7 @@ class _Progress:
 @main.command("profile")
 @click.option("--engine", type=click.Choice(_engine_roles()), default="both",
               show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
-@click.option("--backend", type=click.Choice(["bundled", "toto-ts"]), default="bundled", show_default=True,
+@click.option("--backend", type=click.Choice(list(PROFILE_BACKENDS)), default="bundled", show_default=True,
               help="bundled: our Toto-style and Kronos-style models, the whole backtest. toto-ts: the Toto "
                    "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one).")
 @click.option("--sims", type=click.IntRange(min=1), default=None,
@@ -631,8 +657,9 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     cache, and the exact forecaster per call; --checkpoint also takes a toto-ts checkpoint
     directory or .safetensors file. It uses --sims, --horizon, --samples, --batch,
     --prediction-length, --model, --checkpoint, --data, --seed, --baseline-calls,
-    --equivalence-pairs, --rounds and --threads; the other options do not apply.
+    --equivalence-pairs, --rounds and --threads; another option is a usage error (exit 2).
     """
+    _refuse_options_the_backend_does_not_take(click.get_current_context(), backend)
     _require_forecast_extra()  # torch: imported only when profiling
     if backend == "toto-ts":
         from migrator.forecast.render import render_toto_ts_text

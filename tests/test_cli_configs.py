@@ -400,7 +400,7 @@ def test_chronos2_apply_json_then_revert(root):
 
 @pytest.mark.parametrize("args, message", [
     (["chronos2"], "give at least one of --device-map, --batch-size, --context-length"),
-    (["chronos2", "--device-map", "gpu"], "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'gpu'"),
+    (["chronos2", "--device-map", "gpu"], "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got 'gpu'"),
     (["chronos2", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["chronos2", "--context-length", "4k"], "'4k' is not a valid integer"),
     (["chronos2", "--samples", "32"], "No such option '--samples'"),

@@ -314,22 +314,24 @@ def test_quiet_prints_nothing(project: Path) -> None:
 
 
 def test_pre_commit_hook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hook as pre-commit runs it: from the repository root, matching files as arguments."""
-    import re
+    """The hook as pre-commit runs it: from the repository root, without file names (the whole
+    tree, so a module importing TotoForecaster anywhere is checked too)."""
     import shlex
 
     yaml = pytest.importorskip("yaml")
     hooks = yaml.safe_load((EXAMPLES.parent / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "migrate-apply-check")
-    files = [path for path in (*TARGETS, "src/other.py", "docs/backtest_test3_inline.md")
-             if re.search(hook["files"], path)]
-    assert files == list(TARGETS)
+    assert hook["pass_filenames"] is False and "files" not in hook
     command = shlex.split(hook["entry"])
     assert command[0] == "migrate"
     monkeypatch.chdir(project)
-    assert invoke(*command[1:], *files).exit_code == 1
-    assert invoke("apply", *files).exit_code == 0
-    assert invoke(*command[1:], *files).exit_code == 0
+    assert invoke(*command[1:]).exit_code == 1
+    assert invoke("apply").exit_code == 0
+    assert invoke(*command[1:]).exit_code == 0
+    (project / "src" / "models").mkdir()
+    (project / "src" / "models" / "wrapper.py").write_text(
+        "from toto.inference.forecaster import TotoForecaster\n")
+    assert invoke(*command[1:]).exit_code == 1
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -380,3 +382,21 @@ def test_a_new_hook_value_updates_the_inserted_one_journaled_and_revertible(proj
     refused = invoke("apply", "--root", str(project), "--max-horizon", "5")
     assert refused.exit_code == 2 and "--allow-unsafe-horizon" in refused.stderr
     assert snapshot(project) == patched
+
+
+def test_the_report_names_every_file_looked_at(project: Path) -> None:
+    (project / "src" / "models").mkdir()
+    (project / "src" / "models" / "notes.py").write_text("# mentions max_horizon only in a comment\n")
+    text = invoke("apply", "--root", str(project), "--dry-run", "-q").output
+    assert text == ""
+    short = invoke("apply", "--root", str(project), "--check")
+    assert "2 other files looked at: no rule applies (-v lists them)\n" in short.stdout
+    verbose = invoke("apply", "--root", str(project), "--check", "-v").stdout
+    assert "skipped src/__init__.py: no rule's trigger text (not parsed)\n" in verbose
+    assert "skipped src/models/notes.py: no rule applies\n" in verbose
+    for target in TARGETS:
+        assert f"would patch {target}: " in verbose
+    data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
+    reasons = {f["path"]: f["reason"] for f in data["files"]}
+    assert reasons["src/models/notes.py"] == "no rule applies"
+    assert reasons["backtest_test3_inline.py"].startswith("would patch: max-horizon applied")

@@ -104,11 +104,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _probe(script: str, tree: Path, **env: str) -> dict:
+def _probe(script: str, tree: Path, *args: str, **env: str) -> dict:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MARKETSIM_")}
     environment.update(env, PYTHONHASHSEED="0", TOTO_DISABLE_COMPILE="1", HF_HUB_OFFLINE="1")
     workdir = Path(environment["COMPILED_MODELS_DIR"]).parent
-    result = subprocess.run([sys.executable, str(PROBES / script), str(tree)], capture_output=True,
+    result = subprocess.run([sys.executable, str(PROBES / script), str(tree), *args], capture_output=True,
                             text=True, env=environment, timeout=300, cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.splitlines()[-1])
@@ -140,7 +140,7 @@ def test_real_kronos_wrapper_exact_predictor_when_set(patched: Path, value: str,
     _kronos_or_skip()
     if importlib.util.find_spec("migrator.runtime.exact_kronos") is None:
         pytest.skip("migrator.runtime.exact_kronos lands from the kronos branch")
-    run = _probe("kronos_predictor.py", patched, MARKETSIM_EXACT_KRONOS=value)
+    run = _probe("kronos_predictor.py", patched, "--no-predict", MARKETSIM_EXACT_KRONOS=value)
     assert not run["real"] and run["subclass"], run["class"]
     assert run["made_by_migrate"] == [{"shared": shared}]
     assert run["warnings"] == []

@@ -361,7 +361,7 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
         if bar is not None:
             bar.__exit__(None, None, None)
     settings.finish(Outcome(
-        report.document(result, mode, with_diffs=show_diffs),
+        report.document(result, mode, with_diffs=show_diffs, root_hint=root_option(settings.root)),
         text=(report.diffs(result, color=settings.color) if show_diffs else "")
         + report.summary(result, mode, verbose=verbose, root_hint=root_option(settings.root)),
         errors=result.errors,

@@ -3,6 +3,7 @@ running the printed command (as a shell would split it) acts on the same project
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -50,6 +51,8 @@ def test_printed_undo_commands_act_on_the_same_project(where: str, tmp_path: Pat
     assert applied.exit_code == 0, applied.output
     undo = _hint(applied.stdout, r"undo: (migrate revert[^\n]*)")
     assert ("--root" in undo) == (where == "elsewhere")
+    as_json = runner.invoke(main, ["apply", "--root", str(root), "--json", "--dry-run"])
+    assert json.loads(as_json.stdout)["revert"] is None  # nothing written, nothing to undo
     reverted = runner.invoke(main, undo[1:])
     assert reverted.exit_code == 0, reverted.output
     assert (root / "backtest_test3_inline.py").read_bytes() == original

@@ -74,7 +74,7 @@ def summary(result: ApplyResult, mode: str, *, verbose: bool = False, root_hint:
     return "\n".join(lines) + "\n"
 
 
-def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, Any]:
+def document(result: ApplyResult, mode: str, *, with_diffs: bool, root_hint: str = "") -> dict[str, Any]:
     files = []
     for label, file_result in zip(result.labels, result.results):
         entry: dict[str, Any] = {
@@ -96,6 +96,7 @@ def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, A
         "root": str(result.root),
         "written": result.migration_id is not None,
         "migration": result.migration_id,
+        "revert": f"migrate revert {result.migration_id}{root_hint}" if result.migration_id else None,
         "changed": len(result.changed),
         "errors": result.errors,
         "files": files,

@@ -119,6 +119,7 @@ def test_json_statuses(project: Path) -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["written"] and data["changed"] == 3 and data["errors"] == []
+    assert data["revert"] == f"migrate revert {data['migration']} --root {project}"
     by_path = {f["path"]: f["rules"] for f in data["files"]}
     assert by_path["backtest_test3_inline.py"] == {
         "max-horizon": "applied", "fast-simulate": "applied", "fast-optimize": "not applicable",

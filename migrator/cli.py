@@ -20,6 +20,7 @@ import click
 
 from migrator import __version__
 from migrator.errors import BadInputError, MigrateError
+from migrator.hints import root_option
 from migrator.names import printable, printable_document
 from migrator.output import ColorChoice, Outcome, color_enabled, emit_json, error_document, finish
 
@@ -114,7 +115,8 @@ def takes(*groups: OptionGroup, warn_unfinished: bool = False) -> Callable[[Any]
                 assert settings.root is not None
                 unfinished = Journal(settings.root).unfinished()
                 if unfinished is not None:
-                    click.echo(f"migrate: warning: {unfinished_notice(unfinished)}", err=True)
+                    click.echo(f"migrate: warning: {unfinished_notice(unfinished, settings.root)}",
+                               err=True)
             return func(settings=settings, **kwargs)
 
         command: Any = wrapper
@@ -304,7 +306,7 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
                                         create_missing=create_missing)
     refused = bool(plan.invalid) and not skip_invalid
     warnings = list(plan.warnings)
-    unread = report.unread_warning(plan, created=create_missing)
+    unread = report.unread_warning(plan, created=create_missing, root=settings.root)
     if unread:
         warnings.append(unread)
     runtime_warning = runtime.warning() if runtime is not None else None
@@ -316,8 +318,10 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
     diff_texts = report.diffs(plan, color=settings.color) if show_diffs else None
     settings.finish(Outcome(
         report.document(plan, mode, runtime=runtime, written=migration_id is not None,
-                        migration_id=migration_id, diff_texts=diff_texts, warnings=warnings),
-        text="".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused),
+                        migration_id=migration_id, diff_texts=diff_texts, warnings=warnings,
+                        root=settings.root),
+        text="".join(diff_texts or ()) + report.summary(plan, mode, migration_id, refused=refused,
+                                                        root=settings.root),
         warnings=warnings,
         errors=plan.invalid if refused else (),
         pending=bool(plan.changes),
@@ -333,26 +337,31 @@ def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[s
               help="Only these rules (see `migrate rules`); `imports` always runs.")
 @click.option("--max-horizon", type=click.IntRange(min=1), default=None,
               help="max_horizon when MARKETSIM_MAX_HORIZON is unset or invalid "
-                   "[default: the value it replaces, so nothing changes until it is set].")
+                   "[default: the value it replaces, so nothing changes until it is set]. Given "
+                   "again with another value, it replaces the default an earlier apply inserted.")
 @click.option("--allow-unsafe-horizon", is_flag=True,
               help="Accept a --max-horizon that the module's fixed forecast window cannot take.")
-@click.option("--fast-simulations", type=click.IntRange(min=1), default=35, show_default=True,
-              help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on.")
+@click.option("--fast-simulations", type=click.IntRange(min=1), default=None,
+              help="num_simulations cap when MARKETSIM_FAST_SIMULATE is on [default: 35]. Given "
+                   "again with another value, it replaces the cap an earlier apply inserted.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Parallel worker processes.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Name every file looked at, also those no rule applies to.")
 @takes(ROOT, WRITING_MODE, OUTPUT, warn_unfinished=True)
 def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
-          max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int,
-          jobs: int) -> None:
+          max_horizon: int | None, allow_unsafe_horizon: bool, fast_simulations: int | None,
+          jobs: int, verbose: bool) -> None:
     """Patch backtest code with env-driven speed-ups (a libcst codemod).
 
-    PATHS are files or folders (.py files below, skipping .git, venvs and
-    .migrate); default ROOT/backtest_test3_inline.py and, if present,
-    ROOT/backtest_test3_inline_parallel.py and ROOT/src/optimization_utils.py.
-    Idempotent; all files or none are written, through the journal (`migrate
+    PATHS are files or folders relative to ROOT (.py files below, skipping .git,
+    venvs, site-packages, build output, .migrate and nested repositories);
+    default: every module under ROOT that a rule applies to (the backtest, its
+    parallel copy, the optimizers, the modules importing TotoForecaster or
+    KronosPredictor). Idempotent; all files or none are written, through the journal (`migrate
     revert` undoes). With no MARKETSIM_* variable set the patched code computes
     what the original did; it reads MARKETSIM_MAX_HORIZON, MARKETSIM_FAST_SIMULATE,
-    MARKETSIM_FAST_OPTIMIZE and MARKETSIM_EXACT_TOTO at run time and never raises
+    MARKETSIM_FAST_OPTIMIZE, MARKETSIM_EXACT_TOTO and MARKETSIM_EXACT_KRONOS at run time and never raises
     on a bad value (`migrate rules` for details). A --max-horizon the backtest's
     fixed forecast window cannot take exits 2 unless --allow-unsafe-horizon.
     """
@@ -374,15 +383,17 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
     try:
         result = run_apply(settings.root, list(paths), names,
                            RuleOptions(max_horizon=max_horizon, fast_simulations=fast_simulations,
-                                       allow_unsafe_horizon=allow_unsafe_horizon),
+                                       allow_unsafe_horizon=allow_unsafe_horizon,
+                                       root_option=root_option(settings.root)),
                            write=mode == "apply", argv=settings.argv, jobs=jobs, steps=show_diffs,
                            on_count=start_bar, on_done=lambda _: bar and bar.update(1))
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     settings.finish(Outcome(
-        report.document(result, mode, with_diffs=show_diffs),
-        text=(report.diffs(result, color=settings.color) if show_diffs else "") + report.summary(result, mode),
+        report.document(result, mode, with_diffs=show_diffs, root_hint=root_option(settings.root)),
+        text=(report.diffs(result, color=settings.color) if show_diffs else "")
+        + report.summary(result, mode, verbose=verbose, root_hint=root_option(settings.root)),
         errors=result.errors,
         pending=bool(result.changed),
         failure=BadInputError("nothing written" if mode == "apply" else "some files cannot be patched")
@@ -431,7 +442,7 @@ def history(settings: Settings, prune: bool, keep: int | None) -> None:
         [migration_document(m, unfinished_id) for m in migrations],
         text=history_table(migrations, unfinished_id) if migrations else
         f"no migrations recorded under {settings.root / '.migrate'}\n",
-        warnings=[unfinished_notice(unfinished)] if unfinished is not None else ()))
+        warnings=[unfinished_notice(unfinished, settings.root)] if unfinished is not None else ()))
 
 
 @main.command("revert", epilog=EXIT_CODES_HELP,
@@ -542,6 +553,32 @@ def _require_forecast_extra() -> None:
                                 + ("" if missing else f" (importing {name} failed: {exc})")) from None
 
 
+# The options each `profile --backend` takes (click parameter names); None: every option.
+# A backend's entry is its declaration: any other option given is a usage error (exit 2).
+PROFILE_BACKENDS: dict[str, frozenset[str] | None] = {
+    "bundled": None,
+    "toto-ts": frozenset({
+        "backend", "sims", "horizon", "samples", "batch", "prediction_length", "model_name",
+        "checkpoint", "data", "seed", "baseline_calls", "equivalence_pairs", "rounds", "threads",
+        "as_json", "quiet"}),
+}
+
+
+def _refuse_options_the_backend_does_not_take(ctx: click.Context, backend: str) -> None:
+    takes = PROFILE_BACKENDS[backend]
+    if takes is None:
+        return
+    given = [param for param in ctx.command.params if param.name not in takes
+             and ctx.get_parameter_source(param.name or "") in (click.core.ParameterSource.COMMANDLINE,
+                                                              click.core.ParameterSource.ENVIRONMENT)]
+    if given:
+        # A --no-x flag is named as typed.
+        names = ", ".join(param.secondary_opts[0] if getattr(param, "secondary_opts", None)
+                          and not ctx.params.get(param.name or "") else param.opts[0] for param in given)
+        raise click.UsageError(f"{names} do{'es' if len(given) == 1 else ''} not apply to "
+                               f"--backend {backend} (see `migrate profile --help`)")
+
+
 class _Progress:
     """Progress lines on stderr, once a run has taken longer than 2 s."""
 
@@ -560,7 +597,7 @@ class _Progress:
 @main.command("profile")
 @click.option("--engine", type=click.Choice(_engine_roles()), default="both",
               show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
-@click.option("--backend", type=click.Choice(["bundled", "toto-ts"]), default="bundled", show_default=True,
+@click.option("--backend", type=click.Choice(list(PROFILE_BACKENDS)), default="bundled", show_default=True,
               help="bundled: our Toto-style and Kronos-style models, the whole backtest. toto-ts: the Toto "
                    "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one).")
 @click.option("--sims", type=click.IntRange(min=1), default=None,
@@ -651,8 +688,9 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     cache, and the exact forecaster per call; --checkpoint also takes a toto-ts checkpoint
     directory or .safetensors file. It uses --sims, --horizon, --samples, --batch,
     --prediction-length, --model, --checkpoint, --data, --seed, --baseline-calls,
-    --equivalence-pairs, --rounds and --threads; the other options do not apply.
+    --equivalence-pairs, --rounds and --threads; another option is a usage error (exit 2).
     """
+    _refuse_options_the_backend_does_not_take(click.get_current_context(), backend)
     _require_forecast_extra()  # torch: imported only when profiling
     if backend == "toto-ts":
         from migrator.forecast.render import render_toto_ts_text

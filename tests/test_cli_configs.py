@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from migrator.hints import root_option
 from migrator.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,7 +105,7 @@ def test_apply_then_revert_restores_every_byte(root):
     first = result.stdout.splitlines()[0]
     assert first.startswith("migrate toto: num_samples=64 samples_per_batch=32: changed 5 files (migration ")
     migration_id = first.split("(migration ")[1].split(")")[0]
-    assert first.endswith(f"undo with: migrate revert {migration_id}")
+    assert first.endswith(f"undo with: migrate revert {migration_id}{root_option(root)}")
     msft = (root / "hyperparams/toto/MSFT.json").read_bytes()
     assert msft == before["hyperparams/toto/MSFT.json"].replace(b": 1024,", b": 64,").replace(
         b": 128\n", b": 32\n").replace(b"_1024_spb128", b"_64_spb32")
@@ -121,7 +122,7 @@ def test_apply_json_names_the_migration(root):
     result = run(root, "kronos", "--samples", "64", "--json")
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["written"] is True and doc["revert"] == f"migrate revert {doc['migration']}"
+    assert doc["written"] is True and doc["revert"] == f"migrate revert {doc['migration']}{root_option(root)}"
     assert [c["path"] for c in doc["changed"]] == [
         "hyperparams/kronos/AAPL.json", "hyperparams/kronos/ETHUSD.json", "hyperparams/best/ETHUSD.json"]
     assert doc["clamp"] is None
@@ -232,7 +233,7 @@ def test_an_unfinished_migration_is_reported_and_blocks_apply(root, monkeypatch)
     monkeypatch.undo()
     dry = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")
     assert dry.exit_code == 0
-    assert dry.stderr.count("`migrate revert` rolls it back") == 1  # said once, by the common options
+    assert dry.stderr.count(f"`migrate revert{root_option(root)}` rolls it back") == 1  # said once, by the common options
     blocked = run(root, "toto", "--samples", "32", "--batch", "16")
     assert blocked.exit_code == 3 and "did not finish" in blocked.stderr
 
@@ -399,7 +400,7 @@ def test_chronos2_apply_json_then_revert(root):
 
 @pytest.mark.parametrize("args, message", [
     (["chronos2"], "give at least one of --device-map, --batch-size, --context-length"),
-    (["chronos2", "--device-map", "gpu"], "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'gpu'"),
+    (["chronos2", "--device-map", "gpu"], "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got 'gpu'"),
     (["chronos2", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["chronos2", "--context-length", "4k"], "'4k' is not a valid integer"),
     (["chronos2", "--samples", "32"], "No such option '--samples'"),

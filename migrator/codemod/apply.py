@@ -1,4 +1,4 @@
-"""`migrate apply`: find the targets, patch them, and write through the journal.
+"""`migrate apply`: find the targets (discovery.py), patch them, and write through the journal.
 
 All or nothing: when any file cannot be patched (bad input, or a rule's output
 that does not compile), no file is written and every error is reported.
@@ -10,17 +10,12 @@ import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
-from migrator.codemod.engine import FileResult, patch_files, python_files, still_as_read
+from migrator.codemod.discovery import find_targets
+from migrator.codemod.engine import FileResult, patch_files, still_as_read
 from migrator.codemod.rule import RuleOptions
 from migrator.codemod.rules import select
 from migrator.errors import BadInputError
 from migrator.names import printable
-
-DEFAULT_TARGET = "backtest_test3_inline.py"
-# Patched too when present: upstream's parallel copy of the backtest and its optimizers.
-# (The guide's `backtest_test3_inline.py.pre_speedup` backup is not a .py file: never a target.)
-OPTIONAL_TARGETS = ("backtest_test3_inline_parallel.py", "src/optimization_utils.py")
-BACKUP_SUFFIX = ".pre_speedup"  # the guide's script's backup of the original: never patched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,30 +37,6 @@ class ApplyResult:
     @property
     def errors(self) -> list[str]:
         return [r.error for r in self.results if r.error is not None]
-
-
-def find_targets(root: Path, arguments: Sequence[Path]) -> list[Path]:
-    """Explicit files and the .py files below explicit folders; else the default targets."""
-    if not arguments:
-        default = root / DEFAULT_TARGET
-        # exists, not is_file: a FIFO or a device there is the reader's to refuse, saying what it is
-        if not default.exists():
-            raise BadInputError(f"{default}: no such file (the default target; name the files "
-                                f"to patch as arguments)")
-        return [default, *(root / name for name in OPTIONAL_TARGETS if (root / name).is_file())]
-    targets: list[Path] = []
-    for argument in arguments:
-        if argument.is_dir():
-            targets.extend(python_files(argument))
-        elif argument.name.endswith(BACKUP_SUFFIX):
-            raise BadInputError(f"{argument}: a backup the speed-up guide's script left "
-                                f"(migrate never patches it; name the backtest itself)")
-        elif argument.exists():
-            targets.append(argument)
-        else:
-            raise BadInputError(f"{argument}: no such file or directory")
-    unique = list(dict.fromkeys(path.resolve() for path in targets))
-    return unique
 
 
 def label_for(root: Path, path: Path) -> str:
@@ -94,12 +65,14 @@ def run_apply(root: Path, arguments: Sequence[Path], rule_names: list[str] | Non
         raise BadInputError(f"--rules: unknown rule {exc.args[0]} "
                             f"(known: {', '.join(rule.name for rule in select(None))})") from None
     paths = [path.resolve() for path in find_targets(root, arguments)]
+    named = bool(arguments)
     if on_count is not None:
         on_count(len(paths))
     labels = [label_for(root, path) for path in paths]
 
     def patch_all() -> ApplyResult:
-        results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, on_done=on_done)
+        results = patch_files(paths, labels, rules, options, jobs=jobs, steps=steps, named=named,
+                              on_done=on_done)
         return ApplyResult(root, tuple(results), tuple(labels), None)
 
     # Planned first without the lock: a run that writes nothing (nothing to do, or refused

@@ -13,7 +13,6 @@ import ast
 import dataclasses
 import hashlib
 import io
-import os
 import sys
 import time
 import tokenize
@@ -48,6 +47,8 @@ class FileResult:
     error: str | None = None
     notes: tuple[str, ...] = ()  # what the user must know about the patch (see ModuleContext)
     parse_s: float = 0.0  # libcst parse time, 0 when the file was not parsed
+    # No rule's trigger text in the file: no rule can apply, nothing was parsed.
+    untriggered: bool = False
     transform_s: float = 0.0  # rules plus code generation
     read_sha256: bytes | None = None  # of the bytes patched (None: unreadable), to tell a change since
 
@@ -121,21 +122,27 @@ def _deep_recursion(label: str) -> Iterator[None]:
 
 
 def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOptions,
-                 *, steps: bool = False, whole: bool = False) -> FileResult:
+                 *, steps: bool = False, whole: bool = False, named: bool = True) -> FileResult:
     """Run `rules` over one file's bytes. Raises PatchError for bad input or bad output.
 
     `whole` parses the entire file as one piece instead of only the pieces the
     rules can touch (see pieces.py); the two give the same bytes, and the tests
-    check that they do.
+    check that they do. A file the user named (`named`) must be valid input even
+    when no rule's trigger text is in it; a discovered one without any trigger
+    text is passed over unchecked (a tree may hold files that are not Python 3).
     """
-    encoding = _check_encoding(data, label)
     ctx = ModuleContext(source=data, options=options, label=label)
+    if not named and not any(rule.wants(ctx) for rule in rules):
+        return FileResult(path=Path(label), untriggered=True,
+                          steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
+    encoding = _check_encoding(data, label)
     if not any(rule.wants(ctx) for rule in rules):
         _compile(data, label)  # what no rule touches must still be valid input
-        return FileResult(path=Path(label),
+        return FileResult(path=Path(label), untriggered=True,
                           steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
     # One parse serves as the syntax check and as the rules' module-wide facts.
     ctx.tree = _compile(data, label, ast.PyCF_ONLY_AST)
+    whole = whole or any(rule.wants(ctx) and rule.whole_module(ctx) for rule in rules)
     with _deep_recursion(label):
         try:
             result = _patch_checked(data, encoding, label, rules, ctx, steps, whole)
@@ -246,7 +253,7 @@ def _compiles(data: bytes, label: str) -> bool:
 
 
 def patch_file(path: Path, rule_names: Sequence[str], options: RuleOptions,
-               label: str, steps: bool = False) -> FileResult:
+               label: str, steps: bool = False, named: bool = True) -> FileResult:
     """Read and patch one file; errors become FileResult.error (safe across processes)."""
     try:
         data = read_user_file(path, MODULE)
@@ -255,7 +262,7 @@ def patch_file(path: Path, rule_names: Sequence[str], options: RuleOptions,
     digest = hashlib.sha256(data).digest()
     try:
         result = patch_source(data, label, [BY_NAME[name] for name in rule_names], options,
-                              steps=steps)
+                              steps=steps, named=named)
     except PatchError as exc:
         return FileResult(path=path, error=str(exc), read_sha256=digest)
     return dataclasses.replace(result, path=path, read_sha256=digest)
@@ -269,17 +276,18 @@ def still_as_read(result: FileResult) -> bool:
         return result.read_sha256 is None
 
 
-def _patch_task(task: tuple[Path, str, tuple[str, ...], RuleOptions, bool]) -> FileResult:
-    path, label, rule_names, options, steps = task
-    return patch_file(path, rule_names, options, label, steps)
+def _patch_task(task: tuple[Path, str, tuple[str, ...], RuleOptions, bool, bool]) -> FileResult:
+    path, label, rule_names, options, steps, named = task
+    return patch_file(path, rule_names, options, label, steps, named)
 
 
 def patch_files(paths: Sequence[Path], labels: Sequence[str], rules: Sequence[Rule],
-                options: RuleOptions, *, jobs: int = 1, steps: bool = False,
+                options: RuleOptions, *, jobs: int = 1, steps: bool = False, named: bool = True,
                 on_done: Callable[[FileResult], None] | None = None) -> list[FileResult]:
-    """Patch many files, in `jobs` processes when more than one; results in input order."""
+    """Patch many files, in `jobs` processes when more than one; results in input order.
+    `named`: see patch_source."""
     names = tuple(rule.name for rule in rules)
-    tasks = [(path, label, names, options, steps) for path, label in zip(paths, labels)]
+    tasks = [(path, label, names, options, steps, named) for path, label in zip(paths, labels)]
     results: Iterable[FileResult]
     if jobs <= 1 or len(tasks) <= 1:
         results = map(_patch_task, tasks)
@@ -297,19 +305,3 @@ def _collect(results: Iterable[FileResult],
         if on_done is not None:
             on_done(result)
     return collected
-
-
-# Folders never searched for .py files (plus any folder holding a pyvenv.cfg).
-SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", ".migrate", "__pycache__", ".venv", "venv",
-                          ".tox", ".nox", "site-packages", "node_modules"})
-
-
-def python_files(folder: Path) -> Iterator[Path]:
-    """The .py files below `folder`, sorted, skipping VCS, venv, installed-package and
-    journal folders."""
-    for current, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS
-                         and not os.path.exists(os.path.join(current, d, "pyvenv.cfg")))
-        for name in sorted(files):
-            if name.endswith(".py"):
-                yield Path(current, name)

@@ -10,6 +10,7 @@ import ast
 import dataclasses
 import re
 from functools import cached_property
+from typing import Callable
 
 # scipy.optimize functions whose budget fast-optimize reduces.
 SCIPY_OPTIMIZERS = ("direct", "differential_evolution")
@@ -18,7 +19,7 @@ SCIPY_OPTIMIZERS = ("direct", "differential_evolution")
 SIMULATIONS = "num_simulations"
 HORIZON = "max_horizon"
 HORIZON_ENV = "MARKETSIM_MAX_HORIZON"
-_WAS = re.compile(r"# PERF: was (\d+);")
+WAS_COMMENT = re.compile(r"# PERF: was (\d+);")
 TOTO_MODULES = ("toto.inference.forecaster", "toto.toto.inference.forecaster")
 TOTO_CLASS = "TotoForecaster"
 
@@ -31,6 +32,14 @@ class Window:
     line: int
     function: str
     text: str  # the statement, as written
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassImport:
+    """A runtime `from M import Class` (see ModuleFacts.class_imports)."""
+
+    line: int
+    module_level: bool  # not inside a function or class body
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +179,7 @@ class ModuleFacts:
                     and isinstance(call.args[1], ast.Constant) and type(call.args[1].value) is int):
                 continue
             above = lines[node.lineno - 2].strip() if 2 <= node.lineno <= len(lines) + 1 else ""
-            match = _WAS.match(above)
+            match = WAS_COMMENT.match(above)
             if match and int(match.group(1)) != call.args[1].value:
                 found.append((node.lineno, int(match.group(1)), call.args[1].value))
         return found
@@ -200,12 +209,29 @@ class ModuleFacts:
                 windows.append(Window(rows, node.lineno, function.name, text))
         return sorted(windows, key=lambda w: w.line)
 
-    @cached_property
-    def toto_imports(self) -> list[ast.ImportFrom]:
-        """`from toto[.toto].inference.forecaster import TotoForecaster [as X]`, anywhere."""
-        return [node for node in self._of(ast.ImportFrom)  # type: ignore[misc]
-                if node.level == 0 and node.module in TOTO_MODULES  # type: ignore[attr-defined]
-                and any(alias.name == TOTO_CLASS for alias in node.names)]  # type: ignore[attr-defined]
+    def class_imports(self, name: str, accepts: Callable[[str], bool]) -> list[ClassImport]:
+        """Absolute `from M import <name> [as X]` with accepts(M), anywhere the code runs:
+        an `if TYPE_CHECKING:` body is typing only and skipped (its `else:` is not)."""
+        found: list[ClassImport] = []
+
+        def visit(statements: list[ast.stmt], nested: bool) -> None:
+            for node in statements:
+                if isinstance(node, ast.ImportFrom):
+                    if node.level == 0 and node.module and accepts(node.module) \
+                            and any(alias.name == name for alias in node.names):
+                        found.append(ClassImport(node.lineno, not nested))
+                    continue
+                if isinstance(node, ast.If) and _is_type_checking(node.test):
+                    visit(node.orelse, nested)
+                    continue
+                inner = nested or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                    ast.ClassDef))
+                for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                    for item in getattr(node, field, None) or ():
+                        visit([item] if isinstance(item, ast.stmt) else item.body, inner)
+
+        visit(self.tree.body, False)
+        return found
 
     @cached_property
     def scipy_calls(self) -> dict[str, str]:
@@ -235,6 +261,12 @@ class ModuleFacts:
         """Whether a string literal anywhere in the module (not a comment) contains `text`."""
         return any(isinstance(node.value, str) and text in node.value  # type: ignore[attr-defined]
                    for node in self._of(ast.Constant))
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` / `typing.TYPE_CHECKING`: an `if` whose body never runs."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") \
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def _own_nodes(function: ast.AST) -> list[ast.AST]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from migrator.codemod.apply import ApplyResult
+from migrator.codemod.engine import FileResult
 from migrator.codemod.rule import Rule, Status
 from migrator.diffs import unified_diff
 from migrator.names import printable
@@ -26,30 +27,47 @@ def diffs(result: ApplyResult, *, color: bool) -> str:
     return "".join(parts)
 
 
-def summary(result: ApplyResult, mode: str) -> str:
-    """One line per file a rule touched or found done, then a closing line."""
+def reason(file_result: FileResult, mode: str) -> str:
+    """Why a file changed or did not, in a few words."""
+    if file_result.error is not None:
+        return "cannot be patched"
+    if file_result.untriggered:
+        return "no rule's trigger text (not parsed)"
+    found = [f"{step.rule} {step.status.value}" for step in file_result.steps
+             if step.status is not Status.NOT_APPLICABLE]
+    if not found:
+        return "no rule applies"
+    verb = ("patched" if mode == "apply" else "would patch") if file_result.changed else "ok"
+    return f"{verb}: {', '.join(found)}"
+
+
+def summary(result: ApplyResult, mode: str, *, verbose: bool = False, root_hint: str = "") -> str:
+    """One line per file a rule touched or found done (with `verbose`, per file looked at),
+    then a closing line. `root_hint` follows every command it names (see migrator.hints)."""
     lines = []
     untouched = 0
     for label, file_result in zip(result.labels, result.results):
         if file_result.error is not None:
             continue
-        found = [f"{step.rule} {step.status.value}" for step in file_result.steps
-                 if step.status is not Status.NOT_APPLICABLE]
-        if not found:
+        why = reason(file_result, mode)
+        if file_result.untriggered or why == "no rule applies":
             untouched += 1
+            if verbose:
+                lines.append(f"skipped {label}: {why}")
             continue
-        verb = ("patched" if mode == "apply" else "would patch") if file_result.changed else "ok"
-        lines.append(f"{verb} {label}: {', '.join(found)}")
+        verb, _, found = why.partition(": ")
+        lines.append(f"{verb} {label}: {found}")
     lines.extend(f"note: {note}" for note in result.notes)
-    if untouched:
-        lines.append(f"{untouched} file{'s' if untouched != 1 else ''}: no rule applies")
+    if untouched and not verbose:
+        lines.append(f"{untouched} other file{'s' if untouched != 1 else ''} looked at: "
+                     f"no rule applies (-v lists them)")
     count = len(result.changed)
     if result.errors:
         lines.append(f"nothing written: {len(result.errors)} file"
                      f"{'s' if len(result.errors) != 1 else ''} could not be patched")
     elif mode == "apply" and result.migration_id:
         lines.append(f"patched {count} file{'s' if count != 1 else ''} "
-                     f"(migration {result.migration_id}); undo: migrate revert")
+                     f"(migration {result.migration_id}); undo: migrate revert{root_hint}")
     elif count:
         lines.append(f"{count} file{'s' if count != 1 else ''} would change")
     else:
@@ -57,7 +75,7 @@ def summary(result: ApplyResult, mode: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, Any]:
+def document(result: ApplyResult, mode: str, *, with_diffs: bool, root_hint: str = "") -> dict[str, Any]:
     files = []
     for label, file_result in zip(result.labels, result.results):
         entry: dict[str, Any] = {
@@ -65,6 +83,7 @@ def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, A
             "changed": file_result.changed,
             "rules": {step.rule: step.status.value for step in file_result.steps},
             "error": file_result.error,
+            "reason": reason(file_result, mode),
             "notes": list(file_result.notes),
         }
         if with_diffs and file_result.changed:
@@ -78,6 +97,7 @@ def document(result: ApplyResult, mode: str, *, with_diffs: bool) -> dict[str, A
         "root": printable(str(result.root)),
         "written": result.migration_id is not None,
         "migration": result.migration_id,
+        "revert": f"migrate revert {result.migration_id}{root_hint}" if result.migration_id else None,
         "changed": len(result.changed),
         "errors": result.errors,
         "files": files,

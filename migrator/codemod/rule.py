@@ -40,9 +40,13 @@ class RuleOptions:
     # MARKETSIM_MAX_HORIZON default when unset or invalid; None: the literal it replaces,
     # so the patched code computes what the original did until the variable is set.
     max_horizon: int | None = None
-    fast_simulations: int = 35  # cap on num_simulations under MARKETSIM_FAST_SIMULATE
+    # Cap on num_simulations under MARKETSIM_FAST_SIMULATE; None: not given (35 is inserted,
+    # and a cap inserted before stays as it is).
+    fast_simulations: int | None = None
     # Accept a --max-horizon the module's fixed forecast window cannot take.
     allow_unsafe_horizon: bool = False
+    # Follows every migrate command a note names (` --root DIR`; see migrator.hints).
+    root_option: str = ""
 
 
 @dataclasses.dataclass
@@ -96,6 +100,11 @@ class Rule(abc.ABC):
 
     def wants(self, ctx: ModuleContext) -> bool:
         return any(trigger in ctx.source for trigger in self.triggers)
+
+    def whole_module(self, ctx: ModuleContext) -> bool:
+        """Whether this rule must see the whole module as one tree (it inserts a top-level
+        statement it must find again next to another on the next run)."""
+        return False
 
     @abc.abstractmethod
     def transform(self, module: cst.Module, ctx: ModuleContext) -> tuple[cst.Module, Status]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from migrator.configs.migrations import FilePlan, Plan
@@ -10,6 +11,7 @@ from migrator.configs.models.base import RuntimeNote
 from migrator.configs.parallel import fork_map
 from migrator.diffs import unified_diff
 from migrator.names import printable
+from migrator.hints import command
 
 
 def diffs(plan: Plan, *, color: bool) -> list[str]:
@@ -21,7 +23,7 @@ def _diff(change: FilePlan, color: bool) -> str:
     return unified_diff(change.label, change.before or b"", change.after, color=color)
 
 
-def unread_warning(plan: Plan, *, created: bool) -> str | None:
+def unread_warning(plan: Plan, *, created: bool, root: Path | None = None) -> str | None:
     """Says when best/ selections are all the backtest has for a symbol: it reads
     <model folder>/SYMBOL.json, so without that file the module's defaults run."""
     if not plan.unread:
@@ -31,16 +33,17 @@ def unread_warning(plan: Plan, *, created: bool) -> str | None:
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     if created:
         return (f"{_files(len(names))} created in {folder}/ from the best/ selections ({shown}): "
-                f"the backtest reads {folder}/SYMBOL.json, and these had none; `migrate explain` shows "
-                "what it runs now")
+                f"the backtest reads {folder}/SYMBOL.json, and these had none; "
+                f"`{command('migrate explain', root)}` shows what it runs now")
     return (f"the backtest reads {folder}/SYMBOL.json, not best/ selections: {shown} "
             f"{'has' if len(names) == 1 else 'have'} no {folder}/SYMBOL.json, so the backtest runs the "
             f"module's defaults for {'it' if len(names) == 1 else 'them'} whatever best/ says "
-            "(`migrate explain` shows them); --create-missing writes the file from each selection "
-            "(journaled: `migrate revert` deletes it)")
+            f"(`{command('migrate explain', root)}` shows them); --create-missing writes the file "
+            f"from each selection (journaled: `{command('migrate revert', root)}` deletes it)")
 
 
-def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: bool = False) -> str:
+def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: bool = False,
+            root: Path | None = None) -> str:
     """The closing summary. `mode`: "dry-run", "check" or "apply"; `refused`: invalid files stopped it."""
     targets = " ".join(f"{t.path[-1]}={t.value}" for t in plan.spec.targets)
     head = f"migrate {plan.spec.model.name}: {targets}"
@@ -51,7 +54,7 @@ def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: 
             head += ": nothing to change"
         else:
             head += (f": changed {_files(len(plan.changes))} (migration {migration_id}); "
-                     f"undo with: migrate revert {migration_id}")
+                     f"undo with: {command(f'migrate revert {migration_id}', root)}")
     else:
         head += f" ({mode}: nothing written)"
     created = sum(change.created for change in plan.changes)
@@ -69,7 +72,7 @@ def summary(plan: Plan, mode: str, migration_id: str | None = None, *, refused: 
 
 def document(plan: Plan, mode: str, *, runtime: RuntimeNote | None, written: bool,
              migration_id: str | None, diff_texts: list[str] | None,
-             warnings: list[str]) -> dict[str, Any]:
+             warnings: list[str], root: Path | None = None) -> dict[str, Any]:
     """The same facts as the text output, as one JSON-ready document (diffs if given)."""
     return {
         "command": plan.spec.model.name,
@@ -89,7 +92,7 @@ def document(plan: Plan, mode: str, *, runtime: RuntimeNote | None, written: boo
         "clamp": runtime.as_dict() if runtime else None,  # the model's run-time facts (Toto: its clamp)
         "written": written,
         "migration": migration_id,
-        "revert": f"migrate revert {migration_id}" if migration_id else None,
+        "revert": command(f"migrate revert {migration_id}", root) if migration_id else None,
     }
 
 

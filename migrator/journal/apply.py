@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 from migrator import atomic
 from migrator.errors import BadInputError, MigrateError, SafetyError
+from migrator.hints import command
 from migrator.journal.paths import create_recorded_folders, missing_folders, write_new_file
 from migrator.journal.records import (JOURNAL_FOLDER, RECORD_FORMAT, FileRecord, Migration, Record,
                                       State, StoredFile, check_kind, relative_path)
@@ -54,13 +55,14 @@ class _Checked:
     owner: tuple[int, int] | None = None  # the replaced file's (uid, gid), kept
 
 
-def unfinished_notice(migration: Migration) -> str:
-    """One line telling the user what an unfinished migration needs."""
+def unfinished_notice(migration: Migration, root: Path | None = None) -> str:
+    """One line telling the user what an unfinished migration needs (the command with
+    `--root` when `root` is not the current directory)."""
     if migration.state == "reverting":
         return (f"the revert of migration {migration.id} ({migration.kind}) did not finish; "
-                "`migrate revert` completes it")
+                f"`{command('migrate revert', root)}` completes it")
     return (f"migration {migration.id} ({migration.kind}) did not finish; "
-            "`migrate revert` rolls it back")
+            f"`{command('migrate revert', root)}` rolls it back")
 
 
 def write_migration(root: Path | str, kind: str, argv: Sequence[str],
@@ -114,7 +116,7 @@ def _apply_locked(journal: Journal, kind: str, argv: Sequence[str],
 def _refuse_if_unfinished(journal: Journal) -> None:
     pending = journal.unfinished()
     if pending is not None:
-        raise SafetyError(f"{unfinished_notice(pending)} first; nothing written")
+        raise SafetyError(f"{unfinished_notice(pending, journal.paths.root)} first; nothing written")
 
 
 def _check(journal: Journal, changes: Sequence[FileChange]) -> list[_Checked]:
@@ -239,7 +241,7 @@ def _roll_back(journal: Journal, record: Record, checked: list[_Checked], exc: B
             raise exc from None
         raise SafetyError(f"migration {record.id} ({record.kind}) did not finish: {what}; and could not "
                           f"be rolled back ({describe_failure(second, journal)}); "
-                          "`migrate revert` rolls it back") from exc
+                          f"`{command('migrate revert', journal.paths.root)}` rolls it back") from exc
     if isinstance(exc, KeyboardInterrupt):
         raise exc
     raise SafetyError(f"migration {record.id} ({record.kind}) stopped: {what}; rolled back: every file "

@@ -24,10 +24,12 @@ import errno
 import hashlib
 import os
 import stat
+from pathlib import Path
 from typing import Callable, Literal
 
 from migrator import atomic
 from migrator.errors import EXIT_OK, BadInputError, MigrateError, SafetyError
+from migrator.hints import command
 from migrator.journal.apply import FileChange, describe_failure
 from migrator.journal.paths import (folder_problem, make_plain_folders, remove_if_empty,
                                     user_path_problem, write_under)
@@ -98,11 +100,12 @@ def _revert_locked(journal: Journal, migration_id: str | None, everything: bool,
     plans = []
     again = "--all" if everything else f"--to {to}" if to is not None else None  # what --force repeats
     chosen = _select(journal, migration_id, everything, to)
-    _refuse_if_pruned(chosen, again)
+    _refuse_if_pruned(chosen, again, journal.paths.root)
     for target_id, state in chosen:
         migration, record = journal.load(target_id, state)
         plan = plan_revert(journal, migration, record, force=force, overlay=overlay,
-                           command=f"migrate revert {again or target_id} --force")
+                           force_command=command(f"migrate revert {again or target_id} --force",
+                                           journal.paths.root))
         for action in plan.actions:
             overlay[action.rel] = action.target
         plans.append(plan)
@@ -119,18 +122,18 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
     applied = [(i, s) for i, s in reversed(states) if s.state == "applied"]  # newest first
     where = JOURNAL_FOLDER
     if migration_id is not None:
-        found = _find(migration_id, ids, where)
+        found = _find(migration_id, ids, where, journal.paths.root)
         state = dict(states)[found]
         if state.state == "reverted":
             raise BadInputError(f"migration {found} is already reverted (at {state.reverted})")
         if unfinished and unfinished[0][0] != found:
             raise SafetyError(f"migration {unfinished[0][0]} did not finish; revert it first "
-                              f"(`migrate revert {unfinished[0][0]}`)")
-        _refuse_if_pruned([(found, state)], None)  # before naming newer ones: it never can
+                              f"(`{command(f'migrate revert {unfinished[0][0]}', journal.paths.root)}`)")
+        _refuse_if_pruned([(found, state)], None, journal.paths.root)  # before naming newer ones: it never can
         _refuse_if_newer_changed(journal, found, state, states)
         return [(found, state)]
     if to is not None:
-        floor = int(_find(to, ids, where))
+        floor = int(_find(to, ids, where, journal.paths.root))
         chosen = unfinished + [(i, s) for i, s in applied if int(i) > floor]
         if not chosen:
             raise NothingToRevert(f"nothing to revert: no applied migration after {to}")
@@ -147,24 +150,24 @@ def _select(journal: Journal, migration_id: str | None, everything: bool,
     return applied[:1]
 
 
-def _refuse_if_pruned(chosen: list[tuple[str, State]], command: str | None) -> None:
+def _refuse_if_pruned(chosen: list[tuple[str, State]], again: str | None, root: Path) -> None:
     """One line, before anything is written: a pruned migration's originals are gone."""
     pruned = [i for i, s in chosen if s.pruned]
     if not pruned:
         return
     newest = max(pruned, key=int)
     kept = [i for i, _ in chosen if int(i) > int(newest)]
-    hint = (f"; `migrate revert --to {newest}` reverts the newer one(s) still kept ({', '.join(kept)})"
-            if kept and command else "")
+    hint = (f"; `{command(f'migrate revert --to {newest}', root)}` reverts the newer one(s) still "
+            f"kept ({', '.join(kept)})" if kept and again else "")
     raise SafetyError(f"migration {newest} was pruned (`migrate history --prune --keep` dropped its "
                       f"original bytes): it cannot be reverted{hint}; nothing written")
 
 
-def _find(wanted: str, ids: list[str], where: str) -> str:
+def _find(wanted: str, ids: list[str], where: str, root: Path) -> str:
     found = match_id(wanted, ids)
     if found is None:
         shown = wanted if len(wanted) <= 20 else wanted[:20] + "..."
-        raise BadInputError(f"no migration {shown} in {where}/ (see `migrate history`)")
+        raise BadInputError(f"no migration {shown} in {where}/ (see `{command('migrate history', root)}`)")
     return found
 
 
@@ -184,16 +187,17 @@ def _refuse_if_newer_changed(journal: Journal, migration_id: str, state: State,
     if not newer:
         return
     older = [i for i, _ in states if int(i) < int(migration_id)]
-    command = f"migrate revert --to {older[-1]}" if older else "migrate revert --all"
+    instead = f"migrate revert --to {older[-1]}" if older else "migrate revert --all"
     raise SafetyError(f"migration {migration_id} cannot be reverted before newer migration(s) "
                       f"{', '.join(newer)}, which changed its files since ({_some(sorted(shared))}); "
-                      f"`{command}` reverts them all, newest first; nothing written")
+                      f"`{command(instead, journal.paths.root)}` reverts them all, newest first; "
+                      "nothing written")
 
 
 def plan_revert(journal: Journal, migration: Migration, record: Record, *, force: bool,
                 overlay: dict[str, bytes | None] | None = None,
                 originals: Callable[[StoredFile], bytes | None] | None = None,
-                rollback: bool = False, command: str | None = None) -> RevertPlan:
+                rollback: bool = False, force_command: str | None = None) -> RevertPlan:
     """What reverting `migration` does to each file; refuses (SafetyError) before any write.
 
     `overlay`: files' bytes as earlier plans leave them. `rollback`: undoing our own
@@ -243,7 +247,8 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
         raise SafetyError(
             f"{len(changed)} file(s) changed since migration {migration.id} ({migration.kind}): "
             f"{_some(changed)}; refusing to revert (nothing written); "
-            f"`{command or f'migrate revert {migration.id} --force'}` restores them anyway, "
+            f"`{force_command or command(f'migrate revert {migration.id} --force', journal.paths.root)}` "
+            "restores them anyway, "
             f"keeping their current bytes under {_saved_to(journal, migration.id)}/")
     return RevertPlan(migration, tuple(actions), record.folders,
                       (record.temp_tag("apply"), record.temp_tag("revert")))
@@ -280,7 +285,8 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
         removed = tuple(f for f in reversed(plan.folders) if remove_if_empty(journal.paths, f))
     except (OSError, atomic.ChangedMeanwhile) as exc:
         raise SafetyError(f"the revert of migration {migration.id} ({migration.kind}) did not finish: "
-                          f"{describe_failure(exc, journal)}; run `migrate revert` again to complete "
+                          f"{describe_failure(exc, journal)}; run `{command('migrate revert', journal.paths.root)}` "
+                          "again to complete "
                           "it") from exc
     if migration.unfinished:
         _remove_leftover_temps(journal, plan)

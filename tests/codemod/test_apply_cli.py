@@ -84,19 +84,21 @@ def test_apply_check_idempotence_and_revert(project: Path) -> None:
     assert invoke("apply", "--root", str(project), "--check").exit_code == 1
 
 
-def test_missing_default_target(tmp_path: Path) -> None:
+def test_root_without_python_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("max_horizon = 7\n")
     result = invoke("apply", "--root", str(tmp_path))
     assert result.exit_code == 2
-    assert f"{tmp_path / 'backtest_test3_inline.py'}: no such file" in result.output
+    assert f"{tmp_path}: no Python files under the root" in result.output
 
 
-def test_parallel_copy_and_optimizer_module_are_optional(project: Path) -> None:
+def test_discovery_looks_at_every_module_and_changes_those_a_rule_applies_to(project: Path) -> None:
     data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
-    assert [f["path"] for f in data["files"]] == list(TARGETS)
+    assert [f["path"] for f in data["files"]] == sorted(["src/__init__.py", *TARGETS])
+    assert {f["path"] for f in data["files"] if f["changed"]} == set(TARGETS)
     (project / "src" / "optimization_utils.py").unlink()
     (project / "backtest_test3_inline_parallel.py").unlink()
     data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
-    assert [f["path"] for f in data["files"]] == ["backtest_test3_inline.py"]
+    assert [f["path"] for f in data["files"] if f["changed"]] == ["backtest_test3_inline.py"]
 
 
 def test_backup_is_never_a_target(project: Path) -> None:
@@ -118,17 +120,20 @@ def test_json_statuses(project: Path) -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     assert data["written"] and data["changed"] == 3 and data["errors"] == []
+    assert data["revert"] == f"migrate revert {data['migration']} --root {project}"
     by_path = {f["path"]: f["rules"] for f in data["files"]}
     assert by_path["backtest_test3_inline.py"] == {
         "max-horizon": "applied", "fast-simulate": "applied", "fast-optimize": "not applicable",
-        "eod-comment": "applied", "exact-toto": "not applicable", "imports": "applied"}
+        "eod-comment": "applied", "exact-toto": "not applicable", "exact-kronos": "not applicable",
+        "imports": "applied"}
     notes = {f["path"]: f["notes"] for f in data["files"]}
     assert any(note.startswith("backtest_test3_inline.py:") and "`validation = price[-7:]`" in note
                for note in notes["backtest_test3_inline.py"])
     assert by_path["src/optimization_utils.py"]["fast-optimize"] == "applied"
     again = json.loads(invoke("apply", "--root", str(project), "--json").output)
     assert again["changed"] == 0 and not again["written"]
-    assert again["files"][0]["rules"]["max-horizon"] == "already applied"
+    assert {f["path"]: f["rules"] for f in again["files"]}["backtest_test3_inline.py"][
+        "max-horizon"] == "already applied"
 
 
 def test_rule_selection(project: Path) -> None:
@@ -157,11 +162,12 @@ def test_rules_command() -> None:
     assert text.exit_code == 0
     names = [line.split()[0] for line in text.output.splitlines()]
     assert names == ["max-horizon", "fast-simulate", "fast-optimize", "eod-comment", "exact-toto",
-                     "imports"]
+                     "exact-kronos", "imports"]
     data = json.loads(invoke("rules", "--json").output)
     env = {r["name"]: r["env_var"] for r in data}
     assert env["max-horizon"] == "MARKETSIM_MAX_HORIZON"
     assert env["exact-toto"] == "MARKETSIM_EXACT_TOTO"
+    assert env["exact-kronos"] == "MARKETSIM_EXACT_KRONOS"
 
 
 HORIZON = code('''
@@ -171,15 +177,53 @@ HORIZON = code('''
 ''')
 
 
-def test_folders_skip_vcs_venvs_and_journal(tmp_path: Path) -> None:
-    for folder in (".git", "venv", ".venv", ".migrate", "__pycache__", "custom_env", "pkg/sub"):
+@pytest.mark.parametrize("args", [[], ["."], ["pkg", "."]], ids=["discovery", "root-folder", "folders"])
+def test_folders_skip_vcs_venvs_journal_builds_and_other_repositories(
+        tmp_path: Path, args: list[str]) -> None:
+    for folder in (".git", "venv", ".venv", ".migrate", "__pycache__", "custom_env", "pkg/sub",
+                   "lib/python3.11/site-packages", "build/lib", "pkg.egg-info", "external/kronos"):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / "mod.py").write_bytes(HORIZON)
     (tmp_path / "custom_env" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "external" / "kronos" / ".git").write_text("gitdir: elsewhere\n")  # a submodule
     (tmp_path / "pkg" / "notes.txt").write_bytes(HORIZON)
-    result = invoke("apply", "--root", str(tmp_path), "--check", "--json", str(tmp_path))
+    result = invoke("apply", "--root", str(tmp_path), "--check", "--json", *args)
     assert result.exit_code == 1
     assert [f["path"] for f in json.loads(result.output)["files"]] == ["pkg/sub/mod.py"]
+
+
+def test_paths_are_relative_to_the_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "mod.py").write_bytes(HORIZON)
+    (tmp_path / "src").mkdir()  # the same name under the current directory: not taken
+    (tmp_path / "src" / "mod.py").write_bytes(HORIZON)
+    monkeypatch.chdir(tmp_path)
+    result = invoke("apply", "--root", "project", "src/mod.py")
+    assert result.exit_code == 0, result.output
+    assert b"MARKETSIM_MAX_HORIZON" in (root / "src" / "mod.py").read_bytes()
+    assert (tmp_path / "src" / "mod.py").read_bytes() == HORIZON
+    missing = invoke("apply", "--root", "project", "nope.py")
+    assert missing.exit_code == 2 and "nope.py: no such file or directory under" in missing.stderr
+
+
+def test_discovery_passes_over_files_without_trigger_text_unparsed(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_bytes(HORIZON)
+    (tmp_path / "py2.py").write_bytes(b"print 'not Python 3'\n")  # no rule's trigger: not parsed
+    (tmp_path / "data.py").write_bytes(b"\0\1binary")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.py"
+    outside.write_bytes(HORIZON)
+    (tmp_path / "link.py").symlink_to(outside)  # a symlinked file is not followed
+    result = invoke("apply", "--root", str(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    files = {f["path"]: f for f in json.loads(result.output)["files"]}
+    assert sorted(files) == ["data.py", "mod.py", "py2.py"]
+    assert files["mod.py"]["changed"] and not files["py2.py"]["changed"]
+    assert files["py2.py"]["reason"] == "no rule's trigger text (not parsed)"
+    assert outside.read_bytes() == HORIZON
+    # Named, the same file must be valid input.
+    named = invoke("apply", "--root", str(tmp_path), "py2.py")
+    assert named.exit_code == 2 and "py2.py:1:" in named.stderr
 
 
 def test_parallel_jobs_match_serial(tmp_path: Path) -> None:
@@ -272,22 +316,24 @@ def test_quiet_prints_nothing(project: Path) -> None:
 
 
 def test_pre_commit_hook(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hook as pre-commit runs it: from the repository root, matching files as arguments."""
-    import re
+    """The hook as pre-commit runs it: from the repository root, without file names (the whole
+    tree, so a module importing TotoForecaster anywhere is checked too)."""
     import shlex
 
     yaml = pytest.importorskip("yaml")
     hooks = yaml.safe_load((EXAMPLES.parent / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "migrate-apply-check")
-    files = [path for path in (*TARGETS, "src/other.py", "docs/backtest_test3_inline.md")
-             if re.search(hook["files"], path)]
-    assert files == list(TARGETS)
+    assert hook["pass_filenames"] is False and "files" not in hook
     command = shlex.split(hook["entry"])
     assert command[0] == "migrate"
     monkeypatch.chdir(project)
-    assert invoke(*command[1:], *files).exit_code == 1
-    assert invoke("apply", *files).exit_code == 0
-    assert invoke(*command[1:], *files).exit_code == 0
+    assert invoke(*command[1:]).exit_code == 1
+    assert invoke("apply").exit_code == 0
+    assert invoke(*command[1:]).exit_code == 0
+    (project / "src" / "models").mkdir()
+    (project / "src" / "models" / "wrapper.py").write_text(
+        "from toto.inference.forecaster import TotoForecaster\n")
+    assert invoke(*command[1:]).exit_code == 1
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -317,3 +363,42 @@ def test_notes_and_max_horizon_refusal_in_text(project: Path) -> None:
     text = invoke("apply", "--root", str(project), "--check").output
     assert "note: backtest_test3_inline.py:" in text
     assert "MARKETSIM_MAX_HORIZON other than 7 would break the backtest" in text
+
+
+def test_a_new_hook_value_updates_the_inserted_one_journaled_and_revertible(project: Path) -> None:
+    assert invoke("apply", "--root", str(project)).exit_code == 0
+    patched = snapshot(project)
+    parallel = "backtest_test3_inline_parallel.py"
+    again = invoke("apply", "--root", str(project), "--fast-simulations", "20", "--check")
+    assert again.exit_code == 1  # a new value is a pending change, never "nothing to do"
+    updated = invoke("apply", "--root", str(project), "--fast-simulations", "20")
+    assert updated.exit_code == 0, updated.output
+    assert "num_simulations = min(num_simulations, 20)" in (project / parallel).read_text()
+    assert "cap 35 becomes 20 (--fast-simulations)" in updated.stdout
+    assert invoke("apply", "--root", str(project)).exit_code == 0  # not given: 20 stays
+    assert "min(num_simulations, 20)" in (project / parallel).read_text()
+    assert [m.kind for m in Journal(project).history()] == ["apply", "apply"]
+    assert invoke("revert", "--root", str(project)).exit_code == 0
+    assert snapshot(project) == patched
+    # The fixed forecast window still refuses a horizon it cannot take, naming the flag.
+    refused = invoke("apply", "--root", str(project), "--max-horizon", "5")
+    assert refused.exit_code == 2 and "--allow-unsafe-horizon" in refused.stderr
+    assert snapshot(project) == patched
+
+
+def test_the_report_names_every_file_looked_at(project: Path) -> None:
+    (project / "src" / "models").mkdir()
+    (project / "src" / "models" / "notes.py").write_text("# mentions max_horizon only in a comment\n")
+    text = invoke("apply", "--root", str(project), "--dry-run", "-q").output
+    assert text == ""
+    short = invoke("apply", "--root", str(project), "--check")
+    assert "2 other files looked at: no rule applies (-v lists them)\n" in short.stdout
+    verbose = invoke("apply", "--root", str(project), "--check", "-v").stdout
+    assert "skipped src/__init__.py: no rule's trigger text (not parsed)\n" in verbose
+    assert "skipped src/models/notes.py: no rule applies\n" in verbose
+    for target in TARGETS:
+        assert f"would patch {target}: " in verbose
+    data = json.loads(invoke("apply", "--root", str(project), "--check", "--json").output)
+    reasons = {f["path"]: f["reason"] for f in data["files"]}
+    assert reasons["src/models/notes.py"] == "no rule applies"
+    assert reasons["backtest_test3_inline.py"].startswith("would patch: max-horizon applied")

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from migrator.hints import root_option
 from migrator import atomic
 from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal
@@ -333,8 +334,8 @@ def test_reverting_an_older_migration_under_a_newer_one_is_refused_briefly(root:
     after_second = {p: p.read_bytes() for p in paths}
     for args in (("revert", "0001"), ("revert", "0001", "--force")):
         result = run(root, *args)
-        clean_exit(result, 3, "0002", "`migrate revert --all`")
-        assert len(result.stderr) < 400 and "and 37 more" in result.stderr  # a few names, then a count
+        clean_exit(result, 3, "0002", f"`migrate revert --all{root_option(root)}`")
+        assert len(result.stderr) < 400 + len(root_option(root)) and "and 37 more" in result.stderr  # a few names, then a count
     assert {p: p.read_bytes() for p in paths} == after_second
     assert [m.state for m in Journal(root).history()] == ["applied", "applied"]
 
@@ -421,6 +422,6 @@ def test_a_filesystem_error_mid_way_ends_in_one_line_and_loses_nothing(
         assert [m.state for m in Journal(root).history()] == ["reverted"]
     else:  # every file whole; the next revert completes it
         assert all(p.read_bytes() in (before[p], _config(p.stem)) for p in paths)
-        assert "`migrate revert`" in result.stderr
+        assert f"`migrate revert{root_option(root)}`" in result.stderr
         assert run(root, "revert").exit_code == 0
         assert all(p.read_bytes() == _config(p.stem) for p in paths)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from migrator.hints import root_option
 from migrator import atomic
 from migrator.cli import main
 from migrator.journal import FileChange, Journal
@@ -217,7 +218,7 @@ def test_an_unfinished_migration_is_announced_and_reverted(root: Path,
     originals = {p: p.read_bytes() for p in _paths(root)}
     _interrupted_apply(root, monkeypatch)
     warning = ("migrate: warning: migration 0001 (toto) did not finish; "
-               "`migrate revert` rolls it back\n")
+               f"`migrate revert{root_option(root)}` rolls it back\n")
     other = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run")  # any other command
     assert other.stderr.startswith(warning)
     history = run(root, "history")
@@ -266,6 +267,6 @@ def test_a_refused_revert_all_says_which_command_forces_it(root: Path) -> None:
     edited = _paths(root)[0]
     edited.write_bytes(b"mine")
     result = run(root, "revert", "--all")
-    assert result.exit_code == 3 and "`migrate revert --all --force` restores them" in result.stderr
+    assert result.exit_code == 3 and f"`migrate revert --all --force{root_option(root)}` restores them" in result.stderr
     assert edited.read_bytes() == b"mine"
     assert run(root, "revert", "--all", "--force").exit_code == 0

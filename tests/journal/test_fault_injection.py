@@ -23,6 +23,7 @@ from typing import Callable
 
 import pytest
 
+from migrator.hints import root_option
 from migrator.atomic import temp_path
 
 FILES = 2000
@@ -117,7 +118,7 @@ def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, byt
         migration = unfinished[0]
         assert len(migration["files"]) == FILES
         notice = (f"migrate: warning: migration {migration['id']} (toto) did not finish; "
-                  "`migrate revert` rolls it back")
+                  f"`migrate revert{root_option(root)}` rolls it back")
         assert notice in history.stderr
         if kill_at == "first file replaced":  # any other command says so too, and apply refuses
             assert _migrate(root, *TOTO[:-1], "--dry-run").stderr.startswith(notice + "\n")

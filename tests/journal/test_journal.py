@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from migrator.hints import root_option
 from migrator import atomic, journal
 from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal, NothingToRevert, unfinished_notice
@@ -375,6 +376,7 @@ def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
     assert pending is not None and (pending.id, pending.state) == ("0001", "pending")
     assert unfinished_notice(pending) == ("migration 0001 (toto) did not finish; "
                                           "`migrate revert` rolls it back")
+    assert unfinished_notice(pending, root).endswith(f"`migrate revert{root_option(root)}` rolls it back")
     with pytest.raises(SafetyError, match="migration 0001 .* did not finish"):
         Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
     result = Journal(root).revert()
@@ -479,10 +481,10 @@ def test_a_failing_write_leaves_a_clear_error_and_a_revertible_state(
 
     monkeypatch.setattr(atomic, "replace_many", no_space)  # the rollback fails too
     with pytest.raises(SafetyError, match=r"migration 0001 \(toto\) did not finish: .*No space left.*"
-                                          r"`migrate revert` rolls it back"):
+                                          r"`migrate revert --root .*` rolls it back"):
         Journal(root).apply("toto", ["migrate"], _changes(root))
     assert Journal(root).unfinished() is not None
-    with pytest.raises(SafetyError, match="the revert of migration 0001 .* run `migrate revert` again"):
+    with pytest.raises(SafetyError, match="the revert of migration 0001 .* run `migrate revert --root .*` again"):
         Journal(root).revert()
     monkeypatch.undo()
     assert Journal(root).revert().previous_state == "reverting"

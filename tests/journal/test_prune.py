@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from migrator.hints import root_option
 from migrator.errors import BadInputError
 from migrator.journal import FileChange, Journal
 
@@ -105,7 +106,7 @@ def test_revert_all_or_to_that_needs_a_pruned_one_is_refused_before_writing_anyt
     assert run(root, "history", "--prune", "--keep", "2").exit_code == 0  # 0001, 0002 pruned
     before = _listing(root)
     for args in (("revert", "--all"), ("revert", "--to", "0001"), ("revert", "--all", "--dry-run")):
-        _refused(run(root, *args), "migration 0002 was pruned", "`migrate revert --to 0002`",
+        _refused(run(root, *args), "migration 0002 was pruned", f"`migrate revert --to 0002{root_option(root)}`",
                  "(0004, 0003)")
     _refused(run(root, "revert", "1"), "migration 0001 was pruned")  # not "newer migrations changed it"
     assert _listing(root) == before
@@ -194,7 +195,7 @@ def test_a_kill_after_marking_leaves_it_refused_and_the_next_prune_frees_the_res
     monkeypatch.undo()
     pack = root / ".migrate" / "migrations" / "0001.pack"
     assert [m.pruned for m in Journal(root).history()] == [True, False, False] and pack.exists()
-    _refused(run(root, "revert", "--all"), "migration 0001 was pruned", "`migrate revert --to 0001`")
+    _refused(run(root, "revert", "--all"), "migration 0001 was pruned", f"`migrate revert --to 0001{root_option(root)}`")
     linked = [p for p in pack.parent.glob("*replaced/*") if p.stat().st_nlink == 1]  # 0002's, 0003's
     size = pack.stat().st_size + sum(p.stat().st_size for p in linked)
     result = Journal(root).prune(keep=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from migrator.codemod.rule import Rule
 from migrator.codemod.rules import (
-    eod_comment, exact_toto, fast_optimize, fast_simulate, imports, max_horizon,
+    eod_comment, exact_kronos, exact_toto, fast_optimize, fast_simulate, imports, max_horizon,
 )
 
 # `imports` last: it inserts what the code added by the others needs.
@@ -14,6 +14,7 @@ RULES: tuple[Rule, ...] = (
     fast_optimize.RULE,
     eod_comment.RULE,
     exact_toto.RULE,
+    exact_kronos.RULE,
     imports.RULE,
 )
 BY_NAME = {rule.name: rule for rule in RULES}

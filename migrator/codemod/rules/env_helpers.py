@@ -22,6 +22,8 @@ ENV_FLAG = "_marketsim_env_flag"
 FAST_BUDGET = "_marketsim_fast_budget"
 
 TRUTHY = ("1", "true", "yes", "on")
+# Values that mean "off" without a warning (unset reads as "").
+FALSY = ("", "0", "false", "no", "off")
 TRUTHY_SET = "{" + ", ".join(f'"{v}"' for v in TRUTHY) + "}"
 
 # Written with {ENV_INT}-style placeholders for the names the module gives the helpers.

@@ -23,6 +23,7 @@ from migrator.codemod.facts import SIMULATIONS
 from migrator.codemod.rules.env_helpers import ENV_FLAG, TRUTHY
 
 ENV_VAR = "MARKETSIM_FAST_SIMULATE"
+DEFAULT_CAP = 35  # the guide's reduced simulation count (50 -> 35)
 _PARAM = SIMULATIONS
 
 
@@ -66,33 +67,85 @@ def _runs_simulations(function: cst.FunctionDef, runners: frozenset[str]) -> boo
     return visitor.found
 
 
+def _inserted_cap(statement: cst.BaseStatement) -> int | None:
+    """The cap of a check this rule inserted (its `# PERF: ... caps the simulations at N
+    (added by migrate apply)` comment above), else None (upstream's own check, or another)."""
+    if not isinstance(statement, cst.If) or not any(
+            line.comment is not None and _CAPS in line.comment.value and _OURS in line.comment.value
+            for line in statement.leading_lines):
+        return None
+    inner = statement.body.body[0] if isinstance(statement.body, cst.IndentedBlock) else None
+    value = inner.body[0].value if isinstance(inner, cst.SimpleStatementLine) \
+        and isinstance(inner.body[0], cst.Assign) else None
+    if isinstance(value, cst.Call) and len(value.args) == 2 and isinstance(value.args[1].value, cst.Integer):
+        return int(value.args[1].value.value)
+    return None
+
+
+_CAPS = "caps the simulations at"
+_OURS = "(added by migrate apply)"
+
+
 class _Rewriter(StatementWalker):
     def __init__(self, module: cst.Module, ctx: ModuleContext) -> None:
         super().__init__()
         self.module = module
-        self.cap = ctx.options.fast_simulations
+        self.ctx = ctx
+        self.requested = ctx.options.fast_simulations  # None: not given on the command line
+        self.cap = DEFAULT_CAP if self.requested is None else self.requested
         self.flag = ctx.helper(ENV_FLAG)
         self.runners = ctx.facts.simulation_runners
         self.env_in_source = ENV_VAR.encode() in ctx.source
         self.changed = 0
         self.already = 0
 
+    def _check(self) -> cst.BaseStatement:
+        return parse_code(
+            f'if {self.flag}("{ENV_VAR}") and isinstance({_PARAM}, int):\n'
+            f"    {_PARAM} = min({_PARAM}, {self.cap})\n",
+            self.module,
+        )[0].with_changes(leading_lines=[comment_line(
+            f"PERF: {ENV_VAR}={'/'.join(TRUTHY)} {_CAPS} {self.cap} {_OURS}")])
+
+    def _update(self, function: cst.FunctionDef) -> cst.FunctionDef:
+        """A given --fast-simulations replaces the cap of the check this rule inserted
+        before (journaled like any change); a check of the module's own is left alone,
+        and the report says the value does not apply there."""
+        body = function.body
+        statements = list(body.body) if isinstance(body, cst.IndentedBlock) else []
+        for index, statement in enumerate(statements):
+            cap = _inserted_cap(statement)
+            if cap is None:
+                continue
+            if cap == self.cap:
+                return function
+            self.ctx.note(f"{self.ctx.label}: {function.name.value}: the {ENV_VAR} cap {cap} "
+                          f"becomes {self.cap} (--fast-simulations)")
+            fresh = self._check()
+            replaced = fresh.with_changes(leading_lines=[
+                fresh.leading_lines[0] if line.comment is not None and _CAPS in line.comment.value
+                and _OURS in line.comment.value else line for line in statement.leading_lines])
+            statements[index] = replaced
+            self.changed += 1
+            return function.with_changes(body=body.with_changes(body=statements))
+        self.ctx.note(f"{self.ctx.label}: {function.name.value} reads {ENV_VAR} in its own code "
+                      f"(not added by migrate): --fast-simulations {self.cap} does not change it")
+        return function
+
     def leave_function(self, original: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         if not _has_param(updated_node.params, _PARAM):
             return updated_node
         if self.env_in_source and has_string_literal(updated_node.body, ENV_VAR):
+            if self.requested is not None:
+                updated = self._update(updated_node)
+                if updated is not updated_node:
+                    return updated
             self.already += 1
             return updated_node
         if not _runs_simulations(updated_node, self.runners):
             return updated_node
         self.changed += 1
-        check = parse_code(
-            f'if {self.flag}("{ENV_VAR}") and isinstance({_PARAM}, int):\n'
-            f"    {_PARAM} = min({_PARAM}, {self.cap})\n",
-            self.module,
-        )[0].with_changes(leading_lines=[comment_line(
-            f"PERF: {ENV_VAR}={'/'.join(TRUTHY)} caps the simulations at {self.cap} "
-            f"(added by migrate apply)")])
+        check = self._check()
         body = updated_node.body
         if isinstance(body, cst.SimpleStatementSuite):
             # `def f(num_simulations): return g()` -> an indented block.

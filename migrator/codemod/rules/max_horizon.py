@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from migrator.codemod.facts import HORIZON, HORIZON_ENV, Window
+from migrator.codemod.facts import WAS_COMMENT, HORIZON, HORIZON_ENV, Window
 from migrator.codemod.rule import (
     ModuleContext, PatchError, Rule, StatementWalker, Status, assigned_name, comment_line,
     has_string_literal, outcome, parse_code,
@@ -55,6 +55,8 @@ class _Rewriter(StatementWalker):
         return updated
 
     def leave_line(self, updated_node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        if self.in_function and self.skip_function[-1] and self.ctx.options.max_horizon is not None:
+            return self._update(updated_node)
         if not self.in_function or self.skip_function[-1]:
             return updated_node
         if any(isinstance(small, (cst.Global, cst.Nonlocal))
@@ -76,6 +78,31 @@ class _Rewriter(StatementWalker):
         self.changed += 1
         return updated_node.with_changes(
             body=body, leading_lines=[*updated_node.leading_lines, *map(comment_line, notes)])
+
+    def _update(self, line: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        """A given --max-horizon replaces the default of a read an earlier apply inserted
+        (`# PERF: was N; ...` above `max_horizon = _marketsim_env_int("MARKETSIM_MAX_HORIZON", D...)`),
+        with the same checks as a first apply; journaled like any change."""
+        was = next((int(m.group(1)) for m in (WAS_COMMENT.match(l.comment.value) for l in line.leading_lines
+                                               if l.comment is not None) if m), None)
+        if was is None or len(line.body) != 1 or assigned_name(line.body[0]) != HORIZON:
+            return line
+        call = line.body[0].value  # type: ignore[attr-defined]
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)
+                and call.func.value.startswith(ENV_INT) and len(call.args) >= 2
+                and isinstance(call.args[1].value, cst.Integer)
+                and has_string_literal(call.args[0], ENV_VAR)):
+            return line
+        default = int(call.args[1].value.value)
+        if default == self.ctx.options.max_horizon:
+            return line
+        read, note = self._env_read(was)
+        self.changed += 1
+        self.ctx.note(f"{self.ctx.label}: max_horizon's default {default} becomes "
+                      f"{self.ctx.options.max_horizon} (--max-horizon)")
+        leading = [comment_line(note) if l.comment is not None and WAS_COMMENT.match(l.comment.value) else l
+                   for l in line.leading_lines]
+        return line.with_changes(body=[line.body[0].with_changes(value=read)], leading_lines=leading)
 
     def _env_read(self, literal: int) -> tuple[cst.BaseExpression, str]:
         """The call replacing `literal`, and the `# PERF:` note above it."""
@@ -125,8 +152,9 @@ class MaxHorizonRule(Rule):
         for line, literal, default in ctx.facts.earlier_horizon_reads:
             ctx.note(f"{ctx.label}:{line}: an earlier `migrate apply` made the default {default} "
                      f"(was {literal}): with {ENV_VAR} unset this walks {default} forecast origins "
-                     f"and the results differ from the original's; `migrate revert` that "
-                     f"migration, then `migrate apply` again")
+                     f"and the results differ from the original's; "
+                     f"`migrate apply --max-horizon {literal}{ctx.options.root_option}` restores "
+                     f"the original default")
         rewriter = _Rewriter(module, ctx)
         result = rewriter.walk(module)
         if rewriter.changed:

@@ -12,16 +12,26 @@ import re
 
 from migrator.configs.models.base import Config, ConfigModel, Option, positive_int
 
-# What Chronos2Pipeline.from_pretrained(device_map=...) is given in practice: a torch device
-# (cpu, mps, cuda, cuda:N) or accelerate's automatic placement.
-DEVICE_MAP = re.compile(r"cpu|mps|cuda|cuda:[0-9]+|auto")
+# Chronos2Pipeline.from_pretrained(device_map=...) takes a torch device string or
+# accelerate's automatic placement, "auto". The device strings are those torch.device
+# parses (torch 2.13's device types, an index without leading zeros), read here without
+# importing torch (the configs commands run without it); tests hold this to torch.device.
+# One exception: torch wraps an index above 127 into another device (cuda:128 becomes
+# cuda:-128, cuda:255 plain cuda), so those are refused.
+TORCH_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve",
+                      "fpga", "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia",
+                      "privateuseone")
+MAX_DEVICE_INDEX = 127  # torch's DeviceIndex is an int8
+AUTO = "auto"
+_DEVICE = re.compile(rf"(?:{'|'.join(TORCH_DEVICE_TYPES)})(?::(0|[1-9][0-9]*))?")
 NAME = re.compile(r"(chronos2_)?ctx([0-9]+)_bs([0-9]+)(_.*)?", re.DOTALL)
 
 
 def _check_device_map(value: str) -> str | None:
-    if DEVICE_MAP.fullmatch(value):
+    match = _DEVICE.fullmatch(value)
+    if value == AUTO or (match and (match.group(1) is None or int(match.group(1)) <= MAX_DEVICE_INDEX)):
         return None
-    return f"must be cpu, cuda, cuda:N, mps or auto, got {value!r}"
+    return f"must be a torch device (cpu, cuda, cuda:N with N <= {MAX_DEVICE_INDEX}, mps, ...) or auto, got {value!r}"
 
 
 def _rename(name: str, old: Config, new: Config) -> str | None:
@@ -52,7 +62,8 @@ MODEL = ConfigModel(
     """,
     options=(
         Option("--device-map", "device_map", str, "DEVICE",
-               "New config.device_map: cpu, cuda, cuda:N, mps or auto.", _check_device_map),
+               "New config.device_map: a torch device (cpu, cuda, cuda:N, mps, ...) or auto.",
+               _check_device_map),
         Option("--batch-size", "batch_size", int, "N", "New config.batch_size.", positive_int),
         Option("--context-length", "context_length", int, "N", "New config.context_length.", positive_int),
     ),

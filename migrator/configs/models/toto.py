@@ -93,13 +93,14 @@ class ModuleClamp:
     samples_per_batch: int
     advice: Any  # migrator.explain.TotoAdvice
     source: str  # "read from <file>: <clamp function> (<file:line>)"
+    explain: str = "migrate explain"  # the command that shows the details (with --root when needed)
 
     def warning(self) -> str | None:
         runtime = self.advice.runtime
         if not isinstance(runtime.num_samples, int) or not isinstance(runtime.samples_per_batch, int):
             reason = next((why for why in runtime.why if why), "its clamp could not be followed")
             return (f"cannot tell what the backtest runs for num_samples={self.num_samples} "
-                    f"samples_per_batch={self.samples_per_batch}: {reason}; `migrate explain` shows the details")
+                    f"samples_per_batch={self.samples_per_batch}: {reason}; `{self.explain}` shows the details")
         if (runtime.num_samples, runtime.samples_per_batch) == (self.num_samples, self.samples_per_batch):
             return None
         lines = [f"the backtest clamps Toto's sampling at run time ({self.source}): with num_samples="
@@ -113,7 +114,7 @@ class ModuleClamp:
             lines.append("No environment variable moves these bounds; edit them in the module:")
             lines += [f"  {edit}" for edit in self.advice.edits]
         if not self.advice.takes_effect and not self.advice.edits:
-            lines.append("Even then the values do not run as written; `migrate explain` shows why.")
+            lines.append(f"Even then the values do not run as written; `{self.explain}` shows why.")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:
@@ -162,7 +163,10 @@ def runtime_note(values: Mapping[str, Any], environ: Mapping[str, str], backtest
     else:
         where = "no clamp function found"
     advice = toto_advice(facts, num_samples, samples_per_batch, environ)
-    return ModuleClamp(num_samples, samples_per_batch, advice, f"read from {backtest.name}: {where}")
+    from migrator.hints import command
+
+    return ModuleClamp(num_samples, samples_per_batch, advice, f"read from {backtest.name}: {where}",
+                       command("migrate explain", backtest.parent))
 
 
 def _short(location: str, backtest: Path) -> str:

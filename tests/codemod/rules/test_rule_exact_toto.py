@@ -130,7 +130,7 @@ def test_refused_class_keeps_the_original(tmp_path: Path, fake_toto: type,
 
 def test_idempotent_and_statuses() -> None:
     once = after(PIPELINE, RULE)
-    assert once != PIPELINE and once.count(b"MARKETSIM_EXACT_TOTO") == 3  # comment, check, warning
+    assert once != PIPELINE and once.count(b"MARKETSIM_EXACT_TOTO") == 4  # comment, read, two warnings
     assert after(once, RULE) == once
     assert status(run(PIPELINE, RULE), RULE) == "applied"
     assert status(run(once, RULE), RULE) == "already applied"

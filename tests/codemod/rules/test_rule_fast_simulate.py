@@ -166,3 +166,31 @@ def test_cap_comes_from_the_option() -> None:
     patched = after(BASIC_BEFORE, RULE, fast_simulations=10)
     assert b"num_simulations = min(num_simulations, 10)" in patched
     assert NOTE.format(10).encode() in patched
+
+
+def test_a_given_cap_updates_the_check_an_earlier_apply_inserted() -> None:
+    first = after(BASIC_BEFORE, RULE)
+    assert after(first, RULE) == first and after(first, RULE, fast_simulations=35) == first
+    result = run(first, RULE, fast_simulations=20)
+    assert result.after == after(BASIC_BEFORE, RULE, fast_simulations=20)  # as if applied with 20
+    assert status(result, RULE) == "applied"
+    assert result.notes == ("example.py: backtest_forecasts: the MARKETSIM_FAST_SIMULATE cap 35 "
+                            "becomes 20 (--fast-simulations)",)
+    assert after(result.after, RULE) == result.after  # not given: the cap stays 20
+    assert after(result.after, RULE, fast_simulations=20) == result.after
+
+
+def test_a_given_cap_does_not_touch_the_modules_own_check() -> None:
+    own = code('''
+        import os
+
+
+        def backtest_forecasts(symbol, num_simulations=50):
+            if os.getenv("MARKETSIM_FAST_SIMULATE") in {"1", "true"}:
+                num_simulations = min(num_simulations, 35)
+            return [symbol for _ in range(num_simulations)]
+    ''')
+    result = run(own, RULE, fast_simulations=20)
+    assert result.after is None and status(result, RULE) == "already applied"
+    assert result.notes == ("example.py: backtest_forecasts reads MARKETSIM_FAST_SIMULATE in its "
+                            "own code (not added by migrate): --fast-simulations 20 does not change it",)

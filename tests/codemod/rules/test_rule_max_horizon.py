@@ -217,5 +217,36 @@ def test_an_earlier_patch_with_another_default_is_reported() -> None:
     assert result.notes == (
         "example.py:3: an earlier `migrate apply` made the default 1 (was 7): with "
         "MARKETSIM_MAX_HORIZON unset this walks 1 forecast origins and the results differ from "
-        "the original's; `migrate revert` that migration, then `migrate apply` again",)
+        "the original's; `migrate apply --max-horizon 7` restores the original default",)
     assert run(BASIC_AFTER, RULE).notes == ()
+    # ... and that command does: the default goes back to the literal it replaced.
+    assert after(earlier, RULE, max_horizon=7) == code(f'''
+        def f():
+            {NOTE.format(7, 7)}
+            max_horizon = {READ.format(7)}
+            return max_horizon
+    ''')
+
+
+@pytest.mark.parametrize("before, value, expected", [
+    pytest.param(BASIC_AFTER, 5, BASIC_AFTER.replace(b"default 7", b"default 5").replace(
+        READ.format(7).encode(), READ.format(5).encode()), id="another-value"),
+    pytest.param(BASIC_AFTER, 7, BASIC_AFTER, id="the-same-value"),
+    pytest.param(BASIC_AFTER, None, BASIC_AFTER, id="not-given-keeps-it"),
+])
+def test_a_given_value_updates_the_default_an_earlier_apply_inserted(
+        before: bytes, value: int | None, expected: bytes) -> None:
+    result = run(before, RULE, max_horizon=value)
+    assert (result.after or before) == expected
+    assert status(result, RULE) == ("applied" if expected != before else "already applied")
+    assert after(expected, RULE, max_horizon=value) == expected  # then idempotent
+    if expected != before:
+        assert result.notes == ("example.py: max_horizon's default 7 becomes 5 (--max-horizon)",)
+
+
+def test_an_update_keeps_the_window_check() -> None:
+    """Updating goes through the same checks as a first apply: a value the fixed forecast
+    window cannot take is refused there too."""
+    patched = after(WINDOWED, RULE)
+    with pytest.raises(PatchError, match="--max-horizon 5 would break this backtest"):
+        run(patched, RULE, max_horizon=5)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from migrator.configs.migrations import plan_and_apply, plan_migration
 from migrator.configs.models import get
-from migrator.configs.models.chronos2 import MODEL as CHRONOS2
+from migrator.configs.models.chronos2 import MODEL as CHRONOS2, TORCH_DEVICE_TYPES
 from migrator.configs.schemas import schema_error
 from migrator.errors import BadInputError
 from migrator.journal import Journal
@@ -33,11 +33,11 @@ def test_registered():
 
 @pytest.mark.parametrize("values, message", [
     ({}, "give at least one of --device-map, --batch-size, --context-length"),
-    ({"device_map": "gpu"}, "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'gpu'"),
-    ({"device_map": "CUDA"}, "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'CUDA'"),
-    ({"device_map": "cuda:"}, "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'cuda:'"),
-    ({"device_map": "cpu\n"}, "--device-map must be cpu, cuda, cuda:N, mps or auto, got 'cpu\\n'"),
-    ({"device_map": ""}, "--device-map must be cpu, cuda, cuda:N, mps or auto, got ''"),
+    ({"device_map": "gpu"}, "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got 'gpu'"),
+    ({"device_map": "CUDA"}, "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got 'CUDA'"),
+    ({"device_map": "cuda:"}, "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got 'cuda:'"),
+    ({"device_map": "cpu\n"}, "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got 'cpu\\n'"),
+    ({"device_map": ""}, "--device-map must be a torch device (cpu, cuda, cuda:N with N <= 127, mps, ...) or auto, got ''"),
     ({"batch_size": 0}, "--batch-size must be a positive integer, got 0"),
     ({"device_map": "cpu", "context_length": -512}, "--context-length must be a positive integer, got -512"),
 ])
@@ -289,3 +289,48 @@ def test_random_files_round_trip_byte_exact(tmp_path_factory, files, values):
     if migration_id is not None:
         Journal(root).revert(migration_id)
     assert _files(root) == original
+
+
+DEVICE_STRINGS = [
+    "cuda", "cuda:0", "cuda:01", "cuda:00", "cuda:1", "cuda:-1", "cuda:+1", "cuda: 1", "cuda:1:2",
+    "cuda:", " cuda", "cuda ", "CUDA", "Cuda", "cuda:0x1", "cuda:٣", "cpu", "cpu:0", "cpu\n", "",
+    "mps", "mps:0", "meta", "meta:1", "gpu", "xla:0", "privateuseone:3", "cuda:127",
+    "cuda:9999999999999999999", "auto", "auto:0", "balanced",
+]
+
+
+def _accepted(value: str) -> bool:
+    try:
+        CHRONOS2.spec(device_map=value)
+    except BadInputError:
+        return False
+    return True
+
+
+def _torch_takes(value: str) -> bool:
+    """torch.device parses it to the same device (a wrapped index, cuda:128 -> cuda:-128, does not)."""
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 'mkldnn' is deprecated, still accepted
+            return str(torch.device(value)) == value
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.parametrize("value", DEVICE_STRINGS + [*TORCH_DEVICE_TYPES, *(f"{t}:2" for t in TORCH_DEVICE_TYPES)],
+                         ids=repr)
+def test_device_map_accepts_exactly_what_torch_device_accepts(value: str) -> None:
+    """... plus "auto", accelerate's automatic placement, which from_pretrained(device_map=)
+    takes and torch.device does not."""
+    accepted = _accepted(value)
+    assert accepted == (_torch_takes(value) or value == "auto"), value
+
+
+@pytest.mark.parametrize("index", [127, 128, 255, 256, 2**31 - 1])
+def test_an_index_torch_would_wrap_is_refused(index: int) -> None:
+    torch = pytest.importorskip("torch")
+    wrapped = str(torch.device(f"cuda:{index}")) != f"cuda:{index}"
+    assert _accepted(f"cuda:{index}") == (not wrapped)

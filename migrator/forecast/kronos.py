@@ -41,6 +41,7 @@ from torch import nn
 
 from migrator.errors import BadInputError
 from migrator.forecast.model import SwiGLU, _apply_rotary, _rotary, load_state_dict_checked
+from migrator.runtime.prefix_attention import PrefixKV, attend_after_prefix
 
 FEATURES = 6  # open, high, low, close, volume, amount
 TIME_FEATURES = ("minute", "hour", "weekday", "day", "month")
@@ -85,19 +86,6 @@ KRONOS_CONFIGS: dict[str, KronosConfig] = {
 PUBLIC_MODELS = ("mini", "small", "base")
 
 
-@dataclass(frozen=True)
-class PrefixKV:
-    """Keys and values [G, heads, P, head_dim] of G shared prefixes for one block; the rows
-    that follow them come in G equal groups, group g after prefix g."""
-
-    key: torch.Tensor
-    value: torch.Tensor
-
-    @property
-    def length(self) -> int:
-        return self.key.shape[2]
-
-
 def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
     batch, tokens, dim = t.shape
     return t.reshape(batch, tokens, heads, dim // heads).transpose(1, 2)
@@ -106,47 +94,6 @@ def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
 def _merge_heads(t: torch.Tensor) -> torch.Tensor:
     batch, heads, tokens, head_dim = t.shape
     return t.transpose(1, 2).reshape(batch, tokens, heads * head_dim)
-
-
-def attend_after_prefix(query: torch.Tensor, key: torch.Tensor | None, value: torch.Tensor | None,
-                        prefix: PrefixKV | None, causal: bool) -> torch.Tensor:
-    """softmax(q [k_prefix, k_own]^T / sqrt(hd)) [v_prefix, v_own] for query [B, H, T, hd].
-
-    Prefix g (of G) is shared by the g-th group of B / G rows: each group's queries are folded
-    into one matrix per head against it, so a prefix is never copied per row. Own keys (None:
-    none) are the rows' own, causal over T when `causal`.
-    """
-    batch, heads, tokens, head_dim = query.shape
-    scale = 1.0 / math.sqrt(head_dim)
-    parts = []
-    shared = prefix is not None and prefix.length > 0
-    if shared:
-        groups = prefix.key.shape[0]
-        rows = batch // groups
-
-        def fold(t: torch.Tensor) -> torch.Tensor:  # [B, H, T, X] -> [G, H, rows*T, X]
-            return t.reshape(groups, rows, heads, tokens, -1).transpose(1, 2).reshape(groups, heads, rows * tokens, -1)
-
-        def unfold(t: torch.Tensor) -> torch.Tensor:  # the inverse
-            return t.reshape(groups, heads, rows, tokens, -1).transpose(1, 2).reshape(batch, heads, tokens, -1)
-
-        parts.append(unfold(torch.matmul(fold(query), prefix.key.transpose(2, 3)) * scale))
-    if key is not None and key.shape[2]:
-        own = torch.matmul(query, key.transpose(2, 3)) * scale  # [B, H, T, T]
-        if causal:
-            mask = torch.ones(tokens, key.shape[2], dtype=torch.bool).triu(1 + key.shape[2] - tokens)
-            own = own.masked_fill(mask, float("-inf"))
-        parts.append(own)
-    weights = torch.softmax(torch.cat(parts, dim=-1), dim=-1)
-    out = None
-    if shared:
-        width = prefix.length
-        out = unfold(torch.matmul(fold(weights[..., :width]), prefix.value))
-        weights = weights[..., width:]
-    if key is not None and key.shape[2]:
-        own_out = torch.matmul(weights, value)
-        out = own_out if out is None else out + own_out
-    return out
 
 
 class Block(nn.Module):

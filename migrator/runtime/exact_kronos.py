@@ -22,7 +22,7 @@ Everything it cannot do exactly runs the real code unchanged: a sampler whose so
 the Kronos code this was checked against, a model that fails the structural probe (a non-causal
 attention, other submodules), a model in training mode (dropout), unknown arguments.
 
-Imports torch, numpy and pandas only; Kronos's own modules come through the classes it is given.
+Imports torch and numpy only; Kronos's own modules come through the classes it is given.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd  # noqa: F401  (the predictor's frames; kept explicit: the brief's import surface)
 import torch
 import torch.nn.functional as F
 

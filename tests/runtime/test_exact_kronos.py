@@ -284,3 +284,18 @@ def test_it_never_moves_the_model_and_a_dtype_the_real_code_refuses_fails_the_sa
             function(*args)
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_on_cuda_the_same_tokens_as_the_real_code():
+    model, tokenizer = random_kronos(K, "mini", seed=22, random_biases=True)
+    model, tokenizer = model.cuda(), tokenizer.cuda()
+    x, x_stamp, y_stamp = (t.cuda() for t in inputs(32, 7, seed=23))
+    args = (tokenizer, model, x, x_stamp, y_stamp, 32, 7, 5, 1.0, 0, 0.9, 16)
+    same = 0
+    for seed in range(20):
+        _, real_draws = run_recording(K.auto_regressive_inference, seed, *args)
+        _, exact_draws = run_recording(exact_auto_regressive_inference, seed, *args)
+        same += all(torch.equal(a, b) for a, b in zip(real_draws, exact_draws))
+    assert same >= 19
+    assert all(p.device.type == "cuda" for p in model.parameters())

@@ -13,9 +13,10 @@ Imports torch, numpy and pandas; Kronos's classes come from the module it is giv
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,18 +39,29 @@ class KronosProfile:
     work: dict[str, dict[str, float]]
     matmul_gflops: float
     max_rel_diff: float | None = None
-    notes: list[str] = field(default_factory=list)
+    # CPU seconds of this process (one thread): less sensitive than wall time to other jobs
+    # sharing the cores.
+    real_cpu_seconds: float | None = None
+    exact_cpu_seconds: float | None = None
+    load: tuple = ()
 
     @property
     def speedup(self) -> float:
         return self.real_seconds / self.exact_seconds
 
+    @property
+    def cpu_speedup(self) -> float | None:
+        if not self.real_cpu_seconds or not self.exact_cpu_seconds:
+            return None
+        return self.real_cpu_seconds / self.exact_cpu_seconds
+
     def as_dict(self) -> dict:
         return {
-            "workload": vars(self.shape), "real": {"seconds": self.real_seconds, "timed": self.real_timed},
-            "exact": {"seconds": self.exact_seconds, "rounds": self.exact_rounds, "split": self.split,
-                      "floor_seconds": self.floors},
-            "speedup": self.speedup, "work": self.work, "matmul_gflops": self.matmul_gflops,
+            "workload": vars(self.shape),
+            "real": {"seconds": self.real_seconds, "cpu_seconds": self.real_cpu_seconds, "timed": self.real_timed},
+            "exact": {"seconds": self.exact_seconds, "cpu_seconds": self.exact_cpu_seconds,
+                      "rounds": self.exact_rounds, "split": self.split, "floor_seconds": self.floors},
+            "speedup": self.speedup, "cpu_speedup": self.cpu_speedup, "load_average": list(self.load), "work": self.work, "matmul_gflops": self.matmul_gflops,
             "max_rel_diff_same_seed": self.max_rel_diff,
         }
 
@@ -120,37 +132,59 @@ def profile_kronos(module: Any, shape: KronosCallShape, *, baseline_steps: int |
                 verbose=False)
     say = progress or (lambda message: None)
 
-    rounds_seconds, predictions = [], None
-    for index in range(max(1, rounds)):
+    rounds_seconds, rounds_cpu, predictions, split = [], [], None, {}
+
+    def exact_round(index: int) -> None:
+        nonlocal predictions, split
         before = dict(exact.exact_stats.seconds)
         torch.manual_seed(seed)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         predictions = exact.predict(frame, x_ts, y_ts, pred_len=shape.pred_len, **call)
         rounds_seconds.append(time.perf_counter() - start)
+        rounds_cpu.append(time.process_time() - cpu)
+        split = {phase: exact.exact_stats.seconds[phase] - before[phase] for phase in PHASES}
         say(f"exact call {index + 1}/{rounds}: {rounds_seconds[-1]:.2f} s")
-    split = {phase: exact.exact_stats.seconds[phase] - before[phase] for phase in PHASES}
-    exact_seconds = statistics.median(rounds_seconds)
 
+    # Half the exact rounds before the real call and half after: load drift on a shared
+    # machine hits both sides.
+    rounds = max(1, rounds)
+    for index in range((rounds + 1) // 2):
+        exact_round(index)
     steps = shape.pred_len if baseline_steps is None else max(1, min(baseline_steps, shape.pred_len))
+    load_before = _load()
     torch.manual_seed(seed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     real_out = real.predict(frame, x_ts, y_ts.iloc[:steps] if steps < shape.pred_len else y_ts, pred_len=steps,
                             **call)
-    real_seconds = time.perf_counter() - start
+    real_seconds, real_cpu = time.perf_counter() - start, time.process_time() - cpu
     say(f"real call ({steps} of {shape.pred_len} steps): {real_seconds:.1f} s")
     diff = None
     if steps == shape.pred_len:
         timed = "whole"
         diff = float((np.abs(real_out.values - predictions.values) / np.abs(real_out.values).clip(1e-12)).max())
     else:
+        cpu = time.process_time()
         step = _real_step_seconds(module, real, frame, shape)
         real_seconds += (shape.pred_len - steps) * step
+        real_cpu += (shape.pred_len - steps) * (time.process_time() - cpu)
         timed = f"first {steps} step(s) + {shape.pred_len - steps} x one step timed alone ({step:.1f} s)"
         say(f"real step: {step:.1f} s")
+    load_after = _load()
+    for index in range((rounds + 1) // 2, rounds):
+        exact_round(index)
+    exact_seconds = statistics.median(rounds_seconds)
     rate = matmul_gflops(predictor_kwargs(shape.model)["d_model"])
     floors = {part: flops / (rate * 1e9) for part, flops in exact_work(shape).items()}
     return KronosProfile(shape, real_seconds, timed, exact_seconds, rounds_seconds, split, floors,
-                         forwards_and_tokens(shape), rate, diff)
+                         forwards_and_tokens(shape), rate, diff, real_cpu_seconds=real_cpu,
+                         exact_cpu_seconds=statistics.median(rounds_cpu), load=(load_before, load_after))
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def render(profile: KronosProfile) -> str:
@@ -161,7 +195,8 @@ def render(profile: KronosProfile) -> str:
         f"  real KronosPredictor.predict: {profile.real_seconds:.2f} s per call ({profile.real_timed})",
         f"  exact drop-in:                {profile.exact_seconds:.3f} s per call (median of "
         f"{len(profile.exact_rounds)})",
-        f"  speed-up per call:            {profile.speedup:.1f}x",
+        f"  speed-up per call:            {profile.speedup:.1f}x (in CPU seconds: "
+        f"{profile.cpu_speedup or float('nan'):.1f}x; load average {profile.load})",
         "  exact call split (last round): part, seconds, floor at "
         f"{profile.matmul_gflops:.0f} GFLOP/s, x floor",
     ]

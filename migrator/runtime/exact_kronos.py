@@ -265,6 +265,12 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return float((a.float() - b.float()).abs().max() / scale) <= tolerance
 
 
+def _weights_token(model: Any, tokenizer: Any) -> tuple:
+    """The objects and their weights (in-place updates and load_state_dict bump _version)."""
+    return (id(model), id(tokenizer),
+            tuple((p.data_ptr(), p._version) for p in list(model.parameters()) + list(tokenizer.parameters())))
+
+
 _PROBED: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
 _PROBE_LOCK = threading.Lock()
 
@@ -273,7 +279,7 @@ def _probe(model: Any, tokenizer: Any) -> str | None:
     """None when the composition above reproduces the user's own forward passes on a small
     deterministic input (the predictor's decode_s1/decode_s2, the tokenizer's decode), else why
     not. Memoised per model object and weights; uses no random numbers."""
-    token = tuple((p.data_ptr(), p._version) for p in list(model.parameters()) + list(tokenizer.parameters()))
+    token = _weights_token(model, tokenizer)
     with _PROBE_LOCK:
         seen = _PROBED.get(model)
         if seen is not None and seen[0] is tokenizer and seen[1] == token:
@@ -463,7 +469,7 @@ def exact_predictor_class(KronosPredictor: type, *, shared: bool = False) -> typ
             key = None
             if self.exact_shared:
                 key = (_tensor_key(x), _tensor_key(x_stamp), _tensor_key(y_stamp), pred_len, T, top_k, top_p,
-                       sample_count, self.max_context, self.clip, id(self.model), id(self.tokenizer))
+                       sample_count, self.max_context, self.clip, _weights_token(self.model, self.tokenizer))
                 hit = self._exact_memo.get(key)
                 if hit is not None:
                     stats.memo_hits += 1

@@ -299,3 +299,15 @@ def test_on_cuda_the_same_tokens_as_the_real_code():
         same += all(torch.equal(a, b) for a, b in zip(real_draws, exact_draws))
     assert same >= 19
     assert all(p.device.type == "cuda" for p in model.parameters())
+
+
+def test_shared_paths_are_not_reused_once_the_weights_change():
+    model, tokenizer = random_kronos(K, "tiny", seed=24)
+    shared = exact_predictor_class(K.KronosPredictor, shared=True)(model, tokenizer, device="cpu", max_context=24)
+    frame, x_ts, y_ts = daily_frame(24, 7, seed=25)
+    kwargs = dict(pred_len=7, T=1.0, top_k=0, top_p=0.9, sample_count=4, verbose=False)
+    first = shared.predict(frame, x_ts, y_ts, **kwargs)
+    with torch.no_grad():
+        model.head.proj_s1.weight.mul_(3.0)
+    second = shared.predict(frame, x_ts, y_ts, **kwargs)
+    assert shared.exact_stats.memo_hits == 0 and not first.equals(second)

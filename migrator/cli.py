@@ -561,6 +561,9 @@ PROFILE_BACKENDS: dict[str, frozenset[str] | None] = {
         "backend", "sims", "horizon", "samples", "batch", "prediction_length", "model_name",
         "checkpoint", "data", "seed", "baseline_calls", "equivalence_pairs", "rounds", "threads",
         "as_json", "quiet"}),
+    "kronos": frozenset({
+        "backend", "kronos_model", "kronos_samples", "kronos_context", "kronos_temperature", "kronos_top_k",
+        "kronos_top_p", "kronos_baseline_steps", "rounds", "seed", "threads", "as_json", "quiet"}),
 }
 
 
@@ -599,7 +602,8 @@ class _Progress:
               show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
 @click.option("--backend", type=click.Choice(list(PROFILE_BACKENDS)), default="bundled", show_default=True,
               help="bundled: our Toto-style and Kronos-style models, the whole backtest. toto-ts: the Toto "
-                   "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one).")
+                   "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one). "
+                   "kronos: one Kronos call on the real Kronos code (its KronosPredictor vs the exact one).")
 @click.option("--sims", type=click.IntRange(min=1), default=None,
               help="Simulations per symbol (simulation s drops the last s+1 bars); Toto and Kronos "
                    "[default: 50; 20 with --backend toto-ts].")
@@ -689,6 +693,13 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     directory or .safetensors file. It uses --sims, --horizon, --samples, --batch,
     --prediction-length, --model, --checkpoint, --data, --seed, --baseline-calls,
     --equivalence-pairs, --rounds and --threads; another option is a usage error (exit 2).
+
+    --backend kronos (needs kronos-finance: pip install --no-deps -r requirements/kronos.txt)
+    times one Kronos call as the backtest makes it (pred_len 7, lookback = max_context) on the
+    real Kronos code: its KronosPredictor.predict against the exact drop-in. It uses
+    --kronos-model, --kronos-samples, --kronos-context, --kronos-temperature, --kronos-top-k,
+    --kronos-top-p, --kronos-baseline-steps, --rounds, --seed and --threads; another option is a
+    usage error (exit 2).
     """
     _refuse_options_the_backend_does_not_take(click.get_current_context(), backend)
     _require_forecast_extra()  # torch: imported only when profiling
@@ -703,6 +714,15 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
             equivalence_pairs=equivalence_pairs, rounds=rounds, threads=threads or None,
             progress=progress)
         settings.finish(Outcome(toto_ts.to_json(), text=render_toto_ts_text(toto_ts)))
+        return
+    if backend == "kronos":
+        from migrator.runtime.kronos_profile import profile_kronos_cli
+
+        result, text = profile_kronos_cli(
+            model=kronos_model, samples=kronos_samples, context=kronos_context, temperature=kronos_temperature,
+            top_k=kronos_top_k, top_p=kronos_top_p, baseline_steps=kronos_baseline_steps, rounds=rounds, seed=seed,
+            threads=threads or None, progress=None if settings.quiet else _Progress())
+        settings.finish(Outcome(result, text=text + "\n"))
         return
     sims = 50 if sims is None else sims
     from migrator.forecast.engines import Workload

@@ -40,12 +40,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from migrator.errors import BadInputError
-from migrator.forecast.model import SwiGLU, _apply_rotary, _rotary, load_state_dict_checked
+from migrator.forecast.model import SwiGLU, _apply_rotary, _rotary, check_state_dict, read_state_dict
+from migrator.runtime.prefix_attention import PrefixKV, attend_after_prefix
 
 FEATURES = 6  # open, high, low, close, volume, amount
 TIME_FEATURES = ("minute", "hour", "weekday", "day", "month")
 _TIME_SIZES = (60, 24, 7, 32, 13)
 DEP_HEADS = 4  # the dependency-aware layer's cross-attention heads
+RMS_EPS = 1e-5  # Kronos's RMSNorm eps (torch's default would be the dtype's epsilon)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ class TokenizerConfig:
     d_model: int = 256
     n_heads: int = 4
     ff_dim: int = 512
-    n_enc_layers: int = 3
-    n_dec_layers: int = 3
+    # Kronos's convention: the tokenizer builds n - 1 encoder and n - 1 decoder blocks
+    # (Tokenizer-base: 4, i.e. 3 blocks each).
+    n_enc_layers: int = 4
+    n_dec_layers: int = 4
     s1_bits: int = 10
     s2_bits: int = 10
 
@@ -80,22 +84,9 @@ KRONOS_CONFIGS: dict[str, KronosConfig] = {
     # Not a Kronos release: a shape small enough for the tests and CI benchmarks.
     "tiny": KronosConfig(d_model=64, n_layers=2, n_heads=4, ff_dim=128, max_context=512,
                          tokenizer=TokenizerConfig(d_model=32, n_heads=2, ff_dim=64,
-                                                   n_enc_layers=1, n_dec_layers=1)),
+                                                   n_enc_layers=2, n_dec_layers=2)),
 }
 PUBLIC_MODELS = ("mini", "small", "base")
-
-
-@dataclass(frozen=True)
-class PrefixKV:
-    """Keys and values [G, heads, P, head_dim] of G shared prefixes for one block; the rows
-    that follow them come in G equal groups, group g after prefix g."""
-
-    key: torch.Tensor
-    value: torch.Tensor
-
-    @property
-    def length(self) -> int:
-        return self.key.shape[2]
 
 
 def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
@@ -108,59 +99,18 @@ def _merge_heads(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, 2).reshape(batch, tokens, heads * head_dim)
 
 
-def attend_after_prefix(query: torch.Tensor, key: torch.Tensor | None, value: torch.Tensor | None,
-                        prefix: PrefixKV | None, causal: bool) -> torch.Tensor:
-    """softmax(q [k_prefix, k_own]^T / sqrt(hd)) [v_prefix, v_own] for query [B, H, T, hd].
-
-    Prefix g (of G) is shared by the g-th group of B / G rows: each group's queries are folded
-    into one matrix per head against it, so a prefix is never copied per row. Own keys (None:
-    none) are the rows' own, causal over T when `causal`.
-    """
-    batch, heads, tokens, head_dim = query.shape
-    scale = 1.0 / math.sqrt(head_dim)
-    parts = []
-    shared = prefix is not None and prefix.length > 0
-    if shared:
-        groups = prefix.key.shape[0]
-        rows = batch // groups
-
-        def fold(t: torch.Tensor) -> torch.Tensor:  # [B, H, T, X] -> [G, H, rows*T, X]
-            return t.reshape(groups, rows, heads, tokens, -1).transpose(1, 2).reshape(groups, heads, rows * tokens, -1)
-
-        def unfold(t: torch.Tensor) -> torch.Tensor:  # the inverse
-            return t.reshape(groups, heads, rows, tokens, -1).transpose(1, 2).reshape(batch, heads, tokens, -1)
-
-        parts.append(unfold(torch.matmul(fold(query), prefix.key.transpose(2, 3)) * scale))
-    if key is not None and key.shape[2]:
-        own = torch.matmul(query, key.transpose(2, 3)) * scale  # [B, H, T, T]
-        if causal:
-            mask = torch.ones(tokens, key.shape[2], dtype=torch.bool).triu(1 + key.shape[2] - tokens)
-            own = own.masked_fill(mask, float("-inf"))
-        parts.append(own)
-    weights = torch.softmax(torch.cat(parts, dim=-1), dim=-1)
-    out = None
-    if shared:
-        width = prefix.length
-        out = unfold(torch.matmul(fold(weights[..., :width]), prefix.value))
-        weights = weights[..., width:]
-    if key is not None and key.shape[2]:
-        own_out = torch.matmul(weights, value)
-        out = own_out if out is None else out + own_out
-    return out
-
-
 class Block(nn.Module):
     """Pre-norm: x + attn(RMSNorm(x)) with rotary positions, then + SwiGLU(RMSNorm(.))."""
 
     def __init__(self, dim: int, heads: int, ff_dim: int, rope_base: float = 10_000.0) -> None:
         super().__init__()
         self.heads, self.rope_base = heads, rope_base
-        self.norm1 = nn.RMSNorm(dim)
-        self.q = nn.Linear(dim, dim, bias=False)
-        self.k = nn.Linear(dim, dim, bias=False)
-        self.v = nn.Linear(dim, dim, bias=False)
-        self.out = nn.Linear(dim, dim, bias=False)
-        self.norm2 = nn.RMSNorm(dim)
+        self.norm1 = nn.RMSNorm(dim, eps=RMS_EPS)
+        self.q = nn.Linear(dim, dim)  # Kronos's projections carry biases
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.RMSNorm(dim, eps=RMS_EPS)
         self.ffn = SwiGLU(dim, ff_dim)
 
     def _rotary(self, start: int, tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,10 +168,10 @@ class KronosTokenizer(nn.Module):
         self.config = config
         d, bits = config.d_model, config.s1_bits + config.s2_bits
         self.embed = nn.Linear(FEATURES, d)
-        self.encoder = nn.ModuleList(Block(d, config.n_heads, config.ff_dim) for _ in range(config.n_enc_layers))
+        self.encoder = nn.ModuleList(Block(d, config.n_heads, config.ff_dim) for _ in range(config.n_enc_layers - 1))
         self.quant_embed = nn.Linear(d, bits)
         self.post_quant_embed = nn.Linear(bits, d)
-        self.decoder = nn.ModuleList(Block(d, config.n_heads, config.ff_dim) for _ in range(config.n_dec_layers))
+        self.decoder = nn.ModuleList(Block(d, config.n_heads, config.ff_dim) for _ in range(config.n_dec_layers - 1))
         self.head = nn.Linear(d, FEATURES)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,11 +212,11 @@ class DependencyAwareLayer(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.q = nn.Linear(dim, dim, bias=False)
-        self.k = nn.Linear(dim, dim, bias=False)
-        self.v = nn.Linear(dim, dim, bias=False)
-        self.out = nn.Linear(dim, dim, bias=False)
-        self.norm = nn.RMSNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm = nn.RMSNorm(dim, eps=RMS_EPS)
 
     def key_value(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _split_heads(self.k(hidden), DEP_HEADS), _split_heads(self.v(hidden), DEP_HEADS)
@@ -299,7 +249,7 @@ class KronosPredictor(nn.Module):
         self.time_emb = nn.ModuleList(nn.Embedding(size, d) for size in _TIME_SIZES)
         self.blocks = nn.ModuleList(
             Block(d, config.n_heads, config.ff_dim, config.rope_base) for _ in range(config.n_layers))
-        self.norm = nn.RMSNorm(d)
+        self.norm = nn.RMSNorm(d, eps=RMS_EPS)
         self.head_s1 = nn.Linear(d, 2 ** config.s1_bits)
         self.dep = DependencyAwareLayer(d)
         self.head_s2 = nn.Linear(d, 2 ** config.s2_bits)
@@ -386,9 +336,60 @@ def time_stamps(timestamps: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.stack([minute, hour, weekday, day, month], axis=-1), dtype=torch.long)
 
 
+_BLOCK_NAMES = (("self_attn.q_proj.", "q."), ("self_attn.k_proj.", "k."), ("self_attn.v_proj.", "v."),
+                ("self_attn.out_proj.", "out."), ("ffn.w1.", "ffn.gate."), ("ffn.w3.", "ffn.up."),
+                ("ffn.w2.", "ffn.down."), ("norm1.", "norm1."), ("norm2.", "norm2."))
+_PREDICTOR_NAMES = (("embedding.emb_s1.", "emb_s1."), ("embedding.emb_s2.", "emb_s2."),
+                    ("embedding.fusion_proj.", "fusion."), ("time_emb.minute_embed.", "time_emb.0."),
+                    ("time_emb.hour_embed.", "time_emb.1."), ("time_emb.weekday_embed.", "time_emb.2."),
+                    ("time_emb.day_embed.", "time_emb.3."), ("time_emb.month_embed.", "time_emb.4."),
+                    ("dep_layer.cross_attn.q_proj.", "dep.q."), ("dep_layer.cross_attn.k_proj.", "dep.k."),
+                    ("dep_layer.cross_attn.v_proj.", "dep.v."), ("dep_layer.cross_attn.out_proj.", "dep.out."),
+                    ("dep_layer.norm.", "dep.norm."), ("head.proj_s1.", "head_s1."), ("head.proj_s2.", "head_s2."),
+                    ("norm.", "norm."))
+# Real tensors with no counterpart here: rotary tables (recomputed), the quantiser's constant
+# buffers, and the tokenizer's s1-only decoder input (used in training only).
+_UNUSED = (".rotary.inv_freq", "tokenizer.bsq.", "post_quant_embed_pre.")
+
+
+def _renamed(key: str, blocks: str, names: tuple) -> str | None:
+    for real, ours in names:
+        if key.startswith(real):
+            return ours + key[len(real):]
+    parts = key.split(".", 2)
+    if parts[0] == blocks and len(parts) == 3:
+        for real, ours in _BLOCK_NAMES:
+            if parts[2].startswith(real):
+                return f"{parts[0]}.{parts[1]}.{ours}{parts[2][len(real):]}"
+    return None
+
+
+def from_real_kronos(model_state: dict, tokenizer_state: dict) -> dict:
+    """A real Kronos's and KronosTokenizer's state dicts (Kronos's model/ names) as a
+    KronosModel state dict; unknown keys are kept as they are, so a mismatch is reported by
+    the checked load rather than dropped."""
+    state = {}
+    for key, value in model_state.items():
+        key = key.replace(".emb.weight", ".weight")  # learn_te=False: a FixedEmbedding's table
+        if any(marker in key for marker in _UNUSED):
+            continue
+        new = _renamed(key.replace("transformer.", "blocks.", 1) if key.startswith("transformer.") else key,
+                       "blocks", _PREDICTOR_NAMES)
+        state["predictor." + (new or key)] = value
+    for key, value in tokenizer_state.items():
+        if any(marker in key for marker in _UNUSED) or key.startswith("tokenizer.bsq."):
+            continue
+        new = None
+        for blocks in ("encoder", "decoder"):
+            new = new or _renamed(key, blocks, ())
+        state["tokenizer." + (new or key)] = value
+    return state
+
+
 def build_kronos(name: str = "mini", *, seed: int = 0, checkpoint: Path | None = None) -> KronosModel:
     """A KronosModel in eval mode: seeded random weights, or a saved state dict of the same shape
-    (tokenizer.* and predictor.* keys, as `KronosModel.state_dict()` writes them)."""
+    (tokenizer.* and predictor.* keys, as `KronosModel.state_dict()` writes them), or a real
+    Kronos's: `torch.save({"model": kronos.state_dict(), "tokenizer": tokenizer.state_dict()})`."""
     if name not in KRONOS_CONFIGS:
         raise BadInputError(f"unknown Kronos model {name!r}; choose one of {', '.join(PUBLIC_MODELS)}")
     with torch.random.fork_rng(devices=[]):
@@ -398,5 +399,9 @@ def build_kronos(name: str = "mini", *, seed: int = 0, checkpoint: Path | None =
         for table in [model.predictor.emb_s1, model.predictor.emb_s2, *model.predictor.time_emb]:
             nn.init.normal_(table.weight, std=0.02)
     if checkpoint is not None:
-        load_state_dict_checked(model, Path(checkpoint), f"Kronos-{name}")
+        path = Path(checkpoint)
+        state = read_state_dict(path)
+        if set(state) == {"model", "tokenizer"} and all(isinstance(part, dict) for part in state.values()):
+            state = from_real_kronos(state["model"], state["tokenizer"])
+        check_state_dict(model, state, path, f"Kronos-{name}")
     return model.eval()

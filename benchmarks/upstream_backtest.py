@@ -120,20 +120,15 @@ TOTO_SHAPE = dict(BASE_CONFIG, dropout=0.0, use_memory_efficient_attention=False
     dict(BASE_CONFIG, embed_dim=256, num_layers=4, num_heads=4, mlp_hidden_dim=512, spacewise_every_n_layers=4,
          dropout=0.0, use_memory_efficient_attention=False)
 
-KRONOS_SHAPES = {
-    "mini": dict(n_layers=4, d_model=256, n_heads=4, ff_dim=512),
-    "small": dict(n_layers=8, d_model=512, n_heads=8, ff_dim=1024),
-    "base": dict(n_layers=12, d_model=832, n_heads=16, ff_dim=2048),
-}
-TOKENIZER_SHAPE = dict(d_in=6, d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4,
-                       ffn_dropout_p=0.0, attn_dropout_p=0.0, resid_dropout_p=0.0, s1_bits=10, s2_bits=10,
-                       beta=0.05, gamma0=1.0, gamma=1.1, zeta=0.05, group_size=4)
-
-
-def _seeded(seed, build):
+def _seeded(seed, build, random_biases=False):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build().eval()
+        model = build()
+        if random_biases:  # as a trained checkpoint has them (Kronos initialises them to zero)
+            for layer in model.modules():
+                if isinstance(layer, torch.nn.Linear) and layer.bias is not None:
+                    torch.nn.init.normal_(layer.bias, std=0.1)
+        return model.eval()
 
 
 def _patch_toto():
@@ -147,15 +142,14 @@ def _patch_toto():
 
 def _patch_kronos():
     from kronos_finance._vendor.kronos_model import Kronos, KronosTokenizer
+    from migrator.runtime.kronos_bench import predictor_kwargs, tokenizer_kwargs
     size = os.environ.get("HEADLINE_KRONOS_SIZE", "small")
 
     def model(cls, *args, **kwargs):
-        return _seeded(12, lambda: cls(s1_bits=10, s2_bits=10, ffn_dropout_p=0.0, attn_dropout_p=0.0,
-                                       resid_dropout_p=0.0, token_dropout_p=0.0, learn_te=True,
-                                       **KRONOS_SHAPES[size]))
+        return _seeded(12, lambda: cls(**predictor_kwargs(size)), random_biases=True)
 
     def tokenizer(cls, *args, **kwargs):
-        return _seeded(13, lambda: cls(**TOKENIZER_SHAPE))
+        return _seeded(13, lambda: cls(**tokenizer_kwargs(size)), random_biases=True)
 
     Kronos.from_pretrained = classmethod(model)
     KronosTokenizer.from_pretrained = classmethod(tokenizer)

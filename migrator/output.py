@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from typing import IO, Any, Literal, Sequence
 
 import click
@@ -72,3 +73,16 @@ def color_enabled(choice: ColorChoice, stream: IO[str] | None = None) -> bool:
         return False
     stream = stream if stream is not None else sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class ProgressLine:
+    """Progress lines on stderr (`migrate: profile: 12.3 s: ...`), once a run has taken longer than 2 s."""
+
+    def __init__(self) -> None:
+        self.clock = time.perf_counter
+        self.started = self.clock()
+
+    def __call__(self, message: str) -> None:
+        elapsed = self.clock() - self.started
+        if elapsed > 2.0:
+            click.echo(f"migrate: profile: {elapsed:5.1f} s: {message}", err=True)

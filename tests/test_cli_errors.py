@@ -111,7 +111,7 @@ def test_a_long_or_multi_line_message_stays_one_short_line(project: Path, monkey
 
 
 def test_rules_and_profile_end_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    import migrator.cli as cli
+    import migrator.cli.profile as cli
     from migrator.codemod import report
 
     def overflow(*_: Any) -> Any:
@@ -120,7 +120,7 @@ def test_rules_and_profile_end_the_same_way(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(report, "rules_text", overflow)
     result = CliRunner().invoke(main, ["rules"])
     _one_line(result, 2, "cannot handle this input: OverflowError: too big")
-    monkeypatch.setattr(cli, "_require_forecast_extra", overflow)
+    monkeypatch.setattr(cli, "require_forecast_extra", overflow)
     result = CliRunner().invoke(main, ["profile", "--json"])
     assert json.loads(result.stdout)["error"]["exit_code"] == 2
     _one_line(result, 2, "OverflowError: too big")

@@ -87,9 +87,9 @@ def test_kronos_equivalence_can_be_skipped(bars: Path) -> None:
 
 
 def test_progress_after_two_seconds(capsys: pytest.CaptureFixture[str]) -> None:
-    from migrator.cli import _Progress
+    from migrator.output import ProgressLine
 
-    progress = _Progress()
+    progress = ProgressLine()
     progress("early")
     progress.started -= 2.5
     progress("late")

@@ -455,3 +455,33 @@ def test_a_file_name_with_control_characters_stays_one_escaped_line(root):
     assert result.exit_code == 2
     assert "migrate: error: hyperparams/toto/a\\nb\\x1b[31m.json:1:2: malformed JSON" in result.stderr
     assert "\x1b" not in result.output
+
+
+def test_backtest_option_reads_the_clamp_from_the_named_module(root):
+    """A root without backtest_test3_inline.py: by default the documented clamp, saying so; with
+    --backtest (relative to the current directory) the named module's own clamp and its line."""
+    plain = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", "--json")
+    assert json.loads(plain.stdout)["clamp"]["source"].endswith("backtest_test3_inline.py not found")
+    module = root / "elsewhere" / "my_backtest.py"
+    module.parent.mkdir()
+    shutil.copy(REPO / "examples" / "backtest_test3_inline.py", module)
+    before = _files(root)
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)
+        named = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", "--json",
+                    "--backtest", "elsewhere/my_backtest.py")
+    finally:
+        os.chdir(cwd)
+    assert named.exit_code == 0, named.output
+    clamp = json.loads(named.stdout)["clamp"]
+    assert "my_backtest.py" in clamp["source"] and "not found" not in clamp["source"]
+    assert clamp["runtime"] == {"num_samples": 128, "samples_per_batch": 32}
+    assert _files(root) == before
+
+
+def test_backtest_option_naming_a_missing_module_falls_back_and_says_why(root):
+    result = run(root, "toto", "--samples", "32", "--batch", "16", "--dry-run", "--json",
+                 "--backtest", str(root / "nope.py"))
+    assert result.exit_code == 0, result.output
+    assert "nope.py not found" in json.loads(result.stdout)["clamp"]["source"]

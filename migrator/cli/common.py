@@ -150,3 +150,13 @@ _SYMBOL_OPTION = click.option(
     "--symbol", "symbols", multiple=True, metavar="SYMBOL",
     help="Only this symbol's files (repeatable).")
 BACKTEST_FILE = "backtest_test3_inline.py"  # read (never imported) for the run-time facts
+_BACKTEST_OPTION = click.option(
+    "--backtest", default=None, metavar="FILE",
+    help="The backtest module, read (never imported) for what it does with the values "
+         "[default: ROOT/backtest_test3_inline.py].")
+
+
+def backtest_path(settings: Settings, backtest: str | None) -> Path:
+    """--backtest as given (relative to the current directory), else ROOT's backtest module."""
+    assert settings.root is not None
+    return Path(backtest).resolve() if backtest else settings.root / BACKTEST_FILE

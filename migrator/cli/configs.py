@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 
 from migrator.cli.common import (
-    _SYMBOL_OPTION, BACKTEST_FILE, EXIT_CODES_HELP, HYPERPARAMS, OUTPUT, ROOT, WRITING_MODE, Settings, takes,
+    _BACKTEST_OPTION, _SYMBOL_OPTION, EXIT_CODES_HELP, HYPERPARAMS, OUTPUT, ROOT, WRITING_MODE, Settings, backtest_path, takes,
 )
 from migrator.cli.group import main
 from migrator.configs.models import MODELS as CONFIG_MODELS
@@ -32,10 +33,12 @@ def _config_command(model: ConfigModel) -> click.Command:
     """The subcommand of a registered config model, its options from the model's declaration."""
 
     def command(settings: Settings, symbols: tuple[str, ...], skip_invalid: bool, create_missing: bool,
-                **values: Any) -> None:
-        _run_config_migration(settings, model, values, symbols, skip_invalid, create_missing)
+                backtest: str | None, **values: Any) -> None:
+        _run_config_migration(settings, model, values, symbols, skip_invalid, create_missing,
+                              backtest_path(settings, backtest))
 
     callback: Any = takes(ROOT, HYPERPARAMS, WRITING_MODE, OUTPUT, warn_unfinished=True)(command)
+    callback = _BACKTEST_OPTION(callback)
     callback = _CREATE_MISSING_OPTION(callback)
     callback = _SKIP_INVALID_OPTION(callback)
     callback = _SYMBOL_OPTION(callback)
@@ -51,12 +54,13 @@ for _model in CONFIG_MODELS:
 
 
 def _run_config_migration(settings: Settings, model: ConfigModel, values: dict[str, Any],
-                          symbols: tuple[str, ...], skip_invalid: bool, create_missing: bool) -> None:
+                          symbols: tuple[str, ...], skip_invalid: bool, create_missing: bool,
+                          backtest: Path) -> None:
     from migrator.configs import report
     from migrator.configs.migrations import plan_and_apply
 
     spec = model.spec(**values)
-    runtime = model.runtime_note(spec.values, os.environ, settings.root / BACKTEST_FILE)
+    runtime = model.runtime_note(spec.values, os.environ, backtest)
     mode = settings.mode
     plan, migration_id = plan_and_apply(settings.root, settings.hyperparams, spec, symbols, settings.argv,
                                         write=mode == "apply", skip_invalid=skip_invalid,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from migrator.cli.common import _SYMBOL_OPTION, BACKTEST_FILE, OUTPUT, ROOT, Settings, takes
+from migrator.cli.common import _BACKTEST_OPTION, _SYMBOL_OPTION, OUTPUT, ROOT, Settings, backtest_path, takes
 from migrator.cli.group import main
 from migrator.names import printable_document
 from migrator.output import Outcome
@@ -16,8 +16,7 @@ from migrator.output import Outcome
 @main.command("explain", short_help="What the backtest will really run with, per symbol, and why.")
 @click.option("--hyperparams", default=None, metavar="DIR",
               help="Explain as if HYPERPARAM_ROOT=DIR [default: the backtest's own resolution].")
-@click.option("--backtest", default=None, metavar="FILE",
-              help="The backtest module [default: ROOT/backtest_test3_inline.py].")
+@_BACKTEST_OPTION
 @_SYMBOL_OPTION
 @takes(ROOT, OUTPUT)
 def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
@@ -38,7 +37,7 @@ def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
     env = dict(os.environ)
     if hyperparams is not None:
         env["HYPERPARAM_ROOT"] = str(Path(hyperparams).resolve())
-    path = Path(backtest) if backtest else settings.root / BACKTEST_FILE
+    path = backtest_path(settings, backtest)
     result = run_explain(settings.root, path, env, symbols)
     settings.finish(Outcome(printable_document(result.as_json()),
                             text=render_text(result, tty=settings.color, root=settings.root)))

@@ -54,6 +54,11 @@ _SAMPLER_FUNCTIONS = ("auto_regressive_inference", "sample_from_logits", "top_k_
 KNOWN_SAMPLERS = frozenset({
     "0dd833ab017c789583b60a6be10561900a5da79e7c0d1b17de35b5dffef13f64",
 })
+# The same for KronosPredictor.generate, which the drop-in replaces (a class of the user's that
+# overrides it keeps its own).
+KNOWN_GENERATE = frozenset({
+    "681ff795ba667923cf0c08caf047d1e688fcbc491bd89cdeea1bb051dcecc4ff",
+})
 
 
 class _Unsupported(Exception):
@@ -444,6 +449,8 @@ def exact_predictor_class(KronosPredictor: type, *, shared: bool = False) -> typ
         raise ValueError(f"{KronosPredictor.__qualname__} is not defined in a Kronos module "
                          "(no auto_regressive_inference next to it)")
 
+    known_generate = _function_digest([KronosPredictor.generate]) in KNOWN_GENERATE
+
     class ExactKronosPredictor(KronosPredictor):
         __doc__ = KronosPredictor.__doc__
         exact_shared = bool(shared)
@@ -451,7 +458,12 @@ def exact_predictor_class(KronosPredictor: type, *, shared: bool = False) -> typ
         def generate(self, x, x_stamp, y_stamp, pred_len, T, top_k, top_p, sample_count, verbose, *args, **kwargs):
             stats = self.exact_stats
             stats.calls += 1
-            reason = "unknown arguments" if args or kwargs else why_not_exact(module, self.model, self.tokenizer)
+            if args or kwargs:
+                reason = "unknown arguments"
+            elif not known_generate:
+                reason = "a KronosPredictor.generate that differs from Kronos's"
+            else:
+                reason = why_not_exact(module, self.model, self.tokenizer)
             if reason is None:
                 device = next(self.model.parameters()).device
                 x_tensor = torch.from_numpy(np.array(x).astype(np.float32)).to(self.device)

@@ -206,7 +206,16 @@ def _noncausal(model):
     return model
 
 
+class _OwnGenerate(K.KronosPredictor):
+    """A user's predictor whose generate draws twice the paths: its own code must run."""
+
+    def generate(self, x, x_stamp, y_stamp, pred_len, T, top_k, top_p, sample_count, verbose):
+        return super().generate(x, x_stamp, y_stamp, pred_len, T, top_k, top_p, 2 * sample_count, verbose)
+
+
 FALLBACKS = {
+    "another generate": lambda folder: (types.SimpleNamespace(KronosPredictor=_OwnGenerate, Kronos=K.Kronos,
+                                                              KronosTokenizer=K.KronosTokenizer), {}),
     "another sampler": lambda folder: (_sampler_variant(folder), {}),
     "a non-causal model": lambda folder: (K, {"model": "noncausal"}),
     "a model in training mode": lambda folder: (K, {"model": "train"}),

@@ -7,7 +7,6 @@ import errno
 import json
 import os
 import pty
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,13 +35,6 @@ EXPECTED = {
 }
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """The bundled example backtest and hyperparams."""
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "hyperparams", root / "hyperparams")
-    shutil.copytree(REPO / "examples", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
 
 
 def run(*args: str, env: dict[str, str | None] | None = None) -> Result:

@@ -9,7 +9,6 @@ a command never ends in a traceback.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,12 +20,6 @@ from migrator.cli import main
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "hyperparams", root / "hyperparams")
-    shutil.copytree(REPO / "examples", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
 
 
 def _unicode_error() -> UnicodeError:

@@ -25,12 +25,6 @@ MEMORY_LIMIT = 3 << 30  # what a run may map: /dev/zero read whole would pass it
 TOTO = ("toto", "--samples", "32", "--batch", "16")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "hyperparams", root / "hyperparams")
-    shutil.copytree(REPO / "examples", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
 
 
 def _limit_memory() -> None:

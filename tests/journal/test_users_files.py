@@ -17,12 +17,6 @@ REPO = Path(__file__).resolve().parents[2]
 TOTO = ("toto", "--samples", "32", "--batch", "16")
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "hyperparams", root / "hyperparams")
-    shutil.copytree(REPO / "examples", root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
 
 
 # --- temp names ------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from migrator.cli import main
 from migrator.configs.models import MODELS
 from migrator.journal import Journal
 
-REPO = Path(__file__).resolve().parents[1]
 MIGRATE = Path(sys.executable).with_name("migrate")  # the console script of this venv
 ANSI = "\x1b["
 

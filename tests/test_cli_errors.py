@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 
 from migrator.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 

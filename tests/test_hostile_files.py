@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120  # generous for a loaded box; the commands take about a second
 MEMORY_LIMIT = 3 << 30  # what a run may map: /dev/zero read whole would pass it
 TOTO = ("toto", "--samples", "32", "--batch", "16")

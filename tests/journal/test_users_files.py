@@ -13,7 +13,6 @@ from migrator.journal import Journal
 
 from .helpers import clean_exit, run
 
-REPO = Path(__file__).resolve().parents[2]
 TOTO = ("toto", "--samples", "32", "--batch", "16")
 
 

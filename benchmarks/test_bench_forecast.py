@@ -26,8 +26,8 @@ import pytest
 import torch
 
 from migrator.forecast.data import pct_change_series, synthetic_ohlc
-from migrator.forecast.engines import EngineResult, Workload, baseline_engine
-from migrator.forecast.model import TotoModel, build_model
+from migrator.forecast.toto.engines import EngineResult, Workload, baseline_engine
+from migrator.forecast.toto.model import TotoModel, build_model
 from migrator.forecast.registry import engine_for
 
 BASELINE, OPTIMIZED = engine_for("toto", "baseline"), engine_for("toto", "optimized")

@@ -25,10 +25,10 @@ def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> i
     return calls
 
 
-def _engine_roles() -> list[str]:
-    from migrator.forecast.registry import ROLES  # light: names only, no torch
+def _engine_choices() -> list[str]:
+    from migrator.forecast.registry import ROLES, labels  # light: names only, no torch
 
-    return [*ROLES, "both"]
+    return [*ROLES, *(name for name in labels() if name not in ROLES), "both", "all"]
 
 
 # The options each `profile --backend` takes (click parameter names); None: every option.
@@ -61,8 +61,9 @@ def _refuse_options_the_backend_does_not_take(ctx: click.Context, backend: str) 
 
 
 @main.command("profile")
-@click.option("--engine", type=click.Choice(_engine_roles()), default="both",
-              show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
+@click.option("--engine", type=click.Choice(_engine_choices()), default="all",
+              show_default=True, help="Which engines to run, for Toto and Kronos: a role (every engine of it), "
+                                      "one engine, or all ('both' is the same as 'all').")
 @click.option("--backend", type=click.Choice(list(PROFILE_BACKENDS)), default="bundled", show_default=True,
               help="bundled: our Toto-style and Kronos-style models, the whole backtest. toto-ts: the Toto "
                    "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one). "
@@ -168,7 +169,7 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     require_forecast_extra()  # torch: imported only when profiling
     if backend == "toto-ts":
         from migrator.forecast.render import render_toto_ts_text
-        from migrator.forecast.toto_ts_profile import run_toto_ts_profile
+        from migrator.forecast.toto.toto_ts_profile import run_toto_ts_profile
 
         progress = None if settings.quiet else ProgressLine()  # counts toto-ts's import (seconds)
         toto_ts = run_toto_ts_profile(
@@ -188,10 +189,11 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
         settings.finish(Outcome(result, text=text + "\n"))
         return
     sims = 50 if sims is None else sims
-    from migrator.forecast.engines import Workload
-    from migrator.forecast.kronos_engines import KronosWorkload
+    from migrator.forecast.kronos.engines import KronosWorkload
     from migrator.forecast.profile import KronosSettings, run_profile
+    from migrator.forecast.registry import ROLES
     from migrator.forecast.render import render_text
+    from migrator.workload import Workload
 
     kronos = None
     if with_kronos:
@@ -203,7 +205,7 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     result = run_profile(
         Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate,
                  prediction_length=prediction_length),
-        engines=("baseline", "optimized") if engine == "both" else (engine,),
+        engines=ROLES if engine in ("both", "all") else (engine,),
         model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
         equivalence_pairs=equivalence_pairs, rounds=rounds, kronos=kronos,
         progress=None if settings.quiet else ProgressLine(), threads=threads or None,

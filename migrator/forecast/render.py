@@ -6,8 +6,11 @@ Rendering only: everything shown comes from a profile.ProfileResult.
 
 from __future__ import annotations
 
-from migrator.forecast.profile import SECTIONS, EngineProfile, KronosProfile, ProfileResult, Ratio
-from migrator.forecast.toto_ts_profile import TotoTsProfile
+from typing import Any
+
+from migrator.forecast.profile import SECTIONS, EngineProfile, ProfileResult, Ratio
+from migrator.forecast.registry import BASELINE
+from migrator.forecast.toto.toto_ts_profile import TotoTsProfile
 
 SECTION_LABELS = {
     "forecasting": "Forecasting (Toto)",
@@ -78,41 +81,61 @@ def render_text(profile: ProfileResult) -> str:
             lines.append(f"  MaxDiff for the {engine.maxdiff_unforecast_sims} simulations the timed calls did not "
                          "forecast ran on a no-change prediction (same cost)")
     lines.append("")
-    if profile.speedup_rounds is not None:
-        base, fast = profile.engines["baseline"], profile.engines["optimized"]
+    base = _reference(profile.engines)
+    for name, fast in _compared(profile.engines):
         scaled = f", extrapolated from {base.timed_calls:,} calls" if base.result.extrapolated else ""
-        lines.append(f"Speed-up in Toto forecasting: {_ratio(profile.speedup_rounds)} (baseline "
-                     f"{_seconds(base.seconds)}{scaled}; optimized {_seconds(fast.seconds)}); "
-                     f"Toto's backtest: {profile.total_speedup:,.0f}x")
-    if kronos is not None and kronos.speedup is not None:
-        base, fast = kronos.engines["baseline"], kronos.engines["optimized"]
-        scaled = f"; both extrapolated from {_count(base.timed_calls, 'call')}" if base.result.extrapolated else ""
-        lines.append(f"Speed-up in Kronos forecasting: {_ratio(kronos.speedup)} (baseline "
-                     f"{_seconds(base.seconds)}; optimized {_seconds(fast.seconds)}{scaled})")
+        lines.append(f"Speed-up in Toto forecasting{_which(name, profile.engines)}: {_ratio(fast.speedup)} (baseline "
+                     f"{_seconds(base.seconds)}{scaled}; {name} {_seconds(fast.seconds)}); "
+                     f"Toto's backtest: {base.total_seconds / fast.total_seconds:,.0f}x")
+    kronos_base = None if kronos is None else _reference(kronos.engines)
+    for name, fast in [] if kronos is None else _compared(kronos.engines):
+        scaled = (f"; both extrapolated from {_count(kronos_base.timed_calls, 'call')}"
+                  if kronos_base.result.extrapolated else "")
+        lines.append(f"Speed-up in Kronos forecasting{_which(name, kronos.engines)}: {_ratio(fast.speedup)} "
+                     f"(baseline {_seconds(kronos_base.seconds)}; {name} {_seconds(fast.seconds)}{scaled})")
     whole = profile.whole_backtest()
     if whole is not None:
         lines.append(f"Whole backtest ({'Toto + Kronos + ' if kronos is not None else 'Toto + '}MaxDiff + data): "
                      f"baseline {_seconds(whole['baseline_seconds'])}, optimized {_seconds(whole['optimized_seconds'])}: "
                      f"{whole['speedup']:,.0f}x")
-    eq = profile.equivalence
-    params = ("n/a: both engines decode autoregressively" if eq["max_param_rel_diff"] is None
-              else f"{eq['max_param_rel_diff']:.1e}")
-    lines.append(f"Equivalence on {profile.equivalence_pairs} (key, origin) pairs: same distribution: "
-                 f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference "
-                 f"{params}, smallest KS p-value {eq['ks_min_pvalue']:.3f})")
+    for name, eq in profile.equivalences.items():
+        lines.append(f"Equivalence{_which(name, profile.equivalences)} on {profile.equivalence_pairs} (key, origin) "
+                     f"pairs: {_verdict(eq)}")
     if kronos is not None:
-        lines.append(_kronos_equivalence(kronos))
+        if kronos.equivalences is None:
+            lines.append("Kronos equivalence: not checked (--kronos-equivalence-calls 0)")
+        for name, eq in (kronos.equivalences or {}).items():
+            lines.append(f"Kronos equivalence{_which(name, kronos.equivalences)} on "
+                         f"{_count(len(eq.get('calls', ())), 'call')}: {_verdict(eq)}")
     return "\n".join(lines)
 
 
-def _kronos_equivalence(kronos: KronosProfile) -> str:
-    eq = kronos.equivalence
-    if eq is None:
-        return "Kronos equivalence: not checked (--kronos-equivalence-calls 0)"
-    return (f"Kronos equivalence on {_count(len(eq['calls']), 'call')}: same distribution: "
-            f"{'yes' if eq['same_distribution'] else 'NO'} (same draws give the same tokens: "
-            f"{'yes' if eq['same_tokens'] else 'NO'}; max logit relative difference {eq['max_logit_rel_diff']:.1e}; "
-            f"KS p-value of the paths {eq['pvalue']:.3f})")
+def _reference(engines: dict) -> Any:
+    return next((engine for engine in engines.values() if engine.role == BASELINE), None)
+
+
+def _compared(engines: dict) -> list[tuple[str, Any]]:
+    """The engines set against the reference baseline, in registry order."""
+    return [(name, engine) for name, engine in engines.items() if engine.speedup is not None]
+
+
+def _which(name: str, entries: dict) -> str:
+    """Names the engine when a family compares more than the optimized one (text unchanged otherwise)."""
+    return "" if list(entries) in (["optimized"], ["baseline", "optimized"]) else f" ({name})"
+
+
+def _verdict(eq: dict) -> str:
+    """A check's result: Toto's (parameters, KS), Kronos's (tokens, logits, KS) or any other
+    check's same_distribution with whatever figures it gives."""
+    same = f"same distribution: {'yes' if eq['same_distribution'] else 'NO'}"
+    if "ks_min_pvalue" in eq:
+        params = ("n/a: both engines decode autoregressively" if eq.get("max_param_rel_diff") is None
+                  else f"{eq['max_param_rel_diff']:.1e}")
+        return f"{same} (max parameter relative difference {params}, smallest KS p-value {eq['ks_min_pvalue']:.3f})"
+    if "same_tokens" in eq:
+        return (f"{same} (same draws give the same tokens: {'yes' if eq['same_tokens'] else 'NO'}; max logit "
+                f"relative difference {eq['max_logit_rel_diff']:.1e}; KS p-value of the paths {eq['pvalue']:.3f})")
+    return same
 
 
 def _ratio(ratio: Ratio) -> str:

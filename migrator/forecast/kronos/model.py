@@ -40,11 +40,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from migrator.errors import BadInputError
-from migrator.forecast.model import SwiGLU, _apply_rotary, _rotary, check_state_dict, read_state_dict
+from migrator.forecast.toto.model import SwiGLU, _apply_rotary, _rotary, check_state_dict, read_state_dict
 from migrator.runtime.prefix_attention import PrefixKV, attend_after_prefix
 
 FEATURES = 6  # open, high, low, close, volume, amount
-TIME_FEATURES = ("minute", "hour", "weekday", "day", "month")
 _TIME_SIZES = (60, 24, 7, 32, 13)
 DEP_HEADS = 4  # the dependency-aware layer's cross-attention heads
 RMS_EPS = 1e-5  # Kronos's RMSNorm eps (torch's default would be the dtype's epsilon)

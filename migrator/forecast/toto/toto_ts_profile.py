@@ -148,14 +148,14 @@ def run_toto_ts_profile(
     BadInputError on bad input, a missing toto-ts or an unreadable checkpoint, before any timing."""
     require_toto_ts()
     from migrator.forecast.profile import torch_threads
-    from migrator.runtime.bench import Workload
+    from migrator.workload import Workload
 
     if samples % batch != 0:
         raise BadInputError(f"--samples ({samples}) must be a multiple of --batch ({batch})")
     if baseline_calls is not None and baseline_calls < 1:
         raise BadInputError(f"--baseline-calls must be at least 1 (or all), got {baseline_calls}")
-    workload = Workload(sims=DEFAULT_SIMS if sims is None else sims, horizon=horizon, num_samples=samples,
-                        samples_per_batch=batch, prediction_length=prediction_length)
+    workload = Workload(sims=DEFAULT_SIMS if sims is None else sims, horizon=horizon, samples=samples,
+                        batch=batch, prediction_length=prediction_length)
     with torch_threads(threads):
         return _run(workload, model, checkpoint, data, seed, baseline_calls, equivalence_pairs, rounds,
                     progress or (lambda message: None), default_sims=sims is None)
@@ -193,7 +193,7 @@ def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, 
     scaled = tuple(p * len(contexts) for p in per_call)
     cached = tuple(p * distinct for p in per_call)
     runs = tuple(exact_seconds)
-    rows_per_call = workload.num_samples  # toto-ts runs every sample's row through the model
+    rows_per_call = workload.samples  # toto-ts runs every sample's row through the model
     engines = {
         "toto_ts": EngineTiming(statistics.median(scaled), len(contexts), rows_per_call * len(contexts),
                                 k < len(contexts), scaled),
@@ -201,8 +201,8 @@ def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, 
         "exact": EngineTiming(statistics.median(runs), len(contexts), exact_stats.rows_forwarded, False, runs),
     }
     return TotoTsProfile(
-        sims=workload.sims, horizon=workload.horizon, keys=tuple(workload.keys), samples=workload.num_samples,
-        batch=workload.samples_per_batch, prediction_length=workload.prediction_length, model=model_name,
+        sims=workload.sims, horizon=workload.horizon, keys=tuple(workload.keys), samples=workload.samples,
+        batch=workload.batch, prediction_length=workload.prediction_length, model=model_name,
         checkpoint=checkpoint, parameters=sum(p.numel() for p in backbone.parameters()), seed=seed, rounds=rounds,
         baseline_calls=k, calls=len(contexts), distinct_contexts=distinct,
         context_lengths=(min(c.shape[-1] for c in contexts), max(c.shape[-1] for c in contexts)),
@@ -311,7 +311,7 @@ def _load_toto_ts_checkpoint(toto_cls: type, path: Path, config: dict):
 
 def _load_state_dict(toto: torch.nn.Module, path: Path, name: str) -> None:
     """A torch.save'd state dict of the Toto module (keys model.*) or of its backbone."""
-    from migrator.forecast.model import check_state_dict, read_state_dict
+    from migrator.forecast.toto.model import check_state_dict, read_state_dict
 
     state = read_state_dict(path)
     if state and all(isinstance(key, str) and not key.startswith("model.") for key in state):
@@ -367,7 +367,8 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     from scipy.stats import ks_2samp
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import distinct_contexts, evenly_spaced, masked
+    from migrator.runtime.bench import distinct_contexts, masked
+    from migrator.workload import evenly_spaced
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     if pairs < 1:
@@ -376,7 +377,7 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     chosen = [distinct[i] for i in evenly_spaced(len(distinct), pairs)]
     exact = exact_forecaster_class(TotoForecaster)(backbone)
     toto_ts = TotoForecaster(backbone)
-    n, T = workload.num_samples, workload.prediction_length
+    n, T = workload.samples, workload.prediction_length
     rel_diffs, pvalues = [], []
     with torch.inference_mode():
         for context in chosen:
@@ -387,8 +388,8 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
                 reference = _parameters(theirs, steps)
                 candidate = _parameters(ours, slice(None))
                 rel_diffs += [_rel(candidate[name][0], reference[name][0]) for name in reference]
-            a = exact.forecast(inputs, T, num_samples=n, samples_per_batch=workload.samples_per_batch)
-            b = toto_ts.forecast(inputs, T, num_samples=n, samples_per_batch=workload.samples_per_batch)
+            a = exact.forecast(inputs, T, num_samples=n, samples_per_batch=workload.batch)
+            b = toto_ts.forecast(inputs, T, num_samples=n, samples_per_batch=workload.batch)
             pvalues.append(float(ks_2samp(a.samples[0, :, -1].flatten().numpy(),
                                           b.samples[0, :, -1].flatten().numpy()).pvalue))
     threshold = FAMILY_ALPHA / len(chosen)

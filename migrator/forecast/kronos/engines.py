@@ -35,10 +35,11 @@ import numpy as np
 import torch
 
 from migrator.errors import BadInputError
-from migrator.forecast.data import KEYS, OHLCFrame
-from migrator.forecast.engines import EngineResult, PhaseClock, evenly_spaced, seeded_inference
-from migrator.forecast.kronos import (KronosModel, PrefixKV, SamplingParams, run_after_prefix, run_prefix,
+from migrator.forecast.data import OHLCFrame
+from migrator.forecast.engine import EngineResult, PhaseClock, seeded_inference
+from migrator.forecast.kronos.model import (KronosModel, PrefixKV, SamplingParams, run_after_prefix, run_prefix,
                                       sample_tokens, time_stamps)
+from migrator.workload import KEYS, evenly_spaced
 
 PHASES = ("tokenizer", "prefill", "decoding", "sampling", "overhead")
 # Paths per batched optimized call: bounds the per-path attention scores (paths x heads x

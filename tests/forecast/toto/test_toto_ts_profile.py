@@ -20,7 +20,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from migrator.cli import main  # noqa: E402
 from migrator.errors import BadInputError  # noqa: E402
-from migrator.forecast.toto_ts_profile import load_backbone  # noqa: E402
+from migrator.forecast.toto.toto_ts_profile import load_backbone  # noqa: E402
 from migrator.runtime.bench import SMALL_CONFIG, random_backbone  # noqa: E402
 
 # 2 simulations x 4 keys x 2 origins = 16 calls; contexts of N-2, N-3 (twice) and N-4 points: 12 distinct.

@@ -205,15 +205,18 @@ def render_toto_ts_text(profile: TotoTsProfile) -> str:
                      "whole schedule: --sims 50")
     lines.append(f"Each engine ran {profile.rounds} interleaved round(s); times are medians of the rounds. "
                  f"toto-ts timed on {_count(profile.baseline_calls, 'call')} per round (K = {profile.baseline_calls}) "
-                 "and scaled (its calls cost the same); the context cache: that time per distinct context")
+                 "and scaled (its calls cost the same)")
     lines += ["",
               "  | Engine                       |       Time | Model calls | Forward rows |",
               "  |------------------------------|------------|-------------|--------------|"]
     for name, engine in profile.engines.items():
-        time_text = _seconds(engine.seconds) + (" *" if engine.extrapolated else "")
+        time_text = _seconds(engine.seconds) + (" +" if engine.derived else " *" if engine.extrapolated else "")
         lines.append(f"  | {TOTO_TS_ENGINE_LABELS[name]:<28} | {time_text:>10} | {engine.model_calls:>11,} | "
                      f"{engine.forward_rows:>12,} |")
     lines.append("  * estimated from the timed calls")
+    if any(engine.derived for engine in profile.engines.values()):
+        lines.append("  + derived, not timed: toto-ts's per-call time x the distinct contexts (a cache hit costs a "
+                     "lookup)")
     stats = profile.exact_stats
     lines += ["",
               f"Speed-up of the exact forecaster: {_ratio(Ratio(profile.speedup['vs_toto_ts']))} vs toto-ts, "

@@ -1,16 +1,21 @@
-"""`migrate profile`'s text: the guide's table per engine role, Kronos as its own row, the ratios;
-`--backend toto-ts`'s table of its three engines.
+"""`migrate profile`'s text, for every backend: `render_text(result)` takes what any backend returns
+(bundled: the guide's table per engine, Kronos as its own row, the ratios; toto-ts: the table of
+its three engines; kronos: one real call against the exact drop-in). The JSON is each result's
+`to_json()`.
 
-Rendering only: everything shown comes from a profile.ProfileResult.
+Rendering only: everything shown comes from the result.
 """
 
 from __future__ import annotations
 
+from functools import singledispatch
 from typing import Any
 
 from migrator.forecast.profile import SECTIONS, EngineProfile, ProfileResult, Ratio
 from migrator.forecast.registry import BASELINE
 from migrator.forecast.toto.toto_ts_profile import TotoTsProfile
+from migrator.runtime.exact_kronos import PHASES as KRONOS_CALL_PHASES
+from migrator.runtime.kronos_profile import KronosProfile as RealKronosProfile
 
 SECTION_LABELS = {
     "forecasting": "Forecasting (Toto)",
@@ -31,8 +36,14 @@ BREAKDOWN_LABELS = {
 }
 
 
-def render_text(profile: ProfileResult) -> str:
-    """The guide's table per engine role, then the speed-ups and the equivalence lines."""
+@singledispatch
+def render_text(profile: Any) -> str:
+    raise TypeError(f"no text for {type(profile).__name__}")
+
+
+@render_text.register
+def _(profile: ProfileResult) -> str:
+    """The guide's table per engine, then the speed-ups and the equivalence lines."""
     w = profile.workload
     weights = _weights(profile.checkpoint)
     lines = [
@@ -189,6 +200,7 @@ TOTO_TS_ENGINE_LABELS = {
 }
 
 
+@render_text.register
 def render_toto_ts_text(profile: TotoTsProfile) -> str:
     """`migrate profile --backend toto-ts`: one table of the three engines, the ratios, equivalence."""
     weights = _weights(profile.checkpoint)
@@ -231,4 +243,32 @@ def render_toto_ts_text(profile: TotoTsProfile) -> str:
     lines.append(f"Equivalence on {_count(len(eq['contexts']), 'context')} vs toto-ts: same distribution: "
                  f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference {params}; "
                  f"smallest KS p-value {eq['pvalue']:.3f}, threshold {eq['ks_threshold']:.4f})")
+    return "\n".join(lines)
+
+
+@render_text.register
+def render_real_kronos_text(profile: RealKronosProfile) -> str:
+    """`--backend kronos`: the real call, the exact one, the split against its floors, the work."""
+    shape = profile.shape
+    lines = [
+        f"Kronos-{shape.model}, {shape.samples} paths, context {shape.context} (lookback = max_context), "
+        f"pred_len {shape.pred_len}, {profile.threads} thread(s), CPU",
+        f"  real KronosPredictor.predict: {profile.real_seconds:.2f} s per call ({profile.real_timed})",
+        f"  exact drop-in:                {profile.exact_seconds:.3f} s per call (median of "
+        f"{len(profile.exact_rounds)})",
+        f"  speed-up per call:            {profile.speedup:.1f}x (in CPU seconds: "
+        f"{profile.cpu_speedup or float('nan'):.1f}x; load average {profile.load})",
+        "  exact call split (last round): part, seconds, floor at "
+        f"{profile.matmul_gflops:.0f} GFLOP/s, x floor",
+    ]
+    for part in KRONOS_CALL_PHASES:
+        seconds, floor = profile.split[part], profile.floors.get(part, 0.0)
+        ratio = f"{seconds / floor:.1f}x" if floor > 0 else "-"
+        lines.append(f"    {part:<10} {seconds:8.3f} s  {floor:8.3f} s  {ratio}")
+    real, exact = profile.work["real"], profile.work["exact"]
+    lines.append(f"  forwards per call: real {real['forwards']}, exact {exact['forwards']}; tokens per forward: "
+                 f"real {real['tokens_per_forward']:.0f}, exact {exact['tokens_per_forward']:.0f}; tokens: "
+                 f"real {real['tokens']:.0f}, exact {exact['tokens']:.0f} ({real['tokens'] / exact['tokens']:.0f}x)")
+    if profile.max_rel_diff is not None:
+        lines.append(f"  same seed, largest relative difference of the predictions: {profile.max_rel_diff:.1e}")
     return "\n".join(lines)

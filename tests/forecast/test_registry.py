@@ -8,11 +8,11 @@ import sys
 import numpy as np
 
 from migrator.forecast.data import pct_change_series, synthetic_ohlc
-from migrator.forecast.toto.engines import Workload
-from migrator.forecast.kronos.model import build_kronos
 from migrator.forecast.kronos.engines import KronosWorkload
-from migrator.forecast.toto.model import build_model
+from migrator.forecast.kronos.model import build_kronos
 from migrator.forecast.registry import ENGINES, ROLES, FunctionEngine, chosen, engine_for, engines_of, label
+from migrator.forecast.toto.engines import Workload
+from migrator.forecast.toto.model import build_model
 
 
 def test_every_family_has_each_role_once_and_each_optimized_engine_a_check() -> None:

@@ -24,7 +24,7 @@ from migrator.workload import KEYS
 
 PRICE_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close")
 TIMESTAMP_COLUMNS: tuple[str, ...] = ("timestamp", "date")
-# About four years of trading days, the history length UPSTREAM.md describes.
+# About four years of trading days, the history length the backtest forecasts from.
 DEFAULT_DAYS = 1008
 
 

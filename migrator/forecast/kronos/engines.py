@@ -1,6 +1,6 @@
 """Kronos's forecast calls in the backtest, run two ways: as Kronos runs them, and exactly but fast.
 
-The schedule (shared/UPSTREAM.md sections 4 and 6): for every simulation s (the history minus
+The schedule (the backtest's, as marketsim runs Kronos): for every simulation s (the history minus
 its last s+1 bars) the backtest calls Kronos on the last `context` (= max_context) bars for the
 Close key (every key with all_keys, each key a separate call on the same frame), pred_len 7,
 `samples` paths; the forecast is the mean path, de-normalised, read at the key's column.

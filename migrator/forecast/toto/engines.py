@@ -1,6 +1,6 @@
 """The backtest's forecast schedule, run two ways: as the guide runs it, and exactly but fast.
 
-The schedule (shared/UPSTREAM.md section 4): simulation s uses the history minus its last s+1
+The schedule (the backtest's): simulation s uses the history minus its last s+1
 rows; for each key and each walk-forward origin pred_idx in reversed(range(1, horizon + 1)) one
 model call forecasts the next percent change from context = that simulation's series[:-pred_idx]
 (prediction_length 1), drawing `samples` values in batches of `batch`, reduced by the aggregate

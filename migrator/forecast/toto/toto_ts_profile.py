@@ -316,7 +316,7 @@ def _load_toto_ts_checkpoint(toto_cls: type, path: Path, config: dict):
 
 def _load_state_dict(toto: torch.nn.Module, path: Path, name: str) -> None:
     """A torch.save'd state dict of the Toto module (keys model.*) or of its backbone."""
-    from migrator.forecast.toto.model import check_state_dict, read_state_dict
+    from migrator.forecast.checkpoint import check_state_dict, read_state_dict
 
     state = read_state_dict(path)
     if state and all(isinstance(key, str) and not key.startswith("model.") for key in state):

@@ -8,7 +8,6 @@ import click
 
 from migrator.cli.common import OUTPUT, Settings, takes
 from migrator.cli.group import main
-from migrator.errors import BadInputError
 from migrator.forecast.extra import require_forecast_extra
 from migrator.output import Outcome, ProgressLine
 

@@ -29,7 +29,6 @@ setting as it is (one thread per core by default).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np

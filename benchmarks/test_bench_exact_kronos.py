@@ -71,5 +71,5 @@ def test_bench_exact_kronos_vs_real_predict(benchmark):
 def test_bench_exact_kronos_at_the_issue_shapes(name):
     shape, target = SLOW[name]
     profile = profile_kronos(K, shape, baseline_steps=1, rounds=3, progress=print)
-    print(f"\n{name}: {profile.as_dict()}")
-    assert profile.speedup >= target, profile.as_dict()
+    print(f"\n{name}: {profile.to_json()}")
+    assert profile.speedup >= target, profile.to_json()

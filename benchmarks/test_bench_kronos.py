@@ -25,8 +25,8 @@ import pytest
 import torch
 
 from migrator.forecast.data import synthetic_ohlc
-from migrator.forecast.kronos import KronosModel, build_kronos
-from migrator.forecast.kronos_engines import (MAX_PATHS_PER_BATCH, KronosWorkload, KronosClock, baseline_call,
+from migrator.forecast.kronos.model import KronosModel, build_kronos
+from migrator.forecast.kronos.engines import (MAX_PATHS_PER_BATCH, KronosWorkload, KronosClock, baseline_call,
                                               estimate_baseline_call, optimized_call, prepare_input)
 from migrator.forecast.registry import engine_for
 

@@ -28,7 +28,7 @@ def test_an_option_toto_ts_does_not_take_is_a_usage_error(args: list[str], named
 
 
 def test_the_options_a_backend_takes_reach_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import migrator.forecast.toto_ts_profile as toto_ts
+    import migrator.forecast.toto.toto_ts_profile as toto_ts
 
     reached: dict = {}
 

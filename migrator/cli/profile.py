@@ -24,10 +24,10 @@ def _baseline_calls(ctx: click.Context, param: click.Parameter, value: str) -> i
     return calls
 
 
-def _engine_roles() -> list[str]:
-    from migrator.forecast.registry import ROLES  # light: names only, no torch
+def _engine_choices() -> list[str]:
+    from migrator.forecast.registry import ROLES, labels  # light: names only, no torch
 
-    return [*ROLES, "both"]
+    return [*ROLES, *(name for name in labels() if name not in ROLES), "both", "all"]
 
 
 # The options each `profile --backend` takes (click parameter names); None: every option.
@@ -60,8 +60,9 @@ def _refuse_options_the_backend_does_not_take(ctx: click.Context, backend: str) 
 
 
 @main.command("profile")
-@click.option("--engine", type=click.Choice(_engine_roles()), default="both",
-              show_default=True, help="Which engine role(s) to run, for Toto and Kronos.")
+@click.option("--engine", type=click.Choice(_engine_choices()), default="all",
+              show_default=True, help="Which engines to run, for Toto and Kronos: a role (every engine of it), "
+                                      "one engine, or all ('both' is the same as 'all').")
 @click.option("--backend", type=click.Choice(list(PROFILE_BACKENDS)), default="bundled", show_default=True,
               help="bundled: our Toto-style and Kronos-style models, the whole backtest. toto-ts: the Toto "
                    "calls on Datadog's installed toto-ts (its forecaster, + a context cache, the exact one). "
@@ -165,33 +166,46 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
     """
     _refuse_options_the_backend_does_not_take(click.get_current_context(), backend)
     require_forecast_extra()  # torch: imported only when profiling
+    from migrator.forecast.render import render_text
+
     if backend == "toto-ts":
-        from migrator.forecast.render import render_toto_ts_text
-        from migrator.forecast.toto_ts_profile import run_toto_ts_profile
+        from migrator.forecast.toto.toto_ts_profile import run_toto_ts_profile
 
         progress = None if settings.quiet else ProgressLine()  # counts toto-ts's import (seconds)
-        toto_ts = run_toto_ts_profile(
+        result = run_toto_ts_profile(
             sims=sims, horizon=horizon, samples=samples, batch=batch, prediction_length=prediction_length,
             model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
             equivalence_pairs=equivalence_pairs, rounds=rounds, threads=threads or None,
             progress=progress)
-        settings.finish(Outcome(toto_ts.to_json(), text=render_toto_ts_text(toto_ts)))
-        return
-    if backend == "kronos":
+    elif backend == "kronos":
         from migrator.runtime.kronos_profile import profile_kronos_cli
 
-        result, text = profile_kronos_cli(
+        result = profile_kronos_cli(
             model=kronos_model, samples=kronos_samples, context=kronos_context, temperature=kronos_temperature,
             top_k=kronos_top_k, top_p=kronos_top_p, baseline_steps=kronos_baseline_steps, rounds=rounds, seed=seed,
             threads=threads or None, progress=None if settings.quiet else ProgressLine())
-        settings.finish(Outcome(result, text=text + "\n"))
-        return
-    sims = 50 if sims is None else sims
-    from migrator.forecast.engines import Workload
-    from migrator.forecast.kronos_engines import KronosWorkload
-    from migrator.forecast.profile import KronosSettings, run_profile
-    from migrator.forecast.render import render_text
+    else:
+        result = _run_bundled(engine, sims, horizon, samples, batch, aggregate, prediction_length, model_name,
+                              checkpoint, data, seed, baseline_calls, equivalence_pairs, rounds, with_kronos,
+                              kronos_model, kronos_samples, kronos_context, kronos_all_keys, kronos_temperature,
+                              kronos_top_k, kronos_top_p, kronos_checkpoint, kronos_calls, kronos_baseline_steps,
+                              kronos_equivalence_calls, threads, settings)
+    settings.finish(Outcome(result.to_json(), text=render_text(result) + "\n"))
 
+
+def _run_bundled(engine: str, sims: int | None, horizon: int, samples: int, batch: int, aggregate: str,
+                 prediction_length: int, model_name: str, checkpoint: Path | None, data: Path | None, seed: int,
+                 baseline_calls: int | None, equivalence_pairs: int, rounds: int, with_kronos: bool,
+                 kronos_model: str, kronos_samples: int, kronos_context: int, kronos_all_keys: bool,
+                 kronos_temperature: float, kronos_top_k: int, kronos_top_p: float, kronos_checkpoint: Path | None,
+                 kronos_calls: int | None, kronos_baseline_steps: int | None, kronos_equivalence_calls: int,
+                 threads: int, settings: Settings):
+    from migrator.forecast.kronos.engines import KronosWorkload
+    from migrator.forecast.profile import KronosSettings, run_profile
+    from migrator.forecast.registry import ROLES
+    from migrator.workload import Workload
+
+    sims = 50 if sims is None else sims
     kronos = None
     if with_kronos:
         kronos = KronosSettings(
@@ -199,15 +213,14 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
                            temperature=kronos_temperature, top_k=kronos_top_k, top_p=kronos_top_p),
             model=kronos_model, checkpoint=kronos_checkpoint, calls=kronos_calls,
             baseline_steps=kronos_baseline_steps, equivalence_calls=kronos_equivalence_calls)
-    result = run_profile(
+    return run_profile(
         Workload(sims=sims, horizon=horizon, samples=samples, batch=batch, aggregate=aggregate,
                  prediction_length=prediction_length),
-        engines=("baseline", "optimized") if engine == "both" else (engine,),
+        engines=ROLES if engine in ("both", "all") else (engine,),
         model=model_name, checkpoint=checkpoint, data=data, seed=seed, baseline_calls=baseline_calls,
         equivalence_pairs=equivalence_pairs, rounds=rounds, kronos=kronos,
         progress=None if settings.quiet else ProgressLine(), threads=threads or None,
     )
-    settings.finish(Outcome(result.to_json(), text=render_text(result) + "\n"))
 
 
 if __name__ == "__main__":  # pragma: no cover

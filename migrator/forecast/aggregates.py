@@ -13,46 +13,26 @@ which is refused: write trimmed_mean_0.01 for 1%. The band is the 40%-60% quanti
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 from scipy import stats
 
-from migrator.errors import BadInputError
+from migrator.workload import parse_aggregate
 
 BAND_QUANTILES = (0.4, 0.6)
-
-_SPEC = re.compile(r"(?P<kind>trimmed_mean|quantile)_(?P<value>\d+(?:\.\d*)?|\.\d+)")
-_SPEC_HELP = "mean, median, trimmed_mean_X or quantile_X (X > 1 is a percent, X <= 1 a fraction)"
-
-
-def _fraction(value: str) -> float:
-    number = float(value)
-    return number / 100.0 if number > 1 else number
 
 
 def parse_spec(spec: str) -> Callable[[np.ndarray], np.ndarray]:
     """The reducer for a spec: maps samples [..., n] to [...]. Unknown spec -> BadInputError."""
-    if spec == "mean":
+    kind, fraction = parse_aggregate(spec)
+    if kind == "mean":
         return partial(np.mean, axis=-1)
-    if spec == "median":
+    if kind == "median":
         return partial(np.median, axis=-1)
-    match = _SPEC.fullmatch(spec) if isinstance(spec, str) else None
-    if match is None:
-        raise BadInputError(f"unknown aggregate {spec!r}; expected {_SPEC_HELP}")
-    fraction = _fraction(match["value"])
-    if match["kind"] == "trimmed_mean":
-        if not 0.0 <= fraction < 0.5:
-            raise BadInputError(
-                f"aggregate {spec!r} drops {fraction:.0%} from each end, nothing would be left; "
-                "X > 1 is a percent and X <= 1 a fraction (1% is trimmed_mean_0.01)"
-            )
+    if kind == "trimmed_mean":
         return partial(stats.trim_mean, proportiontocut=fraction, axis=-1)
-    if not 0.0 <= fraction <= 1.0 or math.isnan(fraction):
-        raise BadInputError(f"aggregate {spec!r} is not a quantile between 0 and 100%")
     return partial(np.quantile, q=fraction, axis=-1)
 
 

@@ -20,11 +20,11 @@ import numpy as np
 
 from migrator.errors import BadInputError
 from migrator.files import DATA, UnreadableFile, read_user_file
+from migrator.workload import KEYS
 
-KEYS: tuple[str, ...] = ("Close", "Low", "High", "Open")
 PRICE_COLUMNS: tuple[str, ...] = ("Open", "High", "Low", "Close")
 TIMESTAMP_COLUMNS: tuple[str, ...] = ("timestamp", "date")
-# About four years of trading days, the history length UPSTREAM.md describes.
+# About four years of trading days, the history length the backtest forecasts from.
 DEFAULT_DAYS = 1008
 
 

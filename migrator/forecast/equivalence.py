@@ -1,152 +1,29 @@
-"""Side-by-side checks that each optimized engine forecasts its baseline's distribution.
+"""Side-by-side checks that each engine forecasts its family's baseline distribution.
 
-Toto (check_equivalence) and Kronos (check_kronos_equivalence, described there).
-
-On a seeded sample of distinct contexts of the workload:
-- parameters: the optimized engine's batched, trimmed forward against the full model run on
-  that context alone (what each baseline pass computes), for the step prediction_length
-  ahead, per parameter (df, loc, scale, mixture weights) max|optimized - baseline| /
-  max|baseline|, which must be <= 1e-5. Beyond one patch (prediction_length > 64) the
-  optimized engine runs the baseline's autoregressive path and has no parameters of its own
-  to compare: max_param_rel_diff is None;
-- draws: one baseline call's draws (samples / batch full passes) against the optimized
-  engine's draws for the same context, two-sample Kolmogorov-Smirnov test per context; the
-  smallest p-value must be >= 0.01 / contexts (Bonferroni, 1% family-wise false alarms).
+Each family's check lives beside its engines (toto/equivalence.py, kronos/equivalence.py); a
+registry entry names the check that applies to its engine. `check_engines` runs every check
+the registry names for a family; the tolerances and the family-wise alpha are shared here.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from scipy.stats import ks_2samp
+from typing import Any
 
-from migrator.errors import BadInputError
-from migrator.forecast.engines import (
-    Workload,
-    baseline_call_draws,
-    decodes_autoregressively,
-    evenly_spaced,
-    next_step_distributions,
-    optimized_draws,
-    schedule,
-)
-from migrator.forecast.data import OHLCFrame
-from migrator.forecast.kronos import KronosModel
-from migrator.forecast.kronos_engines import (FEATURE_COLUMNS, CallTrace, KronosWorkload, baseline_call,
-                                              kronos_schedule, optimized_call, prepare_input)
-from migrator.forecast.model import MixtureParams, TotoModel, left_pad
+from migrator.forecast.registry import engines_of, label
 
 PARAM_TOLERANCE = 1e-5
 LOGIT_TOLERANCE = 1e-5
 FAMILY_ALPHA = 0.01
 
 
-def _rel_diff(candidate: torch.Tensor, reference: torch.Tensor) -> float:
-    """max|candidate - reference| / max|reference|, in float64."""
+def rel_diff(candidate: Any, reference: Any) -> float:
+    """max|candidate - reference| / max|reference| of two tensors, in float64."""
     return ((candidate.double() - reference.double()).abs().max() / reference.double().abs().max()).item()
 
 
-def param_rel_diff(candidate: MixtureParams, reference: MixtureParams) -> float:
-    """Largest of max|candidate - reference| / max|reference| over df, loc, scale, weights."""
-    pairs = [
-        (candidate.df, reference.df),
-        (candidate.loc, reference.loc),
-        (candidate.scale, reference.scale),
-        (candidate.weights(), reference.weights()),
-    ]
-    return max(_rel_diff(c, r) for c, r in pairs)
-
-
-def check_equivalence(
-    model: TotoModel,
-    series: dict[str, np.ndarray],
-    workload: Workload,
-    *,
-    pairs: int = 8,
-    seed: int = 0,
-) -> dict:
-    """{same_distribution, max_param_rel_diff, ks_min_pvalue, pairs, ...} on `pairs` contexts.
-
-    Costs one baseline call per pair (samples / batch full passes), two beyond one patch."""
-    if pairs < 1:
-        raise BadInputError(f"the equivalence check needs at least 1 pair, got {pairs}")
-    distinct = list(dict.fromkeys(call.context for call in schedule(series, workload)))
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(distinct), min(pairs, len(distinct)), replace=False)
-    chosen = [distinct[i] for i in sorted(picks)]
-    contexts = [
-        torch.as_tensor(np.asarray(series[key][:length]), dtype=torch.float32)
-        for key, length in chosen
-    ]
-    patch = model.config.patch_size
-    step = workload.prediction_length - 1
-    compare_params = not decodes_autoregressively(model, workload)
-    rel_diffs, pvalues = [], []
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
-        optimized, _ = optimized_draws(model, contexts, workload)
-        if compare_params:
-            batched, _ = next_step_distributions(model, contexts, step=step)
-        for row, context in enumerate(contexts):
-            if compare_params:
-                alone = model(*left_pad([context], patch)).select((slice(None), step - patch))
-                rel_diffs.append(param_rel_diff(batched.select(slice(row, row + 1)), alone))
-            baseline_draws = baseline_call_draws(model, context, workload)
-            pvalues.append(ks_2samp(baseline_draws.numpy(), optimized[row].numpy()).pvalue)
-    threshold = FAMILY_ALPHA / len(chosen)
-    max_rel, min_p = max(rel_diffs, default=None), min(pvalues)
-    params_equal = max_rel is None or max_rel <= PARAM_TOLERANCE
-    return {
-        "same_distribution": bool(params_equal and min_p >= threshold),
-        "max_param_rel_diff": max_rel,
-        "ks_min_pvalue": float(min_p),
-        "pairs": [{"key": key, "context_length": length} for key, length in chosen],
-        "param_tolerance": PARAM_TOLERANCE,
-        "ks_threshold": threshold,
-    }
-
-
-def check_kronos_equivalence(model: KronosModel, frame: OHLCFrame, workload: KronosWorkload, *,
-                             pairs: int = 1, seed: int = 0) -> dict:
-    """{same_distribution, max_logit_rel_diff, same_tokens, pvalue, ...} on `pairs` calls of the
-    Kronos schedule (simulations spread evenly), through the engines' per-call functions:
-
-    - fed the same uniform draws, the optimized call must sample the baseline's tokens at every
-      step, from s1/s2 logits within LOGIT_TOLERANCE relative (max|diff| / max|baseline|) of
-      the baseline's full forward over the same prefix;
-    - with independent torch draws, each path's decoded Close (every step, pooled over the
-      pairs) against the baseline's: two-sample KS, p-value >= FAMILY_ALPHA.
-
-    Costs one baseline call and two optimized calls per pair."""
-    if pairs < 1:
-        raise BadInputError(f"the equivalence check needs at least 1 call, got {pairs}")
-    calls = kronos_schedule(frame, workload)
-    chosen = [calls[i] for i in evenly_spaced(len(calls), pairs)]
-    close = FEATURE_COLUMNS.index("Close")
-    rel_diffs, same_tokens, baseline_values, optimized_values = [], True, [], []
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
-        for call in chosen:
-            inputs = prepare_input(frame, call.end, workload)
-            uniforms = torch.rand(workload.pred_len, 2, workload.samples)
-            baseline, same_draws, independent = CallTrace(), CallTrace(), CallTrace()
-            baseline_call(model, inputs, workload, uniforms=uniforms, trace=baseline)
-            optimized_call(model, inputs, workload, uniforms=uniforms, trace=same_draws)
-            optimized_call(model, inputs, workload, trace=independent)
-            for which in ("s1", "s2"):
-                rel_diffs += [_rel_diff(ours, theirs) for ours, theirs in
-                              zip(getattr(same_draws, f"{which}_logits"), getattr(baseline, f"{which}_logits"))]
-                same_tokens &= all(torch.equal(a, b) for a, b in zip(getattr(same_draws, which), getattr(baseline, which)))
-            baseline_values.append(baseline.paths[..., close].flatten())
-            optimized_values.append(independent.paths[..., close].flatten())
-    pvalue = float(ks_2samp(torch.cat(baseline_values).numpy(), torch.cat(optimized_values).numpy()).pvalue)
-    max_rel = max(rel_diffs)
-    return {
-        "same_distribution": bool(max_rel <= LOGIT_TOLERANCE and same_tokens and pvalue >= FAMILY_ALPHA),
-        "max_logit_rel_diff": max_rel,
-        "same_tokens": bool(same_tokens),
-        "pvalue": pvalue,
-        "calls": [call.sim for call in chosen],
-        "logit_tolerance": LOGIT_TOLERANCE,
-        "ks_threshold": FAMILY_ALPHA,
-    }
+def check_engines(family: str, model: Any, data: Any, workload: Any, *, pairs: int, seed: int = 0
+                  ) -> dict[str, dict]:
+    """{engine label: its check's result} for every engine of `family` whose registry entry
+    names a check, in registry order; `data` and `workload` are the family's, as Engine.run takes them."""
+    return {label(engine): engine.check_equivalence(model, data, workload, pairs=pairs, seed=seed)
+            for engine in engines_of(family) if engine.check is not None}

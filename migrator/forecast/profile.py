@@ -36,15 +36,17 @@ import torch
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import OHLCFrame, load_csv, pct_change_series, synthetic_ohlc
-from migrator.forecast.engines import EngineResult, Forecast, Workload
-from migrator.forecast.equivalence import check_equivalence, check_kronos_equivalence
-from migrator.forecast.kronos import KRONOS_CONFIGS, PUBLIC_MODELS, build_kronos
-from migrator.forecast.kronos_engines import KronosWorkload, kronos_schedule
+from migrator.forecast.engine import EngineResult
+from migrator.forecast.equivalence import check_engines
+from migrator.forecast.kronos.engines import KronosWorkload, kronos_schedule
+from migrator.forecast.kronos.model import KRONOS_CONFIGS, PUBLIC_MODELS, build_kronos
 from migrator.forecast.maxdiff import ValidationDays, evaluation_budget, fit_offsets
-from migrator.forecast.model import MODEL_CONFIGS, build_model
-from migrator.forecast.registry import ROLES, engine_for
+from migrator.forecast.registry import BASELINE, ROLES, Engine, chosen, label, labels
+from migrator.forecast.toto.engines import Forecast
+from migrator.forecast.toto.model import MODEL_CONFIGS, build_model
+from migrator.workload import Workload
 
-ENGINES: tuple[str, ...] = ROLES  # the roles `engines=` chooses among
+ENGINES: tuple[str, ...] = (*ROLES, *(name for name in labels() if name not in ROLES))  # what `engines=` takes
 SECTIONS: tuple[str, ...] = ("forecasting", "maxdiff", "data_processing", "other")
 # The earliest forecast still sees at least one full patch of history.
 MIN_CONTEXT = 64
@@ -69,6 +71,32 @@ def _ratio(baseline: Sequence[float], optimized: Sequence[float]) -> Ratio | Non
     if not baseline or not optimized:
         return None
     return Ratio(tuple(b / o for b, o in zip(baseline, optimized)))
+
+
+def _reference_and_lead(engines: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The reference baseline (the family's first baseline run) and the first engine compared
+    with it, from a profile's engines (registry order); None unless both ran."""
+    compared = [engine for engine in engines.values() if engine.speedup is not None]
+    reference = next((engine for engine in engines.values() if engine.role == BASELINE), None)
+    return None if reference is None or not compared else (reference, compared[0])
+
+
+def _lead_speedup(engines: dict[str, Any]) -> Ratio | None:
+    return next((engine.speedup for engine in engines.values() if engine.speedup is not None), None)
+
+
+def timing_order(engines: list[Engine]) -> list[Engine]:
+    """Interleaved within a round, the others before the baselines (the cheap ones first)."""
+    return [e for e in engines if e.role != BASELINE] + [e for e in engines if e.role == BASELINE]
+
+
+def speedups(engines: list[Engine], seconds: dict[str, list[float]]) -> dict[str, Ratio]:
+    """Each engine's rounds against the family's first chosen baseline (its reference)."""
+    reference = next((engine for engine in engines if engine.role == BASELINE), None)
+    if reference is None:
+        return {}
+    return {label(engine): _ratio(seconds[label(reference)], seconds[label(engine)])
+            for engine in engines if engine is not reference}
 
 
 def _engine_json(result: EngineResult, seconds: float, timed_calls: int, rounds: Sequence[float]) -> dict[str, Any]:
@@ -96,6 +124,8 @@ class EngineProfile:
     # MaxDiff fit runs on a no-change prediction, which costs the same.
     maxdiff_unforecast_sims: int
     round_seconds: tuple[float, ...] = ()  # forecasting seconds of each round
+    role: str = ""
+    speedup: Ratio | None = None  # forecasting, against the family's reference baseline
 
     @property
     def seconds(self) -> float:
@@ -108,6 +138,8 @@ class EngineProfile:
     def to_json(self) -> dict[str, Any]:
         return {
             **_engine_json(self.result, self.seconds, self.timed_calls, self.round_seconds),
+            "role": self.role,
+            "speedup": None if self.speedup is None else self.speedup.to_json(),
             "notes": list(self.result.notes),
             "sections": dict(self.sections),
             "total_seconds": self.total_seconds,
@@ -136,6 +168,8 @@ class KronosEngineProfile:
     result: EngineResult  # round 1
     timed_calls: int
     round_seconds: tuple[float, ...]
+    role: str = ""
+    speedup: Ratio | None = None  # against the family's reference baseline
 
     @property
     def seconds(self) -> float:
@@ -143,6 +177,7 @@ class KronosEngineProfile:
 
     def to_json(self) -> dict[str, Any]:
         return {**_engine_json(self.result, self.seconds, self.timed_calls, self.round_seconds),
+                "role": self.role, "speedup": None if self.speedup is None else self.speedup.to_json(),
                 "notes": list(self.result.notes)}
 
 
@@ -150,10 +185,18 @@ class KronosEngineProfile:
 class KronosProfile:
     settings: KronosSettings
     parameters: int
-    engines: dict[str, KronosEngineProfile]
-    speedup: Ratio | None
-    equivalence: dict[str, Any] | None  # None: not checked
+    engines: dict[str, KronosEngineProfile]  # by engine label, registry order
+    equivalences: dict[str, dict[str, Any]] | None  # by engine label; None: not checked
     equivalence_seconds: float
+
+    @property
+    def speedup(self) -> Ratio | None:
+        """The first compared engine's speed-up over the reference baseline."""
+        return _lead_speedup(self.engines)
+
+    @property
+    def equivalence(self) -> dict[str, Any] | None:
+        return None if not self.equivalences else next(iter(self.equivalences.values()))
 
     def to_json(self) -> dict[str, Any]:
         w = self.settings.workload
@@ -171,6 +214,7 @@ class KronosProfile:
             "speedup_range": None if self.speedup is None else self.speedup.to_json(),
             "equivalence": None if self.equivalence is None else {**self.equivalence,
                                                                   "seconds": self.equivalence_seconds},
+            "equivalences": self.equivalences,
         }
 
 
@@ -185,14 +229,23 @@ class ProfileResult:
     seed: int
     maxdiff_budget: int
     setup_seconds: dict[str, float]  # "data" (load or generate bars), "model" (build), "kronos_model"
-    engines: dict[str, EngineProfile]
-    equivalence: dict[str, Any]
+    engines: dict[str, EngineProfile]  # by engine label, registry order
+    equivalences: dict[str, dict[str, Any]]  # by engine label: each registered check's result
     equivalence_pairs: int  # (key, origin) pairs checked
     equivalence_seconds: float
     peak_rss_mib: float
     rounds: int = 1
-    speedup_rounds: Ratio | None = None
     kronos: KronosProfile | None = None
+
+    @property
+    def equivalence(self) -> dict[str, Any] | None:
+        """The first registered check's result (the optimized engine's)."""
+        return next(iter(self.equivalences.values()), None)
+
+    @property
+    def speedup_rounds(self) -> Ratio | None:
+        """Toto forecasting: the first compared engine's rounds of baseline / engine."""
+        return _lead_speedup(self.engines)
 
     @property
     def speedup(self) -> float | None:
@@ -202,21 +255,22 @@ class ProfileResult:
     @property
     def total_speedup(self) -> float | None:
         """The same ratio for Toto's whole backtest (all four sections)."""
-        if set(ROLES) <= set(self.engines):
-            return self.engines["baseline"].total_seconds / self.engines["optimized"].total_seconds
-        return None
+        pair = _reference_and_lead(self.engines)
+        return None if pair is None else pair[0].total_seconds / pair[1].total_seconds
 
     def whole_backtest(self) -> dict[str, float] | None:
-        """Toto's backtest plus Kronos's forecasting, per role (None unless both roles ran)."""
-        if not set(ROLES) <= set(self.engines):
+        """Toto's backtest plus Kronos's forecasting: the reference baseline against the first
+        compared engine of each family (None unless both ran)."""
+        pair = _reference_and_lead(self.engines)
+        if pair is None:
             return None
-        seconds = {role: self.engines[role].total_seconds for role in ROLES}
+        seconds = [engine.total_seconds for engine in pair]
         if self.kronos is not None:
-            if not set(ROLES) <= set(self.kronos.engines):
+            kronos_pair = _reference_and_lead(self.kronos.engines)
+            if kronos_pair is None:
                 return None
-            seconds = {role: seconds[role] + self.kronos.engines[role].seconds for role in ROLES}
-        return {"baseline_seconds": seconds["baseline"], "optimized_seconds": seconds["optimized"],
-                "speedup": seconds["baseline"] / seconds["optimized"]}
+            seconds = [toto + kronos.seconds for toto, kronos in zip(seconds, kronos_pair)]
+        return {"baseline_seconds": seconds[0], "optimized_seconds": seconds[1], "speedup": seconds[0] / seconds[1]}
 
     def to_json(self) -> dict[str, Any]:
         w = self.workload
@@ -244,7 +298,9 @@ class ProfileResult:
             "speedup": self.speedup,
             "speedup_range": None if self.speedup_rounds is None else self.speedup_rounds.to_json(),
             "total_speedup": self.total_speedup,
-            "equivalence": {**self.equivalence, "seconds": self.equivalence_seconds},
+            "equivalence": None if self.equivalence is None else {**self.equivalence,
+                                                                  "seconds": self.equivalence_seconds},
+            "equivalences": self.equivalences,
             "kronos": None if self.kronos is None else self.kronos.to_json(),
             "whole_backtest": self.whole_backtest(),
             "peak_rss_mib": self.peak_rss_mib,
@@ -318,26 +374,29 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
     kronos_built = time.perf_counter()
     series = pct_change_series(frame)  # for the later rounds and the equivalence (round 1 times its own)
 
-    order = [role for role in ("optimized", "baseline") if role in engines]  # interleaved, cheap one first
+    toto_engines = chosen("toto", engines)
     profiles: dict[str, EngineProfile] = {}
-    seconds: dict[str, list[float]] = {role: [] for role in order}
+    seconds: dict[str, list[float]] = {label(engine): [] for engine in toto_engines}
     for round_index in range(rounds):
-        for role in order:
-            say(f"Toto {role} engine, round {round_index + 1} of {rounds}")
+        for engine in timing_order(toto_engines):
+            name = label(engine)
+            say(f"Toto {name} engine, round {round_index + 1} of {rounds}")
             if round_index == 0:
-                profiles[role] = _backtest(role, network, frame, workload, seed, baseline_calls)
-                seconds[role].append(profiles[role].result.seconds)
+                profiles[name] = _backtest(engine, network, frame, workload, seed, baseline_calls)
+                seconds[name].append(profiles[name].result.seconds)
             else:
-                seconds[role].append(engine_for("toto", role).run(
+                seconds[name].append(engine.run(
                     network, series, workload, seed=seed + round_index, max_calls=baseline_calls).seconds)
-    profiles = {role: _with_round_seconds(profiles[role], seconds[role]) for role in engines}
+    ratios = speedups(toto_engines, seconds)
+    profiles = {label(engine): _with_rounds(profiles[label(engine)], engine.role, seconds[label(engine)],
+                                            ratios.get(label(engine))) for engine in toto_engines}
     say(f"Toto equivalence on {equivalence_pairs} (key, origin) pairs")
     equivalence_started = time.perf_counter()
-    equivalence = check_equivalence(network, series, workload, pairs=equivalence_pairs, seed=seed)
+    equivalences = check_engines("toto", network, series, workload, pairs=equivalence_pairs, seed=seed)
     equivalence_seconds = time.perf_counter() - equivalence_started
     kronos_profile = None
     if kronos is not None:
-        kronos_profile = _kronos_profile(kronos_network, frame, kronos, order, rounds, seed, say)
+        kronos_profile = _kronos_profile(kronos_network, frame, kronos, engines, rounds, seed, say)
     return ProfileResult(
         workload=workload,
         model=model,
@@ -349,53 +408,54 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
         maxdiff_budget=evaluation_budget(),
         setup_seconds={"data": loaded - started, "model": built - loaded, "kronos_model": kronos_built - built},
         engines=profiles,
-        equivalence=dict(equivalence),
+        equivalences=equivalences,
         equivalence_pairs=min(equivalence_pairs, len(workload.keys) * (workload.sims + workload.horizon - 1)),
         equivalence_seconds=equivalence_seconds,
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         rounds=rounds,
-        speedup_rounds=_ratio(seconds.get("baseline", []), seconds.get("optimized", [])),
         kronos=kronos_profile,
     )
 
 
-def _with_round_seconds(profile: EngineProfile, rounds: list[float]) -> EngineProfile:
+def _with_rounds(profile: EngineProfile, role: str, rounds: list[float], speedup: Ratio | None) -> EngineProfile:
     sections = {**profile.sections, "forecasting": statistics.median(rounds)}
-    return dataclasses.replace(profile, sections=sections, round_seconds=tuple(rounds))
+    return dataclasses.replace(profile, sections=sections, round_seconds=tuple(rounds), role=role, speedup=speedup)
 
 
-def _kronos_profile(network: Any, frame: OHLCFrame, settings: KronosSettings, order: list[str], rounds: int,
+def _kronos_profile(network: Any, frame: OHLCFrame, settings: KronosSettings, names: Sequence[str], rounds: int,
                     seed: int, say: Progress) -> KronosProfile:
+    kronos_engines = chosen("kronos", names)
     results: dict[str, EngineResult] = {}
-    seconds: dict[str, list[float]] = {role: [] for role in order}
+    seconds: dict[str, list[float]] = {label(engine): [] for engine in kronos_engines}
     for round_index in range(rounds):
-        for role in order:
-            say(f"Kronos {role} engine, round {round_index + 1} of {rounds}")
-            # Both engines on the same K calls, scaled: a like-for-like ratio per call (the
+        for engine in timing_order(kronos_engines):
+            name = label(engine)
+            say(f"Kronos {name} engine, round {round_index + 1} of {rounds}")
+            # Every engine on the same K calls, scaled: a like-for-like ratio per call (the
             # optimized engine batches only those K simulations together).
-            options = {"max_steps": settings.baseline_steps} if role == "baseline" else {}
-            result = engine_for("kronos", role).run(network, frame, settings.workload, seed=seed + round_index,
-                                                    max_calls=settings.calls, **options)
-            results.setdefault(role, result)
-            seconds[role].append(result.seconds)
+            options = {"max_steps": settings.baseline_steps} if engine.role == BASELINE else {}
+            result = engine.run(network, frame, settings.workload, seed=seed + round_index,
+                                max_calls=settings.calls, **options)
+            results.setdefault(name, result)
+            seconds[name].append(result.seconds)
+    ratios = speedups(kronos_engines, seconds)
     engines = {}
-    for role in ROLES:
-        if role in results:
-            timed = (min(settings.calls, results[role].model_calls)
-                     if results[role].extrapolated and settings.calls else results[role].model_calls)
-            engines[role] = KronosEngineProfile(results[role], timed, tuple(seconds[role]))
+    for engine in kronos_engines:
+        result = results[label(engine)]
+        timed = min(settings.calls, result.model_calls) if result.extrapolated and settings.calls else result.model_calls
+        engines[label(engine)] = KronosEngineProfile(result, timed, tuple(seconds[label(engine)]), engine.role,
+                                                     ratios.get(label(engine)))
     started = time.perf_counter()
-    equivalence = None
+    equivalences = None
     if settings.equivalence_calls:
         say(f"Kronos equivalence on {settings.equivalence_calls} call(s)")
-        equivalence = check_kronos_equivalence(network, frame, settings.workload, pairs=settings.equivalence_calls,
-                                               seed=seed)
+        equivalences = check_engines("kronos", network, frame, settings.workload, pairs=settings.equivalence_calls,
+                                     seed=seed)
     return KronosProfile(
         settings=settings,
         parameters=sum(p.numel() for p in network.parameters()),
         engines=engines,
-        speedup=_ratio(seconds.get("baseline", []), seconds.get("optimized", [])),
-        equivalence=equivalence,
+        equivalences=equivalences,
         equivalence_seconds=time.perf_counter() - started,
     )
 
@@ -415,13 +475,13 @@ def validation_row(rows: int, sim: int, origin: int) -> int:
     return rows - sim - 1 - origin
 
 
-def _backtest(name: str, network: Any, frame: OHLCFrame, workload: Workload, seed: int,
+def _backtest(engine: Engine, network: Any, frame: OHLCFrame, workload: Workload, seed: int,
               baseline_calls: int | None) -> EngineProfile:
     started = time.perf_counter()
     series = pct_change_series(frame)
     data_processing = time.perf_counter() - started
 
-    result = engine_for("toto", name).run(network, series, workload, seed=seed, max_calls=baseline_calls)
+    result = engine.run(network, series, workload, seed=seed, max_calls=baseline_calls)
     engine_finished = time.perf_counter()
     timed_calls = _timed_calls(result, baseline_calls)
 

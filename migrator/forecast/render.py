@@ -1,13 +1,21 @@
-"""`migrate profile`'s text: the guide's table per engine role, Kronos as its own row, the ratios;
-`--backend toto-ts`'s table of its three engines.
+"""`migrate profile`'s text, for every backend: `render_text(result)` takes what any backend returns
+(bundled: the guide's table per engine, Kronos as its own row, the ratios; toto-ts: the table of
+its three engines; kronos: one real call against the exact drop-in). The JSON is each result's
+`to_json()`.
 
-Rendering only: everything shown comes from a profile.ProfileResult.
+Rendering only: everything shown comes from the result.
 """
 
 from __future__ import annotations
 
-from migrator.forecast.profile import SECTIONS, EngineProfile, KronosProfile, ProfileResult, Ratio
-from migrator.forecast.toto_ts_profile import TotoTsProfile
+from functools import singledispatch
+from typing import Any
+
+from migrator.forecast.profile import SECTIONS, EngineProfile, ProfileResult, Ratio
+from migrator.forecast.registry import BASELINE
+from migrator.forecast.toto.toto_ts_profile import TotoTsProfile
+from migrator.runtime.exact_kronos import PHASES as KRONOS_CALL_PHASES
+from migrator.runtime.kronos_profile import KronosProfile as RealKronosProfile
 
 SECTION_LABELS = {
     "forecasting": "Forecasting (Toto)",
@@ -28,8 +36,14 @@ BREAKDOWN_LABELS = {
 }
 
 
-def render_text(profile: ProfileResult) -> str:
-    """The guide's table per engine role, then the speed-ups and the equivalence lines."""
+@singledispatch
+def render_text(profile: Any) -> str:
+    raise TypeError(f"no text for {type(profile).__name__}")
+
+
+@render_text.register
+def _(profile: ProfileResult) -> str:
+    """The guide's table per engine, then the speed-ups and the equivalence lines."""
     w = profile.workload
     weights = _weights(profile.checkpoint)
     lines = [
@@ -78,41 +92,61 @@ def render_text(profile: ProfileResult) -> str:
             lines.append(f"  MaxDiff for the {engine.maxdiff_unforecast_sims} simulations the timed calls did not "
                          "forecast ran on a no-change prediction (same cost)")
     lines.append("")
-    if profile.speedup_rounds is not None:
-        base, fast = profile.engines["baseline"], profile.engines["optimized"]
+    base = _reference(profile.engines)
+    for name, fast in _compared(profile.engines):
         scaled = f", extrapolated from {base.timed_calls:,} calls" if base.result.extrapolated else ""
-        lines.append(f"Speed-up in Toto forecasting: {_ratio(profile.speedup_rounds)} (baseline "
-                     f"{_seconds(base.seconds)}{scaled}; optimized {_seconds(fast.seconds)}); "
-                     f"Toto's backtest: {profile.total_speedup:,.0f}x")
-    if kronos is not None and kronos.speedup is not None:
-        base, fast = kronos.engines["baseline"], kronos.engines["optimized"]
-        scaled = f"; both extrapolated from {_count(base.timed_calls, 'call')}" if base.result.extrapolated else ""
-        lines.append(f"Speed-up in Kronos forecasting: {_ratio(kronos.speedup)} (baseline "
-                     f"{_seconds(base.seconds)}; optimized {_seconds(fast.seconds)}{scaled})")
+        lines.append(f"Speed-up in Toto forecasting{_which(name, profile.engines)}: {_ratio(fast.speedup)} (baseline "
+                     f"{_seconds(base.seconds)}{scaled}; {name} {_seconds(fast.seconds)}); "
+                     f"Toto's backtest: {base.total_seconds / fast.total_seconds:,.0f}x")
+    kronos_base = None if kronos is None else _reference(kronos.engines)
+    for name, fast in [] if kronos is None else _compared(kronos.engines):
+        scaled = (f"; both extrapolated from {_count(kronos_base.timed_calls, 'call')}"
+                  if kronos_base.result.extrapolated else "")
+        lines.append(f"Speed-up in Kronos forecasting{_which(name, kronos.engines)}: {_ratio(fast.speedup)} "
+                     f"(baseline {_seconds(kronos_base.seconds)}; {name} {_seconds(fast.seconds)}{scaled})")
     whole = profile.whole_backtest()
     if whole is not None:
         lines.append(f"Whole backtest ({'Toto + Kronos + ' if kronos is not None else 'Toto + '}MaxDiff + data): "
                      f"baseline {_seconds(whole['baseline_seconds'])}, optimized {_seconds(whole['optimized_seconds'])}: "
                      f"{whole['speedup']:,.0f}x")
-    eq = profile.equivalence
-    params = ("n/a: both engines decode autoregressively" if eq["max_param_rel_diff"] is None
-              else f"{eq['max_param_rel_diff']:.1e}")
-    lines.append(f"Equivalence on {profile.equivalence_pairs} (key, origin) pairs: same distribution: "
-                 f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference "
-                 f"{params}, smallest KS p-value {eq['ks_min_pvalue']:.3f})")
+    for name, eq in profile.equivalences.items():
+        lines.append(f"Equivalence{_which(name, profile.equivalences)} on {profile.equivalence_pairs} (key, origin) "
+                     f"pairs: {_verdict(eq)}")
     if kronos is not None:
-        lines.append(_kronos_equivalence(kronos))
+        if kronos.equivalences is None:
+            lines.append("Kronos equivalence: not checked (--kronos-equivalence-calls 0)")
+        for name, eq in (kronos.equivalences or {}).items():
+            lines.append(f"Kronos equivalence{_which(name, kronos.equivalences)} on "
+                         f"{_count(len(eq.get('calls', ())), 'call')}: {_verdict(eq)}")
     return "\n".join(lines)
 
 
-def _kronos_equivalence(kronos: KronosProfile) -> str:
-    eq = kronos.equivalence
-    if eq is None:
-        return "Kronos equivalence: not checked (--kronos-equivalence-calls 0)"
-    return (f"Kronos equivalence on {_count(len(eq['calls']), 'call')}: same distribution: "
-            f"{'yes' if eq['same_distribution'] else 'NO'} (same draws give the same tokens: "
-            f"{'yes' if eq['same_tokens'] else 'NO'}; max logit relative difference {eq['max_logit_rel_diff']:.1e}; "
-            f"KS p-value of the paths {eq['pvalue']:.3f})")
+def _reference(engines: dict) -> Any:
+    return next((engine for engine in engines.values() if engine.role == BASELINE), None)
+
+
+def _compared(engines: dict) -> list[tuple[str, Any]]:
+    """The engines set against the reference baseline, in registry order."""
+    return [(name, engine) for name, engine in engines.items() if engine.speedup is not None]
+
+
+def _which(name: str, entries: dict) -> str:
+    """Names the engine when a family compares more than the optimized one (text unchanged otherwise)."""
+    return "" if list(entries) in (["optimized"], ["baseline", "optimized"]) else f" ({name})"
+
+
+def _verdict(eq: dict) -> str:
+    """A check's result: Toto's (parameters, KS), Kronos's (tokens, logits, KS) or any other
+    check's same_distribution with whatever figures it gives."""
+    same = f"same distribution: {'yes' if eq['same_distribution'] else 'NO'}"
+    if "ks_min_pvalue" in eq:
+        params = ("n/a: both engines decode autoregressively" if eq.get("max_param_rel_diff") is None
+                  else f"{eq['max_param_rel_diff']:.1e}")
+        return f"{same} (max parameter relative difference {params}, smallest KS p-value {eq['ks_min_pvalue']:.3f})"
+    if "same_tokens" in eq:
+        return (f"{same} (same draws give the same tokens: {'yes' if eq['same_tokens'] else 'NO'}; max logit "
+                f"relative difference {eq['max_logit_rel_diff']:.1e}; KS p-value of the paths {eq['pvalue']:.3f})")
+    return same
 
 
 def _ratio(ratio: Ratio) -> str:
@@ -166,6 +200,7 @@ TOTO_TS_ENGINE_LABELS = {
 }
 
 
+@render_text.register
 def render_toto_ts_text(profile: TotoTsProfile) -> str:
     """`migrate profile --backend toto-ts`: one table of the three engines, the ratios, equivalence."""
     weights = _weights(profile.checkpoint)
@@ -182,15 +217,18 @@ def render_toto_ts_text(profile: TotoTsProfile) -> str:
                      "whole schedule: --sims 50")
     lines.append(f"Each engine ran {profile.rounds} interleaved round(s); times are medians of the rounds. "
                  f"toto-ts timed on {_count(profile.baseline_calls, 'call')} per round (K = {profile.baseline_calls}) "
-                 "and scaled (its calls cost the same); the context cache: that time per distinct context")
+                 "and scaled (its calls cost the same)")
     lines += ["",
               "  | Engine                       |       Time | Model calls | Forward rows |",
               "  |------------------------------|------------|-------------|--------------|"]
     for name, engine in profile.engines.items():
-        time_text = _seconds(engine.seconds) + (" *" if engine.extrapolated else "")
+        time_text = _seconds(engine.seconds) + (" +" if engine.derived else " *" if engine.extrapolated else "")
         lines.append(f"  | {TOTO_TS_ENGINE_LABELS[name]:<28} | {time_text:>10} | {engine.model_calls:>11,} | "
                      f"{engine.forward_rows:>12,} |")
     lines.append("  * estimated from the timed calls")
+    if any(engine.derived for engine in profile.engines.values()):
+        lines.append("  + derived, not timed: toto-ts's per-call time x the distinct contexts (a cache hit costs a "
+                     "lookup)")
     stats = profile.exact_stats
     lines += ["",
               f"Speed-up of the exact forecaster: {_ratio(Ratio(profile.speedup['vs_toto_ts']))} vs toto-ts, "
@@ -205,4 +243,32 @@ def render_toto_ts_text(profile: TotoTsProfile) -> str:
     lines.append(f"Equivalence on {_count(len(eq['contexts']), 'context')} vs toto-ts: same distribution: "
                  f"{'yes' if eq['same_distribution'] else 'NO'} (max parameter relative difference {params}; "
                  f"smallest KS p-value {eq['pvalue']:.3f}, threshold {eq['ks_threshold']:.4f})")
+    return "\n".join(lines)
+
+
+@render_text.register
+def render_real_kronos_text(profile: RealKronosProfile) -> str:
+    """`--backend kronos`: the real call, the exact one, the split against its floors, the work."""
+    shape = profile.shape
+    lines = [
+        f"Kronos-{shape.model}, {shape.samples} paths, context {shape.context} (lookback = max_context), "
+        f"pred_len {shape.pred_len}, {profile.threads} thread(s), CPU",
+        f"  real KronosPredictor.predict: {profile.real_seconds:.2f} s per call ({profile.real_timed})",
+        f"  exact drop-in:                {profile.exact_seconds:.3f} s per call (median of "
+        f"{len(profile.exact_rounds)})",
+        f"  speed-up per call:            {profile.speedup:.1f}x (in CPU seconds: "
+        f"{profile.cpu_speedup or float('nan'):.1f}x; load average {profile.load})",
+        "  exact call split (last round): part, seconds, floor at "
+        f"{profile.matmul_gflops:.0f} GFLOP/s, x floor",
+    ]
+    for part in KRONOS_CALL_PHASES:
+        seconds, floor = profile.split[part], profile.floors.get(part, 0.0)
+        ratio = f"{seconds / floor:.1f}x" if floor > 0 else "-"
+        lines.append(f"    {part:<10} {seconds:8.3f} s  {floor:8.3f} s  {ratio}")
+    real, exact = profile.work["real"], profile.work["exact"]
+    lines.append(f"  forwards per call: real {real['forwards']}, exact {exact['forwards']}; tokens per forward: "
+                 f"real {real['tokens_per_forward']:.0f}, exact {exact['tokens_per_forward']:.0f}; tokens: "
+                 f"real {real['tokens']:.0f}, exact {exact['tokens']:.0f} ({real['tokens'] / exact['tokens']:.0f}x)")
+    if profile.max_rel_diff is not None:
+        lines.append(f"  same seed, largest relative difference of the predictions: {profile.max_rel_diff:.1e}")
     return "\n".join(lines)

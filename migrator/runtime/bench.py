@@ -13,7 +13,7 @@ The backtest makes sims x keys x horizon calls one at a time: simulation s, key 
 - exact: ExactTotoForecaster called per call in the backtest's order (timed on every call).
 Ratios only mean something measured side by side in one run, on the same machine.
 
-Imports torch and toto-ts only.
+Imports torch and toto-ts only (and migrator.workload, pure Python).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
+
+from migrator.workload import Workload, evenly_spaced
 
 BASE_CONFIG = dict(  # Toto-Open-Base-1.0's config.json (151M parameters)
     patch_size=64,
@@ -54,9 +56,6 @@ SMALL_CONFIG = dict(
     output_distribution_kwargs={"k_components": 8},
 )
 
-KEYS = ("Close", "Low", "High", "Open")
-
-
 def random_backbone(config: dict, seed: int = 0) -> torch.nn.Module:
     """A seeded, randomly initialised Toto backbone (what upstream passes to TotoForecaster)."""
     from toto.model.toto import Toto
@@ -84,21 +83,6 @@ def synthetic_returns(length: int, seed: int) -> torch.Tensor:
     """Daily percent-change-like returns, float32 (the backtest feeds Toto percent changes)."""
     g = torch.Generator().manual_seed(seed)
     return (0.01 * torch.randn(length, generator=g)).to(torch.float32)
-
-
-@dataclass(frozen=True)
-class Workload:
-    sims: int = 50
-    horizon: int = 7
-    keys: tuple[str, ...] = KEYS
-    num_samples: int = 128
-    samples_per_batch: int = 32
-    prediction_length: int = 1
-    longest_context: int = 1000  # simulation 0's last origin; earlier ones are shorter
-
-    @property
-    def calls(self) -> int:
-        return self.sims * len(self.keys) * self.horizon
 
 
 def backtest_contexts(series: dict[str, torch.Tensor], workload: Workload) -> Iterator[torch.Tensor]:
@@ -156,11 +140,6 @@ def distinct_contexts(contexts: list[torch.Tensor]) -> list[torch.Tensor]:
     return list({(c.shape[-1], c.numpy().tobytes()): c for c in contexts}.values())
 
 
-def evenly_spaced(count: int, chosen: int) -> list[int]:
-    chosen = max(1, min(count, chosen))
-    return sorted({round(i * (count - 1) / max(1, chosen - 1)) for i in range(chosen)})
-
-
 def time_toto_ts_calls(forecaster, contexts: list[torch.Tensor], workload: Workload, chosen: int) -> float:
     """Mean seconds of one toto-ts forecast call, over `chosen` calls spread over the schedule."""
     picks = evenly_spaced(len(contexts), chosen)
@@ -170,8 +149,8 @@ def time_toto_ts_calls(forecaster, contexts: list[torch.Tensor], workload: Workl
             forecaster.forecast(
                 masked(contexts[i]),
                 workload.prediction_length,
-                num_samples=workload.num_samples,
-                samples_per_batch=workload.samples_per_batch,
+                num_samples=workload.samples,
+                samples_per_batch=workload.batch,
             )
     return (time.perf_counter() - started) / len(picks)
 
@@ -183,8 +162,8 @@ def run_exact(forecaster, contexts: list[torch.Tensor], workload: Workload) -> l
             forecaster.forecast(
                 masked(context),
                 workload.prediction_length,
-                num_samples=workload.num_samples,
-                samples_per_batch=workload.samples_per_batch,
+                num_samples=workload.samples,
+                samples_per_batch=workload.batch,
             )
             for context in contexts
         ]

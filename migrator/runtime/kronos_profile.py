@@ -13,6 +13,7 @@ Imports torch, numpy and pandas; Kronos's classes come from the module it is giv
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -29,6 +30,8 @@ from migrator.runtime.kronos_bench import (KronosCallShape, daily_frame, forward
 
 @dataclass
 class KronosProfile:
+    """`--backend kronos`'s result: one real call and the exact drop-in's rounds (text: forecast.render)."""
+
     shape: KronosCallShape
     real_seconds: float
     real_timed: str  # "whole" or "first S steps + (pred_len - S) steps timed alone"
@@ -44,6 +47,7 @@ class KronosProfile:
     real_cpu_seconds: float | None = None
     exact_cpu_seconds: float | None = None
     load: tuple = ()
+    threads: int = 1  # torch's intra-op threads during the run
 
     @property
     def speedup(self) -> float:
@@ -55,8 +59,10 @@ class KronosProfile:
             return None
         return self.real_cpu_seconds / self.exact_cpu_seconds
 
-    def as_dict(self) -> dict:
+    def to_json(self) -> dict:
         return {
+            "backend": "kronos",
+            "threads": self.threads,
             "workload": vars(self.shape),
             "real": {"seconds": self.real_seconds, "cpu_seconds": self.real_cpu_seconds, "timed": self.real_timed},
             "exact": {"seconds": self.exact_seconds, "cpu_seconds": self.exact_cpu_seconds,
@@ -187,32 +193,6 @@ def _load() -> float | None:
         return None
 
 
-def render(profile: KronosProfile) -> str:
-    shape = profile.shape
-    lines = [
-        f"Kronos-{shape.model}, {shape.samples} paths, context {shape.context} (lookback = max_context), "
-        f"pred_len {shape.pred_len}, {torch.get_num_threads()} thread(s), CPU",
-        f"  real KronosPredictor.predict: {profile.real_seconds:.2f} s per call ({profile.real_timed})",
-        f"  exact drop-in:                {profile.exact_seconds:.3f} s per call (median of "
-        f"{len(profile.exact_rounds)})",
-        f"  speed-up per call:            {profile.speedup:.1f}x (in CPU seconds: "
-        f"{profile.cpu_speedup or float('nan'):.1f}x; load average {profile.load})",
-        "  exact call split (last round): part, seconds, floor at "
-        f"{profile.matmul_gflops:.0f} GFLOP/s, x floor",
-    ]
-    for part in PHASES:
-        seconds, floor = profile.split[part], profile.floors.get(part, 0.0)
-        ratio = f"{seconds / floor:.1f}x" if floor > 0 else "-"
-        lines.append(f"    {part:<10} {seconds:8.3f} s  {floor:8.3f} s  {ratio}")
-    real, exact = profile.work["real"], profile.work["exact"]
-    lines.append(f"  forwards per call: real {real['forwards']}, exact {exact['forwards']}; tokens per forward: "
-                 f"real {real['tokens_per_forward']:.0f}, exact {exact['tokens_per_forward']:.0f}; tokens: "
-                 f"real {real['tokens']:.0f}, exact {exact['tokens']:.0f} ({real['tokens'] / exact['tokens']:.0f}x)")
-    if profile.max_rel_diff is not None:
-        lines.append(f"  same seed, largest relative difference of the predictions: {profile.max_rel_diff:.1e}")
-    return "\n".join(lines)
-
-
 KRONOS_INSTALL = "pip install --no-deps -r requirements/kronos.txt"
 
 
@@ -227,8 +207,9 @@ def real_kronos_module() -> Any:
 
 def profile_kronos_cli(*, model: str, samples: int, context: int, temperature: float, top_k: int, top_p: float,
                        baseline_steps: int | None, rounds: int, seed: int, threads: int | None,
-                       progress=None) -> tuple[dict, str]:
-    """`migrate profile --backend kronos`: (the JSON document, the text)."""
+                       progress=None) -> KronosProfile:
+    """`migrate profile --backend kronos`: BadInputError without kronos-finance or for a context
+    no longer than pred_len."""
     import warnings
 
     from migrator.errors import BadInputError
@@ -249,8 +230,7 @@ def profile_kronos_cli(*, model: str, samples: int, context: int, temperature: f
             warnings.simplefilter("ignore")
             result = profile_kronos(module, shape, baseline_steps=baseline_steps, rounds=rounds, seed=seed,
                                     progress=progress)
-        text = render(result)
+        result = dataclasses.replace(result, threads=torch.get_num_threads())
     finally:
         torch.set_num_threads(previous)
-    return {"backend": "kronos", "threads": torch.get_num_threads() if not threads else threads,
-            **result.as_dict()}, text
+    return result

@@ -10,8 +10,8 @@ import pytest
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import pct_change_series, synthetic_ohlc
-from migrator.forecast.engines import Forecast, Workload, schedule
-from migrator.forecast.kronos_engines import KronosWorkload
+from migrator.forecast.kronos.engines import KronosWorkload
+from migrator.forecast.toto.engines import Forecast, Workload, schedule
 from migrator.forecast.profile import (KronosSettings, ProfileResult, context_lengths, run_profile, validation_days,
                                        validation_row)
 from migrator.forecast.render import render_text

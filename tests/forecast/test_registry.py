@@ -8,18 +8,27 @@ import sys
 import numpy as np
 
 from migrator.forecast.data import pct_change_series, synthetic_ohlc
-from migrator.forecast.engines import Workload
-from migrator.forecast.kronos import build_kronos
-from migrator.forecast.kronos_engines import KronosWorkload
-from migrator.forecast.model import build_model
-from migrator.forecast.registry import ENGINES, FAMILIES, ROLES, engine_for, engines_of
+from migrator.forecast.kronos.engines import KronosWorkload
+from migrator.forecast.kronos.model import build_kronos
+from migrator.forecast.registry import ENGINES, ROLES, FunctionEngine, chosen, engine_for, engines_of, label
+from migrator.forecast.toto.engines import Workload
+from migrator.forecast.toto.model import build_model
 
 
-def test_every_family_has_each_role_once() -> None:
+def test_every_family_has_each_role_once_and_each_optimized_engine_a_check() -> None:
     assert ROLES == ("baseline", "optimized")
-    for family in FAMILIES:
+    for family in ("toto", "kronos"):
         assert [engine.role for engine in engines_of(family)] == list(ROLES)
     assert all(name == f"{engine.family}-{engine.role}" for name, engine in ENGINES.items())
+    assert all((engine.check is None) == (engine.role == "baseline") for engine in ENGINES.values())
+
+
+def test_a_second_engine_of_a_role_is_chosen_not_hidden(monkeypatch) -> None:
+    second = FunctionEngine("toto-faster", "toto", "optimized", "migrator.forecast.toto.engines:optimized_engine")
+    monkeypatch.setitem(ENGINES, second.name, second)
+    assert [label(e) for e in chosen("toto", ("optimized",))] == ["optimized", "faster"]
+    assert [label(e) for e in chosen("toto", ("baseline", "faster"))] == ["baseline", "faster"]
+    assert engine_for("toto", "optimized") is ENGINES["toto-optimized"]  # the first: what a check compares to
 
 
 def test_engines_run_through_the_common_signature() -> None:

@@ -344,7 +344,7 @@ def test_base_config_distribution_and_samples():
 def test_compare_counts_the_backtest_schedule(small):
     from migrator.runtime.bench import Workload, compare
 
-    workload = Workload(sims=4, horizon=3, keys=("Close", "Low"), num_samples=8, samples_per_batch=8,
+    workload = Workload(sims=4, horizon=3, keys=("Close", "Low"), samples=8, batch=8,
                         longest_context=150)
     result = compare(model=small, workload=workload, baseline_calls=1)
     assert result.calls == 4 * 3 * 2

@@ -5,7 +5,10 @@ backtest's order; migrator.runtime.bench builds it), measured side by side in on
 - toto_ts: toto-ts's own TotoForecaster on every call, timed on K calls spread over the schedule
   and scaled to all (every call costs about the same);
 - toto_ts_cached: toto-ts plus a context cache (identical contexts computed once, as upstream's
-  disk cache does): the same per-call time scaled to the distinct contexts;
+  disk cache does): derived, not timed: toto-ts's measured per-call time x the distinct contexts
+  (a cache hit is a lookup, microseconds against a forecast's milliseconds; timing it would cost
+  a toto-ts call per distinct context per round, minutes at the base shape). The JSON says
+  `derived: true` and the table marks it;
 - exact: migrator.runtime.exact_toto's forecaster called on every call (timed, never scaled).
 Each round times toto-ts's K calls and then a fresh exact forecaster; each speed-up is the
 median of the rounds' ratios, with its min-max.
@@ -69,10 +72,11 @@ class EngineTiming:
     forward_rows: int  # series rows run through the model's forward
     extrapolated: bool
     round_seconds: tuple[float, ...]
+    derived: bool = False  # computed from another engine's measured time, not timed itself
 
     def to_json(self) -> dict[str, Any]:
         return {"seconds": self.seconds, "model_calls": self.model_calls, "forward_rows": self.forward_rows,
-                "extrapolated": self.extrapolated, "round_seconds": list(self.round_seconds)}
+                "extrapolated": self.extrapolated, "derived": self.derived, "round_seconds": list(self.round_seconds)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,14 +152,14 @@ def run_toto_ts_profile(
     BadInputError on bad input, a missing toto-ts or an unreadable checkpoint, before any timing."""
     require_toto_ts()
     from migrator.forecast.profile import torch_threads
-    from migrator.runtime.bench import Workload
+    from migrator.workload import Workload
 
     if samples % batch != 0:
         raise BadInputError(f"--samples ({samples}) must be a multiple of --batch ({batch})")
     if baseline_calls is not None and baseline_calls < 1:
         raise BadInputError(f"--baseline-calls must be at least 1 (or all), got {baseline_calls}")
-    workload = Workload(sims=DEFAULT_SIMS if sims is None else sims, horizon=horizon, num_samples=samples,
-                        samples_per_batch=batch, prediction_length=prediction_length)
+    workload = Workload(sims=DEFAULT_SIMS if sims is None else sims, horizon=horizon, samples=samples,
+                        batch=batch, prediction_length=prediction_length)
     with torch_threads(threads):
         return _run(workload, model, checkpoint, data, seed, baseline_calls, equivalence_pairs, rounds,
                     progress or (lambda message: None), default_sims=sims is None)
@@ -193,16 +197,17 @@ def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, 
     scaled = tuple(p * len(contexts) for p in per_call)
     cached = tuple(p * distinct for p in per_call)
     runs = tuple(exact_seconds)
-    rows_per_call = workload.num_samples  # toto-ts runs every sample's row through the model
+    rows_per_call = workload.samples  # toto-ts runs every sample's row through the model
     engines = {
         "toto_ts": EngineTiming(statistics.median(scaled), len(contexts), rows_per_call * len(contexts),
                                 k < len(contexts), scaled),
-        "toto_ts_cached": EngineTiming(statistics.median(cached), distinct, rows_per_call * distinct, True, cached),
+        "toto_ts_cached": EngineTiming(statistics.median(cached), distinct, rows_per_call * distinct, True, cached,
+                                       derived=True),
         "exact": EngineTiming(statistics.median(runs), len(contexts), exact_stats.rows_forwarded, False, runs),
     }
     return TotoTsProfile(
-        sims=workload.sims, horizon=workload.horizon, keys=tuple(workload.keys), samples=workload.num_samples,
-        batch=workload.samples_per_batch, prediction_length=workload.prediction_length, model=model_name,
+        sims=workload.sims, horizon=workload.horizon, keys=tuple(workload.keys), samples=workload.samples,
+        batch=workload.batch, prediction_length=workload.prediction_length, model=model_name,
         checkpoint=checkpoint, parameters=sum(p.numel() for p in backbone.parameters()), seed=seed, rounds=rounds,
         baseline_calls=k, calls=len(contexts), distinct_contexts=distinct,
         context_lengths=(min(c.shape[-1] for c in contexts), max(c.shape[-1] for c in contexts)),
@@ -311,7 +316,7 @@ def _load_toto_ts_checkpoint(toto_cls: type, path: Path, config: dict):
 
 def _load_state_dict(toto: torch.nn.Module, path: Path, name: str) -> None:
     """A torch.save'd state dict of the Toto module (keys model.*) or of its backbone."""
-    from migrator.forecast.model import check_state_dict, read_state_dict
+    from migrator.forecast.checkpoint import check_state_dict, read_state_dict
 
     state = read_state_dict(path)
     if state and all(isinstance(key, str) and not key.startswith("model.") for key in state):
@@ -367,7 +372,8 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     from scipy.stats import ks_2samp
     from toto.inference.forecaster import TotoForecaster
 
-    from migrator.runtime.bench import distinct_contexts, evenly_spaced, masked
+    from migrator.runtime.bench import distinct_contexts, masked
+    from migrator.workload import evenly_spaced
     from migrator.runtime.exact_toto import exact_forecaster_class
 
     if pairs < 1:
@@ -376,7 +382,7 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
     chosen = [distinct[i] for i in evenly_spaced(len(distinct), pairs)]
     exact = exact_forecaster_class(TotoForecaster)(backbone)
     toto_ts = TotoForecaster(backbone)
-    n, T = workload.num_samples, workload.prediction_length
+    n, T = workload.samples, workload.prediction_length
     rel_diffs, pvalues = [], []
     with torch.inference_mode():
         for context in chosen:
@@ -387,8 +393,8 @@ def check_toto_ts_equivalence(backbone, contexts: list[torch.Tensor], workload, 
                 reference = _parameters(theirs, steps)
                 candidate = _parameters(ours, slice(None))
                 rel_diffs += [_rel(candidate[name][0], reference[name][0]) for name in reference]
-            a = exact.forecast(inputs, T, num_samples=n, samples_per_batch=workload.samples_per_batch)
-            b = toto_ts.forecast(inputs, T, num_samples=n, samples_per_batch=workload.samples_per_batch)
+            a = exact.forecast(inputs, T, num_samples=n, samples_per_batch=workload.batch)
+            b = toto_ts.forecast(inputs, T, num_samples=n, samples_per_batch=workload.batch)
             pvalues.append(float(ks_2samp(a.samples[0, :, -1].flatten().numpy(),
                                           b.samples[0, :, -1].flatten().numpy()).pvalue))
     threshold = FAMILY_ALPHA / len(chosen)

@@ -10,9 +10,9 @@ import torch
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import synthetic_ohlc
-from migrator.forecast.kronos import (KRONOS_CONFIGS, Block, KronosModel, SamplingParams, build_kronos,
+from migrator.forecast.kronos.model import (KRONOS_CONFIGS, Block, KronosModel, SamplingParams, build_kronos,
                                       filter_logits, run_after_prefix, run_prefix, sample_tokens, time_stamps)
-from migrator.forecast.kronos_engines import KronosWorkload, prepare_input
+from migrator.forecast.kronos.engines import KronosWorkload, prepare_input
 
 
 @pytest.mark.parametrize(("name", "millions"), [("mini", 4.1), ("small", 24.7), ("base", 102.3)])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from migrator.errors import BadInputError
-from migrator.forecast.model import (
+from migrator.forecast.toto.model import (
     MODEL_CONFIGS,
     TotoConfig,
     TotoModel,

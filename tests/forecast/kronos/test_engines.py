@@ -9,9 +9,10 @@ from scipy.stats import ks_2samp
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import synthetic_ohlc
-from migrator.forecast.equivalence import LOGIT_TOLERANCE, check_kronos_equivalence
-from migrator.forecast.kronos import KronosModel, build_kronos
-from migrator.forecast.kronos_engines import (CallTrace, KronosWorkload, baseline_call, kronos_baseline_engine,
+from migrator.forecast.equivalence import LOGIT_TOLERANCE
+from migrator.forecast.kronos.equivalence import check_kronos_equivalence
+from migrator.forecast.kronos.model import KronosModel, build_kronos
+from migrator.forecast.kronos.engines import (CallTrace, KronosWorkload, baseline_call, kronos_baseline_engine,
                                               kronos_optimized_engine, kronos_schedule, optimized_call, optimized_calls,
                                               prepare_input)
 
@@ -151,7 +152,7 @@ def test_bad_workloads() -> None:
 
 
 def test_baseline_estimate_times_the_first_steps(model: KronosModel, frame) -> None:
-    from migrator.forecast.kronos_engines import PHASES, estimate_baseline_call
+    from migrator.forecast.kronos.engines import PHASES, estimate_baseline_call
 
     inputs = prepare_input(frame, len(frame) - 1, WORKLOAD)
     with torch.inference_mode():

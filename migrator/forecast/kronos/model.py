@@ -1,4 +1,4 @@
-"""A Kronos-style candlestick forecaster, readable in one file (shared/UPSTREAM.md section 6).
+"""A Kronos-style candlestick forecaster, readable in one file, shaped like Kronos's model/kronos.py.
 
 - Tokenizer: 6 features per bar (open, high, low, close, volume, amount) -> Linear embed ->
   causal transformer blocks -> Linear to s1_bits + s2_bits -> binary spherical quantisation
@@ -40,11 +40,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from migrator.errors import BadInputError
-from migrator.forecast.model import SwiGLU, _apply_rotary, _rotary, check_state_dict, read_state_dict
+from migrator.forecast.checkpoint import check_state_dict, read_state_dict
+from migrator.forecast.layers import SwiGLU, apply_rotary, rotary_angles
 from migrator.runtime.prefix_attention import PrefixKV, attend_after_prefix
 
 FEATURES = 6  # open, high, low, close, volume, amount
-TIME_FEATURES = ("minute", "hour", "weekday", "day", "month")
 _TIME_SIZES = (60, 24, 7, 32, 13)
 DEP_HEADS = 4  # the dependency-aware layer's cross-attention heads
 RMS_EPS = 1e-5  # Kronos's RMSNorm eps (torch's default would be the dtype's epsilon)
@@ -114,13 +114,13 @@ class Block(nn.Module):
         self.ffn = SwiGLU(dim, ff_dim)
 
     def _rotary(self, start: int, tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cos, sin = _rotary(start + tokens, self.q.in_features // self.heads, self.rope_base)
+        cos, sin = rotary_angles(start + tokens, self.q.in_features // self.heads, self.rope_base)
         return cos[start:], sin[start:]
 
     def _qkv(self, normed: torch.Tensor, start: int) -> tuple[torch.Tensor, ...]:
         cos, sin = self._rotary(start, normed.shape[1])
-        query = _apply_rotary(_split_heads(self.q(normed), self.heads), cos, sin)
-        key = _apply_rotary(_split_heads(self.k(normed), self.heads), cos, sin)
+        query = apply_rotary(_split_heads(self.q(normed), self.heads), cos, sin)
+        key = apply_rotary(_split_heads(self.k(normed), self.heads), cos, sin)
         return query, key, _split_heads(self.v(normed), self.heads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

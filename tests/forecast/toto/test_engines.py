@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from migrator.errors import BadInputError
-from migrator.forecast.engines import (
+from migrator.forecast.toto.engines import (
     PHASES,
     Workload,
     baseline_call_draws,
@@ -17,7 +17,7 @@ from migrator.forecast.engines import (
     optimized_engine,
     schedule,
 )
-from migrator.forecast.model import TotoConfig, TotoModel
+from migrator.forecast.toto.model import TotoConfig, TotoModel
 
 KEYS = ("Close", "Low", "High", "Open")
 

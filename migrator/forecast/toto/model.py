@@ -1,6 +1,6 @@
 """A Toto-style probabilistic forecaster for one univariate series, readable in one file.
 
-Shape of Datadog's Toto (see shared/UPSTREAM.md section 5):
+Shape of Datadog's Toto (toto-ts 0.2.0):
 
 - inputs are left-padded with zeros to a multiple of the patch size (64) and come with a
   padding mask (True = observed);
@@ -33,7 +33,8 @@ from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, StudentT
 
 from migrator.errors import BadInputError
-from migrator.files import UnreadableFile, check_regular
+from migrator.forecast.checkpoint import load_state_dict_checked
+from migrator.forecast.layers import SwiGLU, apply_rotary, rotary_angles
 
 
 @dataclass(frozen=True)
@@ -139,30 +140,6 @@ def causal_patch_scaler(
     return mean.float(), torch.sqrt(variance + min_variance).float()
 
 
-def _rotary(positions: int, head_dim: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
-    inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    angles = torch.outer(torch.arange(positions, dtype=torch.float32), inv_freq)
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
-
-
-def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return x * cos + torch.cat([-second, first], dim=-1) * sin
-
-
-class SwiGLU(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.gate = nn.Linear(dim, hidden, bias=False)
-        self.up = nn.Linear(dim, hidden, bias=False)
-        self.down = nn.Linear(hidden, dim, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # In place: one activation-sized buffer fewer per layer (the model is inference-only).
-        return self.down(F.silu(self.gate(x)).mul_(self.up(x)))
-
-
 class TransformerLayer(nn.Module):
     def __init__(self, config: TotoConfig, spacewise: bool) -> None:
         super().__init__()
@@ -212,8 +189,8 @@ class TransformerLayer(nn.Module):
         def heads_first(t: torch.Tensor) -> torch.Tensor:
             return t.reshape(batch, -1, heads, head_dim).transpose(1, 2)
 
-        query = _apply_rotary(heads_first(query), q_cos, q_sin)
-        key = _apply_rotary(heads_first(key), cos, sin)
+        query = apply_rotary(heads_first(query), q_cos, q_sin)
+        key = apply_rotary(heads_first(key), cos, sin)
         attended = F.scaled_dot_product_attention(
             query, key, heads_first(value), is_causal=not last_only
         )
@@ -265,7 +242,7 @@ class TotoModel(nn.Module):
         scaled = (patches - mean[..., None]) / std[..., None]
         scaled = scaled * mask.reshape(patches.shape)  # padding stays zero
         x = self.patch_embed(scaled)
-        rotary = _rotary(x.shape[1], config.embed_dim // config.num_heads, config.rope_base)
+        rotary = rotary_angles(x.shape[1], config.embed_dim // config.num_heads, config.rope_base)
         last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
             x = layer(x, rotary, last_only=last_only and index == last)
@@ -311,52 +288,3 @@ def build_model(name: str = "small", *, seed: int = 0, checkpoint: Path | None =
     if checkpoint is not None:
         load_state_dict_checked(model, Path(checkpoint), repr(name))
     return model.eval()
-
-
-def load_state_dict_checked(model: nn.Module, path: Path, label: str) -> None:
-    """Load a state dict saved with torch.save into `model`; BadInputError naming `path` unless
-    it has exactly the model's keys and shapes. `label` names the model in that message."""
-    check_state_dict(model, read_state_dict(path), path, label)
-
-
-def read_state_dict(path: Path) -> dict:
-    """A dict saved with torch.save (weights only); BadInputError naming `path` otherwise."""
-    try:
-        check_regular(path)  # a FIFO or a device would block torch.load, or feed it without end
-    except UnreadableFile as exc:
-        raise BadInputError(f"{path}: cannot read checkpoint: {exc.reason}") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    # Any failure to unpickle an untrusted file is bad input (struct.error, ValueError, ... seen).
-    except Exception as exc:  # noqa: BLE001
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadInputError(f"{path}: cannot read checkpoint: {reason}") from None
-    if not isinstance(state, dict):
-        raise BadInputError(f"{path}: not a state dict (found {type(state).__name__})")
-    return state
-
-
-def check_state_dict(model: nn.Module, state: dict, path: Path, label: str) -> None:
-    """Load `state` into `model` unless its keys and shapes differ from the model's (BadInputError
-    naming `path` and the model `label`)."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong_shape = [
-        f"{key} {tuple(getattr(state[key], 'shape', ()))} != {tuple(value.shape)}"
-        for key, value in expected.items()
-        if key in state
-        and (not isinstance(state[key], torch.Tensor) or state[key].shape != value.shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    if wrong_shape:
-        problems.append(f"{len(wrong_shape)} with the wrong shape (e.g. {wrong_shape[0]})")
-    if problems:
-        raise BadInputError(
-            f"{path}: not a checkpoint of the {label} model: keys " + "; ".join(problems)
-        )
-    model.load_state_dict(state)

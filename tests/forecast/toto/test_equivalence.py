@@ -10,8 +10,8 @@ import torch
 from scipy.stats import ks_2samp
 
 from migrator.errors import BadInputError
-from migrator.forecast import equivalence
-from migrator.forecast.engines import (
+from migrator.forecast.toto import equivalence
+from migrator.forecast.toto.engines import (
     Workload,
     baseline_call_draws,
     baseline_engine,
@@ -20,8 +20,8 @@ from migrator.forecast.engines import (
     optimized_engine,
     schedule,
 )
-from migrator.forecast.equivalence import check_equivalence, param_rel_diff
-from migrator.forecast.model import (
+from migrator.forecast.toto.equivalence import check_equivalence, param_rel_diff
+from migrator.forecast.toto.model import (
     MixtureParams,
     TotoConfig,
     TotoModel,

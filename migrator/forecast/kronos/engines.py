@@ -1,6 +1,6 @@
 """Kronos's forecast calls in the backtest, run two ways: as Kronos runs them, and exactly but fast.
 
-The schedule (shared/UPSTREAM.md sections 4 and 6): for every simulation s (the history minus
+The schedule (the backtest's, as marketsim runs Kronos): for every simulation s (the history minus
 its last s+1 bars) the backtest calls Kronos on the last `context` (= max_context) bars for the
 Close key (every key with all_keys, each key a separate call on the same frame), pred_len 7,
 `samples` paths; the forecast is the mean path, de-normalised, read at the key's column.
@@ -35,10 +35,11 @@ import numpy as np
 import torch
 
 from migrator.errors import BadInputError
-from migrator.forecast.data import KEYS, OHLCFrame
-from migrator.forecast.engines import EngineResult, PhaseClock, evenly_spaced, seeded_inference
-from migrator.forecast.kronos import (KronosModel, PrefixKV, SamplingParams, run_after_prefix, run_prefix,
+from migrator.forecast.data import OHLCFrame
+from migrator.forecast.engine import EngineResult, PhaseClock, seeded_inference
+from migrator.forecast.kronos.model import (KronosModel, PrefixKV, SamplingParams, run_after_prefix, run_prefix,
                                       sample_tokens, time_stamps)
+from migrator.workload import KEYS, evenly_spaced
 
 PHASES = ("tokenizer", "prefill", "decoding", "sampling", "overhead")
 # Paths per batched optimized call: bounds the per-path attention scores (paths x heads x

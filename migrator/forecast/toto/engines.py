@@ -1,6 +1,6 @@
 """The backtest's forecast schedule, run two ways: as the guide runs it, and exactly but fast.
 
-The schedule (shared/UPSTREAM.md section 4): simulation s uses the history minus its last s+1
+The schedule (the backtest's): simulation s uses the history minus its last s+1
 rows; for each key and each walk-forward origin pred_idx in reversed(range(1, horizon + 1)) one
 model call forecasts the next percent change from context = that simulation's series[:-pred_idx]
 (prediction_length 1), drawing `samples` values in batches of `batch`, reduced by the aggregate
@@ -29,18 +29,16 @@ setting as it is (one thread per core by default).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from migrator.errors import BadInputError
-from migrator.forecast.aggregates import aggregate, parse_spec, quantile_band
-from migrator.forecast.model import MixtureParams, TotoModel, left_pad
+from migrator.forecast.aggregates import aggregate, quantile_band
+from migrator.forecast.engine import EngineResult, PhaseClock, seeded_inference
+from migrator.forecast.toto.model import MixtureParams, TotoModel, left_pad
+from migrator.workload import Workload, evenly_spaced
 
 PHASES = ("forward", "sampling", "aggregation", "grouping_padding", "overhead")
 # Rows x tokens per batched forward: bounds activation memory. The default workload's largest
@@ -49,67 +47,10 @@ _MAX_TOKENS_PER_FORWARD = 8192
 
 
 @dataclass(frozen=True)
-class Workload:
-    sims: int = 50
-    horizon: int = 7  # walk-forward origins per (simulation, key)
-    samples: int = 128  # num_samples per call
-    batch: int = 32  # samples_per_batch
-    aggregate: str = "mean"
-    keys: tuple[str, ...] = ("Close", "Low", "High", "Open")
-    # Steps each call forecasts after its context, as Toto's forecaster does; the call's
-    # Forecast is the aggregate of the samples of the last one (prediction_length steps ahead).
-    prediction_length: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("sims", "horizon", "samples", "batch", "prediction_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                option = name.replace("_", "-")
-                raise BadInputError(f"--{option} must be a positive integer, got {value!r}")
-        if self.samples % self.batch:
-            raise BadInputError(
-                f"--samples {self.samples} is not a multiple of --batch {self.batch} "
-                "(Toto requires num_samples % samples_per_batch == 0)"
-            )
-        if not self.keys:
-            raise BadInputError("the workload needs at least one key")
-        parse_spec(self.aggregate)  # unknown spec: BadInputError now, not mid-run
-
-    @property
-    def calls(self) -> int:
-        return self.sims * len(self.keys) * self.horizon
-
-
-@dataclass(frozen=True)
 class Forecast:
     point: float
     band_low: float
     band_high: float
-
-
-@dataclass
-class EngineResult:
-    """What an engine of any family returns (see registry.Engine).
-
-    Toto's forecasts: (sim, key, pred_idx) -> forecast of the percent change prediction_length
-    steps after the context (the next one by default). Kronos's: (sim, key) -> the pred_len
-    predicted values of the key (the mean path, de-normalised).
-
-    model_calls: forecasts the engine made (baseline: calls, or distinct contexts with cache;
-    optimized: distinct contexts). forward_passes: model forward invocations. When extrapolated,
-    seconds, breakdown and both counts are for the whole workload, scaled from the measured calls
-    (calls cost the same), and forecasts holds only the measured calls.
-    breakdown: seconds per phase (PHASES); overhead is whatever the other phases do not cover.
-    notes: how the engine forecast, where it departed from its usual path (one line each).
-    """
-
-    forecasts: dict[tuple, Any]  # Toto: (sim, key, pred_idx) -> Forecast; Kronos: (sim, key) -> path
-    model_calls: int
-    forward_passes: int
-    seconds: float
-    extrapolated: bool
-    breakdown: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -146,34 +87,6 @@ def schedule(series: dict[str, np.ndarray], workload: Workload) -> list[Call]:
     ]
 
 
-class PhaseClock:
-    """Wall time per phase; overhead (the last phase) is the rest of the total."""
-
-    def __init__(self, phases: tuple[str, ...] = PHASES) -> None:
-        self.spent = dict.fromkeys(phases, 0.0)
-        self.started = time.perf_counter()
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.spent[name] += time.perf_counter() - start
-
-    def finish(self, scale: float = 1.0) -> tuple[float, dict[str, float]]:
-        total = time.perf_counter() - self.started
-        self.spent["overhead"] = max(0.0, total - sum(self.spent.values()))
-        return total * scale, {name: seconds * scale for name, seconds in self.spent.items()}
-
-
-@contextmanager
-def seeded_inference(seed: int) -> Iterator[None]:
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
-        yield
-
-
 def _contexts(series: dict[str, np.ndarray], keys: tuple[str, ...]) -> dict[str, torch.Tensor]:
     return {key: torch.as_tensor(np.asarray(series[key]), dtype=torch.float32) for key in keys}
 
@@ -191,7 +104,7 @@ def baseline_call_draws(
     step of it from that step's mixture; beyond one patch each row appends its sampled patch
     to its input (the rows diverge) and the full model runs again, until prediction_length
     steps are sampled. Returns `samples` draws of the last step."""
-    clock = clock or PhaseClock()
+    clock = clock or PhaseClock(PHASES)
     patch = model.config.patch_size
     decodes = patches_to_decode(workload, patch)
     with clock.phase("grouping_padding"):
@@ -220,14 +133,6 @@ def _forecast(draws: np.ndarray, spec: str) -> Forecast:
     return Forecast(aggregate(draws, spec), low, high)
 
 
-def evenly_spaced(count: int, chosen: int | None) -> list[int]:
-    if chosen is None or chosen >= count:
-        return list(range(count))
-    if chosen < 1:
-        raise BadInputError(f"--baseline-calls must be at least 1, got {chosen}")
-    return sorted(set(np.linspace(0, count - 1, chosen).round().astype(int).tolist()))
-
-
 def baseline_engine(
     model: TotoModel,
     series: dict[str, np.ndarray],
@@ -240,7 +145,7 @@ def baseline_engine(
     """The guide's schedule call by call. max_calls=K times K calls spread evenly over the
     schedule (contexts of every length, so the mean is the schedule's) and scales to all."""
     calls = schedule(series, workload)
-    clock = PhaseClock()
+    clock = PhaseClock(PHASES)
     contexts = _contexts(series, workload.keys)
     units = list(dict.fromkeys(call.context for call in calls)) if cache else calls
     measured = [units[i] for i in evenly_spaced(len(units), max_calls)]
@@ -275,7 +180,7 @@ def next_step_distributions(
     """Mixture parameters [C, K] of step `step` (0 = the next one) of the patch after each
     context (in input order), from batched forwards over contexts of the same padded length.
     Returns (params, forward passes)."""
-    clock = clock or PhaseClock()
+    clock = clock or PhaseClock(PHASES)
     patch = model.config.patch_size
     with clock.phase("grouping_padding"):
         by_padded: dict[int, list[int]] = {}
@@ -308,7 +213,7 @@ def optimized_draws(
     """`samples` draws [C, samples] of the step prediction_length after each context, and the
     forward passes made. Within one patch: the needed step's mixture from one batched pass.
     Beyond (decodes_autoregressively): each context through the baseline's call."""
-    clock = clock or PhaseClock()
+    clock = clock or PhaseClock(PHASES)
     if decodes_autoregressively(model, workload):
         draws = [baseline_call_draws(model, context, workload, clock) for context in contexts]
         passes = (workload.samples // workload.batch) * patches_to_decode(
@@ -333,7 +238,7 @@ def optimized_engine(
     """The same forecast distribution for every call, each distinct context forecast once.
     max_calls is accepted for the registry's common signature and not used (it runs them all)."""
     calls = schedule(series, workload)
-    clock = PhaseClock()
+    clock = PhaseClock(PHASES)
     contexts = _contexts(series, workload.keys)
     distinct = list(dict.fromkeys(call.context for call in calls))
     with seeded_inference(seed):

@@ -13,7 +13,7 @@ import torch
 
 from kronos_finance._vendor.kronos_model import kronos as K
 from migrator.errors import BadInputError
-from migrator.forecast.kronos import build_kronos
+from migrator.forecast.kronos.model import build_kronos
 from migrator.runtime.kronos_bench import random_kronos
 
 

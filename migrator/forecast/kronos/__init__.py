@@ -1,0 +1,1 @@
+"""Kronos-style forecasting: the model and its engines."""

@@ -1,0 +1,1 @@
+"""Toto-style forecasting: the model, its engines, the toto-ts backend."""

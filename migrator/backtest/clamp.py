@@ -39,7 +39,7 @@ def toto_floors(facts: BacktestFacts, env: Mapping[str, str]) -> tuple[Resolved,
 
 def clamp_toto(num_samples: int, samples_per_batch: int, low_ns: int, high_ns: int,
                low_spb: int, high_spb: int) -> tuple[int, int]:
-    """The backtest's clamp (UPSTREAM.md section 3): num_samples to [low, high],
+    """The upstream backtest's clamp at the guide's commit: num_samples to [low, high],
     samples_per_batch to [low, high] and at most num_samples, then num_samples
     rounded down to a multiple of samples_per_batch."""
     ns = min(max(num_samples, low_ns), high_ns)
@@ -55,7 +55,7 @@ def effective_toto(facts: BacktestFacts, num_samples: Any, samples_per_batch: An
 
     First by following the module's own clamp function on them (exact, whatever its
     rules); when its code uses something the evaluator does not model, by the clamp
-    UPSTREAM.md section 3 documents, with the bounds the module defines (said so in `why`).
+    upstream's backtest has at the guide's commit, with the bounds the module defines (said so in `why`).
     """
     if isinstance(facts.clamp_function, Unknown):
         return _unknown_runtime(facts.clamp_function.reason)

@@ -1,7 +1,7 @@
 """What the user's backtest module says about its parameters, read with `ast`.
 
 `read_backtest_facts(path)` finds the settings the backtest resolves its Toto
-and Kronos parameters from (UPSTREAM.md section 3): the Toto defaults, the clamp
+and Kronos parameters from (upstream's resolve_toto_params and friends): the Toto defaults, the clamp
 floors and ceilings (env-driven or plain constants), FAST_TESTING and its
 values, the hyperparams root, the Kronos defaults and sample-count override,
 `max_horizon` and a fixed validation window. Each is a `Setting` (name, where,

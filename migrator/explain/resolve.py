@@ -1,4 +1,4 @@
-"""Per symbol: what the backtest will run with, and why (UPSTREAM.md section 3).
+"""Per symbol: what the backtest will run with, and why.
 
 Toto: FAST_TESTING's values when it is on, else HYPERPARAMS/toto/SYMBOL.json's
 config (a key the file lacks, or no file: the module's default), then the

@@ -15,7 +15,6 @@ is rolled back at once where it can be; otherwise the error says what to run.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import os
 import secrets
@@ -24,13 +23,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from migrator import atomic
-from migrator.errors import BadInputError, MigrateError, SafetyError
+from migrator.errors import BadInputError, SafetyError
 from migrator.hints import command
 from migrator.journal.paths import create_recorded_folders, missing_folders, write_new_file
 from migrator.journal.records import (JOURNAL_FOLDER, RECORD_FORMAT, FileRecord, Migration, Record,
                                       State, StoredFile, check_kind, relative_path)
 from migrator.journal.changes import FileChange
-from migrator.journal.failures import describe_failure
+from migrator.journal.failures import describe_failure, describe_os_error
 from migrator.journal.revert import execute_revert, plan_revert
 from migrator.journal.store import Store, now
 

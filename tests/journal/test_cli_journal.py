@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from migrator.hints import root_option
 from migrator import atomic
 from migrator.cli import main
-from migrator.journal import FileChange, Journal
+from migrator.journal import FileChange
 
 from .helpers import apply_changes
 

@@ -105,7 +105,7 @@ def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, byt
     if kill_at == "keeping originals":
         pause = ("open", 0, f"*/{next_id}.pack")
     elif kill_at == "writing temp files":
-        pause = ("open", 0, f"*/hyperparams/toto/*.tmp")  # a user's file's temp, not the journal's
+        pause = ("open", 0, "*/hyperparams/toto/*.tmp")  # a user's file's temp, not the journal's
     elif kill_at == "first file replaced":
         pause = ("replace", 1, f"*/hyperparams/toto/{first.name}")
     else:  # a random file (printed seed): anywhere in the renames, the last one included

@@ -522,6 +522,19 @@ def test_a_failure_part_way_is_rolled_back_at_once(root: Path, monkeypatch: pyte
     assert [m.state for m in Journal(root).history()] == ["reverted"]
 
 
+def test_the_record_failing_to_write_is_one_line_and_nothing_written(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full while the record is written: the migration never exists, no user file changes."""
+    def full(self: Store, record: Any) -> None:
+        raise OSError(28, "No space left on device", str(self.paths.record(record.id)))
+
+    monkeypatch.setattr(Store, "write_record", full)
+    with pytest.raises(SafetyError, match=r"cannot record the migration: .*0001.json: No space left on device; "
+                                          r"nothing written"):
+        apply_changes(root, "toto", ["migrate"], _changes(root))
+    assert _snapshot(root) == ORIGINAL
+    assert Journal(root).history() == []
+
+
 def test_the_applied_state_failing_to_write_is_rolled_back(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Disk full while "applied" is written: failed before with a traceback, migration left pending."""
     real = Store.write_state  # the writer's Store, below the facade's Journal

@@ -9,7 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from migrator.cli import PROFILE_BACKENDS, main
+from migrator.cli import main
+from migrator.cli.profile import PROFILE_BACKENDS
 from migrator.errors import BadInputError
 
 

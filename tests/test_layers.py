@@ -10,6 +10,7 @@ ancestors, which Python has initialised before the importer runs.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,20 @@ def test_every_layer_of_the_table_exists_and_nothing_is_unassigned(graph: dict[s
     assert layers == set(LAYERS)
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert packages <= set(LAYERS), f"a package without a row in the table: {packages - set(LAYERS)}"
+
+
+def test_docs_architecture_states_the_same_table() -> None:
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = text.split("## The layers", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].startswith("`"):
+            continue
+        folders = re.findall(r"`([a-z_]+)/`", cells[1])
+        layer = folders[0] if folders else "base"
+        table[layer] = {word.strip() for word in cells[2].split(",")} - {layer}
+    assert table == LAYERS
 
 
 # --- the checker itself, on synthetic graphs and sources ---------------------------------------

@@ -1,6 +1,6 @@
 """The journal's share of `migrate toto` on 10,000 files (pytest-benchmark).
 
-Journal.apply on 10,000 small files: re-read and check each file, keep the
+write_migration on 10,000 small files (planned before it): re-read and check each file, keep the
 originals (copies, one pack, one fsync), record, durable "pending", batched
 atomic replacement (one syncfs; per file: re-check the bytes, link the replaced
 inode so the rename frees nothing, rename; one fsync per folder), "applied".
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from migrator import atomic
-from migrator.journal import FileChange, Journal
+from migrator.journal import FileChange, Journal, write_migration
 
 N_FILES = 10_000
 
@@ -58,7 +58,7 @@ def _bench_apply(benchmark, pristine: Path, tmp_path: Path) -> None:
         return (roots[-1], _changes(roots[-1])), {}
 
     def apply(root: Path, changes: list[FileChange]) -> None:
-        Journal(root).apply("toto", ["migrate", "toto"], changes)
+        write_migration(root, "toto", ["migrate", "toto"], lambda: changes)
 
     benchmark.pedantic(apply, setup=fresh_tree, rounds=3, iterations=1)
     for root in roots:
@@ -87,7 +87,7 @@ def test_journal_revert_10k(benchmark, pristine, tmp_path):
     def applied_tree():
         roots.append(tmp_path / f"root{len(roots)}")
         shutil.copytree(pristine, roots[-1])
-        Journal(roots[-1]).apply("toto", ["migrate", "toto"], _changes(roots[-1]))
+        write_migration(roots[-1], "toto", ["migrate", "toto"], lambda: _changes(roots[-1]))
         return (roots[-1],), {}
 
     benchmark.pedantic(lambda root: Journal(root).revert(), setup=applied_tree, rounds=3, iterations=1)

@@ -152,26 +152,6 @@ def replace_many(replacements: Sequence[Replacement], *, tag: str,
         fsync_folder(folder)
 
 
-def make_durable(files: Sequence[str], folders: Iterable[str]) -> None:
-    """Flush files created (or hard-linked) without fsync, then the folders holding them.
-
-    Every file must sit in one of `folders`. Many files: one syncfs per
-    filesystem, as in replace_many; few: one fsync each.
-    """
-    folders = sorted(set(folders))
-    if len(files) >= BATCH_MIN_FILES and _syncfs is not None:
-        _flush_filesystems(folders)
-    else:
-        for path in files:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    for folder in folders:
-        fsync_folder(folder)
-
-
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 

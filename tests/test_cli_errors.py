@@ -40,9 +40,9 @@ COMMANDS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "toto": (("toto", "--samples", "32", "--batch", "16", "--dry-run"), "migrator.configs.migrations", "plan_migration"),
     "kronos": (("kronos", "--samples", "64"), "migrator.configs.migrations", "plan_migration"),
     "apply": (("apply", "--dry-run"), "migrator.codemod.apply", "run_apply"),
-    "explain": (("explain",), "migrator.explain.resolve", "explain"),
-    "history": (("history",), "migrator.journal.store.Journal", "history"),
-    "revert": (("revert",), "migrator.journal.store.Journal", "revert_many"),
+    "explain": (("explain",), "migrator.explain", "explain"),
+    "history": (("history",), "migrator.journal.Journal", "history"),
+    "revert": (("revert",), "migrator.journal.Journal", "revert_many"),
 }
 
 

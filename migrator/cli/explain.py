@@ -30,8 +30,7 @@ def explain(settings: Settings, hyperparams: str | None, backtest: str | None,
     \b
     Exit codes: 0 done; 2 the backtest is missing or not valid Python, or bad usage.
     """
-    from migrator.explain.report import render_text
-    from migrator.explain.resolve import explain as run_explain
+    from migrator.explain import explain as run_explain, render_text
 
     assert settings.root is not None
     env = dict(os.environ)

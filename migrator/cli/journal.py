@@ -23,8 +23,8 @@ def history(settings: Settings, prune: bool, keep: int | None) -> None:
     id, time (UTC), kind, files, state, command. --json gives a list of
     objects with each file's path and sha256 before and after.
     """
-    from migrator.journal import Journal, unfinished_notice
-    from migrator.journal.report import history_table, migration_document, prune_document, prune_summary
+    from migrator.journal import (Journal, history_table, migration_document, prune_document, prune_summary,
+                                  unfinished_notice)
 
     if keep is not None and not prune:
         raise click.UsageError("--keep N goes with --prune")
@@ -66,8 +66,7 @@ def revert(settings: Settings, migration_id: str | None, everything: bool, to: s
     nothing written; --force restores anyway and keeps its bytes. An unknown
     or already reverted ID is exit 2. --dry-run shows the diffs.
     """
-    from migrator.journal import Journal, NothingToRevert
-    from migrator.journal.report import revert_diffs, revert_document, revert_summary
+    from migrator.journal import Journal, NothingToRevert, revert_diffs, revert_document, revert_summary
 
     if sum((migration_id is not None, everything, to is not None)) > 1:
         raise click.UsageError("give at most one of ID, --all, --to ID")

@@ -20,7 +20,8 @@ from typing import ClassVar, Sequence, TypeVar
 
 import libcst as cst
 
-from migrator.codemod.facts import ModuleFacts
+from migrator.backtest import ModuleFacts
+from migrator.codemod import env_helpers
 
 
 class Status(str, enum.Enum):
@@ -56,7 +57,7 @@ class ModuleContext:
     source: bytes  # the original bytes, for cheap substring checks
     options: RuleOptions
     label: str = "<module>"  # how messages name the file
-    # Base names of the env helpers (see rules/env_helpers.py) the patched code calls.
+    # Base names of the env helpers (see env_helpers.py) the patched code calls.
     helpers_needed: set[str] = dataclasses.field(default_factory=set)
     # What the user must know about the patch (`label:line: ...`), in order, once each.
     notes: dict[str, None] = dataclasses.field(default_factory=dict)
@@ -67,8 +68,6 @@ class ModuleContext:
     @functools.cached_property
     def helper_names(self) -> dict[str, str]:
         """Helper base name -> the name it has (or gets) in this module (env_helpers.resolve)."""
-        from migrator.codemod.rules import env_helpers
-
         return env_helpers.resolve(self.facts)
 
     def helper(self, base: str) -> str:

@@ -1,15 +1,11 @@
 """`migrate explain`: what the backtest will really run with, read from the user's own code.
 
-Public surface: `read_backtest_facts`, `toto_floors`, `toto_bounds`,
-`effective_toto`, `toto_advice`, `clamp_toto` (facts.py), `explain` (resolve.py), and
-`Unknown`, the value for anything that cannot be determined.
+Public surface: `explain` (resolve.py), `render_text` (report.py), and `Unknown`, the value for
+anything that cannot be determined. Reading the module itself is migrator.backtest's.
 """
 
-from migrator.explain.evaluate import Unknown
-from migrator.explain.facts import (
-    BacktestFacts, Resolved, Setting, TotoAdvice, TotoRuntime, clamp_toto, effective_toto,
-    read_backtest_facts, toto_advice, toto_bounds, toto_floors,
-)
+from migrator.backtest import Unknown
+from migrator.explain.report import render_text
+from migrator.explain.resolve import Explanation, explain
 
-__all__ = ["BacktestFacts", "Resolved", "Setting", "TotoAdvice", "TotoRuntime", "Unknown", "clamp_toto",
-           "effective_toto", "read_backtest_facts", "toto_advice", "toto_bounds", "toto_floors"]
+__all__ = ["Explanation", "Unknown", "explain", "render_text"]

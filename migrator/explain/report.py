@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from migrator.explain.evaluate import Unknown
+from migrator.backtest import Unknown
 from migrator.explain.resolve import Explanation
 from migrator.names import printable, printable_document
 

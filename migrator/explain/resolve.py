@@ -1,4 +1,4 @@
-"""Per symbol: what the backtest will run with, and why (UPSTREAM.md section 3).
+"""Per symbol: what the backtest will run with, and why.
 
 Toto: FAST_TESTING's values when it is on, else HYPERPARAMS/toto/SYMBOL.json's
 config (a key the file lacks, or no file: the module's default), then the
@@ -21,12 +21,10 @@ from typing import Any, Mapping
 from migrator.errors import BadInputError
 from migrator.files import CONFIG, UnreadableFile, read_user_file
 from migrator.names import printable
-from migrator.explain.evaluate import Unknown, budget_seconds
-from migrator.explain.facts import (
-    HYPERPARAM_ROOT_ENV, KRONOS_SAMPLE_COUNT_ENV, TOTO_KEYS, BacktestFacts, Resolved, effective_toto,
-    read_backtest_facts, to_json, toto_bounds,
+from migrator.backtest import (
+    HYPERPARAM_ROOT_ENV, KRONOS_SAMPLE_COUNT_ENV, TOTO_KEYS, BacktestFacts, HookEffect, Resolved, Unknown,
+    budget_seconds, effective_toto, hook_effects, read_backtest_facts, to_json, toto_bounds,
 )
-from migrator.explain.hooks import HookEffect, hook_effects
 
 MODEL_FOLDERS = ("toto", "kronos", "best")
 

@@ -15,7 +15,6 @@ is rolled back at once where it can be; otherwise the error says what to run.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import os
 import secrets
@@ -24,26 +23,17 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from migrator import atomic
-from migrator.errors import BadInputError, MigrateError, SafetyError
+from migrator.errors import BadInputError, SafetyError
 from migrator.hints import command
 from migrator.journal.paths import create_recorded_folders, missing_folders, write_new_file
 from migrator.journal.records import (JOURNAL_FOLDER, RECORD_FORMAT, FileRecord, Migration, Record,
                                       State, StoredFile, check_kind, relative_path)
-from migrator.journal.store import Journal, now
+from migrator.journal.changes import FileChange
+from migrator.journal.failures import describe_failure, describe_os_error
+from migrator.journal.revert import execute_revert, plan_revert
+from migrator.journal.store import Store, now
 
 _NEW_FILE_MODE = 0o100644
-
-
-@dataclasses.dataclass(frozen=True)
-class FileChange:
-    """One file's planned change. `path` is absolute and inside the root.
-
-    `before` None: the file must not exist; the migration creates it.
-    """
-
-    path: Path
-    before: bytes | None
-    after: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,23 +63,15 @@ def write_migration(root: Path | str, kind: str, argv: Sequence[str],
     it plans. None when nothing changes. SafetyError (exit 3) while an unfinished
     migration exists, or when a file changed since `plan` read it.
     """
-    journal = Journal(root)
+    journal = Store(root)
     with journal.lock():
         _refuse_if_unfinished(journal)
         return _apply_locked(journal, kind, argv, plan())
 
 
-def apply_changes(journal: Journal, kind: str, argv: Sequence[str],
+def _apply_locked(journal: Store, kind: str, argv: Sequence[str],
                   changes: Sequence[FileChange]) -> Migration | None:
-    """Journal and apply `changes` (takes the lock if the caller does not hold it)."""
-    with journal.lock():
-        _refuse_if_unfinished(journal)
-        return _apply_locked(journal, kind, argv, changes)
-
-
-def _apply_locked(journal: Journal, kind: str, argv: Sequence[str],
-                  changes: Sequence[FileChange]) -> Migration | None:
-    """apply_changes once the lock is held and no unfinished migration was found under it."""
+    """Journal and apply `changes` once the lock is held and no unfinished migration was found under it."""
     try:
         check_kind(kind)
     except ValueError as exc:
@@ -113,13 +95,13 @@ def _apply_locked(journal: Journal, kind: str, argv: Sequence[str],
     return record.migration(State("applied"))
 
 
-def _refuse_if_unfinished(journal: Journal) -> None:
+def _refuse_if_unfinished(journal: Store) -> None:
     pending = journal.unfinished()
     if pending is not None:
         raise SafetyError(f"{unfinished_notice(pending, journal.paths.root)} first; nothing written")
 
 
-def _check(journal: Journal, changes: Sequence[FileChange]) -> list[_Checked]:
+def _check(journal: Store, changes: Sequence[FileChange]) -> list[_Checked]:
     """Every change inside the root, outside the journal, once, and on the bytes planned from."""
     root = str(journal.root)
     checked: list[_Checked] = []
@@ -159,7 +141,7 @@ def _new_file_mode(rel: str, real: str) -> int:
     return _NEW_FILE_MODE
 
 
-def _missing_folders(journal: Journal, checked: list[_Checked]) -> list[str]:
+def _missing_folders(journal: Store, checked: list[_Checked]) -> list[str]:
     """The folders the created files need that do not exist yet, shallowest first, once each."""
     folders: dict[str, None] = {}
     parents: set[str] = set()  # thousands of created files share a few folders
@@ -193,7 +175,7 @@ def _holds_before(rel: str, real: str, before: bytes) -> os.stat_result:
     return info
 
 
-def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str],
+def _journal(journal: Store, migration_id: str, kind: str, argv: Sequence[str],
              checked: list[_Checked], folders: list[str]) -> Record:
     """The pack of originals and the record, durable; then the state "pending"."""
     stored, chunks, offset = [], [], 0
@@ -226,10 +208,8 @@ def _journal(journal: Journal, migration_id: str, kind: str, argv: Sequence[str]
     return record
 
 
-def _roll_back(journal: Journal, record: Record, checked: list[_Checked], exc: BaseException) -> None:
+def _roll_back(journal: Store, record: Record, checked: list[_Checked], exc: BaseException) -> None:
     """Undo a migration that failed part-way, at once; raise the error that says what happened."""
-    from migrator.journal.revert import execute_revert, plan_revert
-
     what = describe_failure(exc, journal)
     originals = {c.rel: c.change.before for c in checked}
     try:
@@ -246,26 +226,6 @@ def _roll_back(journal: Journal, record: Record, checked: list[_Checked], exc: B
         raise exc
     raise SafetyError(f"migration {record.id} ({record.kind}) stopped: {what}; rolled back: every file "
                       "holds the bytes it held before (nothing lost)") from exc
-
-
-def describe_failure(exc: BaseException, journal: Journal) -> str:
-    if isinstance(exc, atomic.ChangedMeanwhile):
-        return f"{journal.paths.label(exc.path)} changed while migrate was writing (left as it is)"
-    if isinstance(exc, OSError):
-        return describe_os_error(exc, journal)
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, MigrateError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def describe_os_error(exc: OSError, journal: Journal) -> str:
-    """`FILE: reason`, the file relative to the root where it is inside."""
-    name = exc.filename
-    label = "" if name is None else journal.paths.label(os.fsdecode(name))
-    reason = exc.strerror or errno.errorcode.get(exc.errno or 0, str(exc))
-    return f"{label}: {reason}" if label else reason
 
 
 def _sha256(data: bytes) -> str:

@@ -21,7 +21,7 @@ import shutil
 import stat
 
 from migrator.errors import BadInputError
-from migrator.journal.store import Journal
+from migrator.journal.store import Store
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +32,7 @@ class PruneResult:
     kept: int | None = None  # the N of --keep
 
 
-def prune(journal: Journal, keep: int | None = None) -> PruneResult:
+def prune(journal: Store, keep: int | None = None) -> PruneResult:
     """`keep` None: reverted migrations only; N >= 1: also applied ones older than the N newest."""
     if keep is not None and (type(keep) is not int or keep < 1):
         raise BadInputError(f"--keep {keep}: must be 1 or more (the newest applied migration is "

@@ -30,12 +30,13 @@ from typing import Callable, Literal
 from migrator import atomic
 from migrator.errors import EXIT_OK, BadInputError, MigrateError, SafetyError
 from migrator.hints import command
-from migrator.journal.apply import FileChange, describe_failure
+from migrator.journal.changes import FileChange
+from migrator.journal.failures import describe_failure
 from migrator.journal.paths import (folder_problem, make_plain_folders, remove_if_empty,
                                     user_path_problem, write_under)
 from migrator.journal.records import (JOURNAL_FOLDER, UNFINISHED_STATES, Migration, MigrationState,
                                       Record, State, StoredFile, match_id)
-from migrator.journal.store import Journal, now
+from migrator.journal.store import Store, now
 
 ActionKind = Literal["restore", "delete", "unchanged", "left"]
 _NAMED = 3  # files named in a refusal before "and N more"
@@ -83,7 +84,7 @@ class RevertResult:
     removed_folders: tuple[str, ...] = ()  # folders it had created, left empty, removed
 
 
-def revert(journal: Journal, migration_id: str | None = None, *, everything: bool = False,
+def revert(journal: Store, migration_id: str | None = None, *, everything: bool = False,
            to: str | None = None, force: bool = False, dry_run: bool = False) -> list[RevertResult]:
     """Undo migrations, newest first; see the module's docstring for which."""
     if dry_run:
@@ -94,7 +95,7 @@ def revert(journal: Journal, migration_id: str | None = None, *, everything: boo
         return _revert_locked(journal, migration_id, everything, to, force, dry_run=False)
 
 
-def _revert_locked(journal: Journal, migration_id: str | None, everything: bool, to: str | None,
+def _revert_locked(journal: Store, migration_id: str | None, everything: bool, to: str | None,
                    force: bool, *, dry_run: bool) -> list[RevertResult]:
     overlay: dict[str, bytes | None] = {}
     plans = []
@@ -114,7 +115,7 @@ def _revert_locked(journal: Journal, migration_id: str | None, everything: bool,
     return [execute_revert(journal, plan) for plan in plans]
 
 
-def _select(journal: Journal, migration_id: str | None, everything: bool,
+def _select(journal: Store, migration_id: str | None, everything: bool,
             to: str | None) -> list[tuple[str, State]]:
     states = journal.ids_and_states()
     ids = [i for i, _ in states]
@@ -171,7 +172,7 @@ def _find(wanted: str, ids: list[str], where: str, root: Path) -> str:
     return found
 
 
-def _refuse_if_newer_changed(journal: Journal, migration_id: str, state: State,
+def _refuse_if_newer_changed(journal: Store, migration_id: str, state: State,
                              states: list[tuple[str, State]]) -> None:
     _, record = journal.load(migration_id, state)  # the state _select read: not parsed again
     mine = {f.record.path for f in record.files}
@@ -194,7 +195,7 @@ def _refuse_if_newer_changed(journal: Journal, migration_id: str, state: State,
                       "nothing written")
 
 
-def plan_revert(journal: Journal, migration: Migration, record: Record, *, force: bool,
+def plan_revert(journal: Store, migration: Migration, record: Record, *, force: bool,
                 overlay: dict[str, bytes | None] | None = None,
                 originals: Callable[[StoredFile], bytes | None] | None = None,
                 rollback: bool = False, force_command: str | None = None) -> RevertPlan:
@@ -254,7 +255,7 @@ def plan_revert(journal: Journal, migration: Migration, record: Record, *, force
                       (record.temp_tag("apply"), record.temp_tag("revert")))
 
 
-def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
+def execute_revert(journal: Store, plan: RevertPlan, *, mark_reverting: bool = True) -> RevertResult:
     """Carry out a plan: state "reverting", keep forced files' bytes, replace, "reverted".
 
     A rollback of a failed apply leaves it "pending" until done (same revert, same notice).
@@ -297,7 +298,7 @@ def execute_revert(journal: Journal, plan: RevertPlan, *, mark_reverting: bool =
                    previous_state=migration.state, removed_folders=removed)
 
 
-def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None,
+def _result(journal: Store, plan: RevertPlan, *, dry_run: bool, previous_state: MigrationState | None = None,
             removed_folders: tuple[str, ...] = ()) -> RevertResult:
     writes = plan.of("restore", "delete")
     forced = tuple(a.rel for a in writes if a.forced)
@@ -315,12 +316,12 @@ def _result(journal: Journal, plan: RevertPlan, *, dry_run: bool, previous_state
     )
 
 
-def _saved_to(journal: Journal, migration_id: str) -> str:
+def _saved_to(journal: Store, migration_id: str) -> str:
     """Where `revert --force` keeps the bytes it replaces, relative to the root."""
     return journal.paths.label(journal.paths.overwritten(migration_id))
 
 
-def _read_user_file(journal: Journal, rel: str) -> tuple[bytes | None, os.stat_result | None]:
+def _read_user_file(journal: Store, rel: str) -> tuple[bytes | None, os.stat_result | None]:
     """The file's bytes and fstat, from one open (None, None: missing)."""
     path = journal.paths.user_file(rel)
     try:
@@ -338,7 +339,7 @@ def _read_user_file(journal: Journal, rel: str) -> tuple[bytes | None, os.stat_r
         os.close(fd)
 
 
-def _remove_leftover_temps(journal: Journal, plan: RevertPlan) -> None:
+def _remove_leftover_temps(journal: Store, plan: RevertPlan) -> None:
     """Temp files of the killed apply (or revert) that never got renamed: names only migrate writes."""
     for action in plan.actions:
         path = journal.paths.user_file(action.rel)

@@ -10,7 +10,7 @@ import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Iterator, Sequence
 
 from migrator.atomic import fsync_folder, write_atomic
 from migrator.errors import SafetyError
@@ -20,20 +20,15 @@ from migrator.journal.paths import (JournalPaths, check_journal_folders, journal
 from migrator.journal.records import (JOURNAL_FOLDER, UNFINISHED_STATES, Migration, Record, State,
                                       StoredFile, is_id, parse_record, parse_state)
 
-if TYPE_CHECKING:
-    from migrator.journal.apply import FileChange
-    from migrator.journal.prune import PruneResult
-    from migrator.journal.revert import RevertResult
-
 # Names migrate writes in migrations/: ID.json/.state/.pack, legacy ID.originals, and temp files.
 _OWN_NAME = re.compile(r"\.?([0-9]{4,9})\.(json|state|pack|originals|replaced|revert-replaced)(\..*\.tmp)?")
 
 
-class Journal:
+class Store:
     """ROOT/.migrate/: the lock, migration records and states, original bytes.
 
-    Writers call migrator.journal.write_migration (lock, plan, journal, apply);
-    `apply`, `revert*` and `prune` here are the same operations on a Journal.
+    The modules above it (apply, revert, prune) take a Store; callers outside the journal
+    use the facade, migrator.journal (its Journal adds the operations).
     """
 
     def __init__(self, root: Path | str) -> None:
@@ -48,7 +43,7 @@ class Journal:
     def lock(self) -> Iterator[None]:
         """Hold the root's lock; SafetyError (exit 3) at once if another migrate holds it.
 
-        Re-entrant within one Journal. Creates ROOT/.migrate/: call it only to write.
+        Re-entrant within one Store. Creates ROOT/.migrate/: call it only to write.
         """
         self.create_folders()
         with self._lock.hold():
@@ -136,33 +131,6 @@ class Journal:
         if data is None or offset + length > len(data):
             return None
         return data[offset:offset + length]
-
-    # --- the operations (their modules) --------------------------------------
-
-    def apply(self, kind: str, argv: Sequence[str], changes: Sequence[FileChange]) -> Migration | None:
-        """Journal and apply changes planned before the lock (write_migration plans under it)."""
-        from migrator.journal.apply import apply_changes
-
-        return apply_changes(self, kind, argv, changes)
-
-    def revert(self, migration_id: str | None = None, *, force: bool = False,
-               dry_run: bool = False) -> RevertResult:
-        """Undo one migration: `migration_id`, else the unfinished one, else the newest applied."""
-        return self.revert_many(migration_id, force=force, dry_run=dry_run)[0]
-
-    def revert_many(self, migration_id: str | None = None, *, everything: bool = False,
-                    to: str | None = None, force: bool = False,
-                    dry_run: bool = False) -> list[RevertResult]:
-        """Undo migrations newest first (migrator.journal.revert): one, --all, or --to ID."""
-        from migrator.journal.revert import revert
-
-        return revert(self, migration_id, everything=everything, to=to, force=force, dry_run=dry_run)
-
-    def prune(self, keep: int | None = None) -> PruneResult:
-        """Drop reverted migrations' originals; with `keep` N, also applied ones older than the N newest."""
-        from migrator.journal.prune import prune
-
-        return prune(self, keep)
 
     # --- writing ----------------------------------------------------------
 

@@ -70,12 +70,11 @@ def test_without_a_toto_folder_every_symbol_runs_the_module_defaults(project, fi
 
 
 def test_the_example_backtest_agrees(tmp_path):
-    """Runs against examples/backtest_test3_inline.py once it has upstream's resolution
-    functions (it is being rewritten on another branch)."""
+    """explain agrees with running the bundled example backtest (it has upstream's resolution
+    functions: a failure, not a skip, if they go)."""
     example = REPO / "examples" / "backtest_test3_inline.py"
     names = {node.name for node in ast.parse(example.read_bytes()).body if isinstance(node, ast.FunctionDef)}
-    if not {"resolve_toto_params", "resolve_kronos_params"} <= names:
-        pytest.skip("examples/backtest_test3_inline.py has no resolve_toto_params/resolve_kronos_params yet")
+    assert {"resolve_toto_params", "resolve_kronos_params"} <= names
     root = tmp_path / "example"
     shutil.copytree(REPO / "examples", root)
     shutil.rmtree(root / "hyperparams", ignore_errors=True)

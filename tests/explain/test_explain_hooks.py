@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from migrator.cli import main
-from migrator.explain import read_backtest_facts
-from migrator.explain.hooks import hook_effects
+from migrator.backtest import read_backtest_facts
+from migrator.backtest import hook_effects
 from .helpers import READ_VARS, clean_env, run_explain
 
 _CALL_FORECAST = """

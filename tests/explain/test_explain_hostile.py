@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from migrator.explain import Unknown, read_backtest_facts, toto_floors
-from migrator.explain.evaluate import Budget, Evaluator, final_value
+from migrator.backtest import Unknown, read_backtest_facts, toto_floors
+from migrator.backtest.evaluate import Budget, Evaluator, final_value
 
 from .helpers import clean_env, make_tree, run_explain
 

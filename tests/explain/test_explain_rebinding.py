@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.explain import Unknown, read_backtest_facts, toto_floors
+from migrator.backtest import Unknown, read_backtest_facts, toto_floors
 
 NAME = "TOTO_MIN_NUM_SAMPLES"
 

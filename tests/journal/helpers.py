@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from click.testing import CliRunner, Result
 
 from migrator.cli import main
+from migrator.journal import FileChange, Migration, write_migration
 
 
 def run(root: Path, *args: str) -> Result:
@@ -21,3 +23,9 @@ def clean_exit(result: Result, code: int, *needles: str) -> None:
     assert lines and lines[-1].startswith("migrate: error:") and "Traceback" not in result.stderr
     for needle in needles:
         assert needle in lines[-1], lines[-1]
+
+
+def apply_changes(root: Path, kind: str, argv: list[str], changes: Sequence[FileChange]) -> Migration | None:
+    """Journal and apply changes the test built up front: write_migration with a plan that
+    returns them (the package's writers plan under the lock instead)."""
+    return write_migration(root, kind, argv, lambda: changes)

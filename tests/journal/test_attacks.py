@@ -26,7 +26,7 @@ from migrator import atomic
 from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal
 
-from .helpers import clean_exit, run
+from .helpers import apply_changes, clean_exit, run
 
 
 def _config(symbol: str, samples: int = 1024, batch: int = 128) -> bytes:
@@ -162,7 +162,7 @@ def test_an_in_place_edit_during_the_apply_is_kept_and_the_migration_rolled_back
 
     monkeypatch.setattr(atomic, "_write_temp", write_temp)
     with pytest.raises(SafetyError, match="MSFT.json changed while migrate was writing.*rolled back"):
-        Journal(root).apply("toto", ["migrate"], changes)
+        apply_changes(root, "toto", ["migrate"], changes)
     monkeypatch.undo()
     assert edited.read_bytes().startswith(b"{ my edit ")
     for path in paths:
@@ -202,7 +202,7 @@ def test_a_file_replaced_by_a_symlink_after_the_migration_is_never_written_throu
     best = root / "hyperparams" / "best" / "AAPL.json"
     best.write_bytes(b'{"model": "toto", "name": "best"}')
     toto = root / "hyperparams" / "toto" / "AAPL.json"
-    Journal(root).apply("toto", ["migrate"], [FileChange(best, best.read_bytes(), b'{"model": "toto"}')])
+    apply_changes(root, "toto", ["migrate"], [FileChange(best, best.read_bytes(), b'{"model": "toto"}')])
     best.unlink()
     best.symlink_to("../toto/AAPL.json")
     for args in (("revert",), ("revert", "--force")):
@@ -219,7 +219,7 @@ def test_a_legal_244_byte_name_is_migrated_and_reverted(root: Path) -> None:
     path = root / "hyperparams" / "toto" / name
     path.write_bytes(_config("LONG"))
     changes = [FileChange(path, path.read_bytes(), path.read_bytes().replace(b"1024", b"32"))]
-    assert Journal(root).apply("toto", ["migrate"], changes) is not None
+    assert apply_changes(root, "toto", ["migrate"], changes) is not None
     assert path.read_bytes() == changes[0].after
     Journal(root).revert()
     assert path.read_bytes() == _config("LONG")
@@ -271,7 +271,7 @@ def test_disk_full_while_the_applied_state_is_written_ends_cleanly(
     b"\xff\xfe",
 ], ids=["huge-int", "deep-nesting", "unknown-state", "not-json"])
 def test_a_damaged_state_file_is_one_line_exit_3(root: Path, content: bytes) -> None:
-    Journal(root).apply("toto", ["migrate"], [FileChange(
+    apply_changes(root, "toto", ["migrate"], [FileChange(
         root / "hyperparams/toto/AAPL.json", _config("AAPL"), _config("AAPL", 32, 16))])
     (root / ".migrate/migrations/0001.state").write_bytes(content)
     for args in (("history",), ("revert",), ("toto", "--samples", "64", "--batch", "16")):
@@ -303,7 +303,7 @@ def test_a_symlink_loop_in_a_change_is_bad_input(root: Path) -> None:
     loop = root / "hyperparams" / "toto" / "loop.json"
     loop.symlink_to(loop)
     with pytest.raises(BadInputError, match="loop.json"):
-        Journal(root).apply("toto", ["migrate"], [FileChange(loop, b"x", b"y")])
+        apply_changes(root, "toto", ["migrate"], [FileChange(loop, b"x", b"y")])
 
 
 def test_ctrl_c_exits_130_with_one_line(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,7 +324,7 @@ def _two_migrations(root: Path, count: int = 40) -> list[Path]:
     for path in paths:
         path.write_bytes(_config(path.stem))
     for old, new in ((1024, 32), (32, 64)):
-        Journal(root).apply("toto", ["migrate"], [
+        apply_changes(root, "toto", ["migrate"], [
             FileChange(p, p.read_bytes(), p.read_bytes().replace(b": %d" % old, b": %d" % new)) for p in paths])
     return paths
 
@@ -399,7 +399,7 @@ def test_a_filesystem_error_mid_way_ends_in_one_line_and_loses_nothing(
         root: Path, monkeypatch: pytest.MonkeyPatch, code: int, command: str) -> None:
     paths = sorted((root / "hyperparams" / "toto").glob("*.json"))
     if command == "revert":
-        Journal(root).apply("toto", ["migrate"], [
+        apply_changes(root, "toto", ["migrate"], [
             FileChange(p, p.read_bytes(), _config(p.stem, 32, 16)) for p in paths])
     before = {p: p.read_bytes() for p in paths}
     real_replace = os.replace

@@ -14,7 +14,9 @@ from click.testing import CliRunner, Result
 from migrator.hints import root_option
 from migrator import atomic
 from migrator.cli import main
-from migrator.journal import FileChange, Journal
+from migrator.journal import FileChange
+
+from .helpers import apply_changes
 
 # A real-shaped Toto config: CRLF, non-ASCII, no final newline (non-UTF-8 bytes: test_journal.py).
 OLD = ('{\r\n  "symbol": "SYM",\r\n  "model": "toto",\r\n  "config": {"name": "caf\u00e9", '
@@ -37,7 +39,7 @@ def _paths(root: Path) -> list[Path]:
 
 
 def _apply(root: Path, argv: tuple[str, ...] = ("migrate", "toto", "--samples", "32")) -> str:
-    migration = Journal(root).apply("toto", argv, [
+    migration = apply_changes(root, "toto", argv, [
         FileChange(p, p.read_bytes(), p.read_bytes().replace(b"1024", b"32")) for p in _paths(root)])
     assert migration is not None
     return migration.id
@@ -251,7 +253,7 @@ def test_revert_and_prune_usage_errors_exit_2_writing_nothing(root: Path, args: 
 def test_revert_all_json_is_a_list_newest_first(root: Path) -> None:
     originals = {p: p.read_bytes() for p in _paths(root)}
     first = _apply(root)
-    second = Journal(root).apply("toto", ["migrate"], [
+    second = apply_changes(root, "toto", ["migrate"], [
         FileChange(p, p.read_bytes(), p.read_bytes().replace(b": 32", b": 16")) for p in _paths(root)])
     assert second is not None
     result = run(root, "revert", "--all", "--json")

@@ -23,7 +23,7 @@ from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal
 from migrator.journal.paths import create_recorded_folders
 
-from .helpers import clean_exit, run
+from .helpers import apply_changes, clean_exit, run
 
 NEW = "hyperparams/new/deep/NEW.json"
 
@@ -60,7 +60,7 @@ def _outside_intact(outside: Path) -> None:
 
 
 def _create(root: Path, *names: str) -> Any:
-    return Journal(root).apply("toto", ["migrate", "toto", "--create-missing"],
+    return apply_changes(root, "toto", ["migrate", "toto", "--create-missing"],
                                [FileChange(root / name, None, b'{"num_samples": 32}') for name in names])
 
 
@@ -259,7 +259,7 @@ KILL_SCRIPT = """
 import os, signal, sys
 from pathlib import Path
 import migrator.journal.apply as apply_module
-from migrator.journal import FileChange, Journal
+from migrator.journal import FileChange, write_migration
 from migrator.journal.paths import create_recorded_folders
 
 root, created_first = Path(sys.argv[1]), sys.argv[2] == "1"
@@ -270,7 +270,7 @@ def killed(paths, folders):
     os.kill(os.getpid(), signal.SIGKILL)
 
 apply_module.create_recorded_folders = killed
-Journal(root).apply("toto", ["migrate"], [FileChange(root / sys.argv[3], None, b"new")])
+write_migration(root, "toto", ["migrate"], lambda: [FileChange(root / sys.argv[3], None, b"new")])
 """
 
 

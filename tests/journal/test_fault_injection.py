@@ -2,11 +2,12 @@
 
 Whatever the moment of the kill: every file is whole (its old bytes or its new
 bytes), the next command reports the unfinished migration, and `migrate revert`
-gives back every original byte. Kill points, watched from outside
-the process (no test hook in migrate): while the journal keeps the originals
-(before the migration exists), once the first temp file exists (pending,
-nothing renamed yet), as soon as the first file is seen replaced (mid-rename),
-and a random delay after that (printed seed: mid-rename or just finished).
+gives back every original byte. Kill points, by a handshake (no test hook in
+migrate, no timing): the child wraps one os function, and right after the call
+the test names it says "paused" and waits on stdin until the test kills it -9.
+The points: the pack of originals opened (before the migration exists), a
+temp file opened (pending, nothing renamed yet), the first file replaced
+(mid-rename), and a random file replaced (printed seed).
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from migrator.hints import root_option
-from migrator.atomic import temp_path
 
 FILES = 2000
 MIGRATE = [sys.executable, "-m", "migrator"]
@@ -76,9 +74,25 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     return new
 
 
-def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes], what: str) -> None:
-    while not condition():
-        assert process.poll() is None, f"migrate ended before {what}"
+# The child: `migrate ARGS...` with os.FUNCTION wrapped; right after the first call whose
+# argument INDEX matches the pattern MATCH (fnmatch) it prints "paused" and blocks on stdin (the test kills it there).
+PAUSING_CHILD = """
+import fnmatch, os, sys
+function, index, match = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+real = getattr(os, function)
+
+def paused(*args, **kwargs):
+    result = real(*args, **kwargs)
+    if fnmatch.fnmatchcase(os.fsdecode(args[index]), match):
+        setattr(os, function, real)
+        print("paused", flush=True)
+        sys.stdin.readline()
+    return result
+
+setattr(os, function, paused)
+from migrator.cli import main
+main(sys.argv[4:], prog_name="migrate")
+"""
 
 
 def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, bytes],
@@ -88,18 +102,19 @@ def _kill_and_check(root: Path, originals: dict[Path, bytes], new: dict[str, byt
     migrations = root / ".migrate" / "migrations"
     started = sorted(migrations.glob("*.state")) if migrations.is_dir() else []
     next_id = f"{len(started) + 1:04d}"
-    process = subprocess.Popen([*MIGRATE, *TOTO, "--root", str(root)], env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kill_at == "keeping originals":
-        _wait_for(lambda: (migrations / f"{next_id}.pack").exists(), process, kill_at)
+        pause = ("open", 0, f"*/{next_id}.pack")
     elif kill_at == "writing temp files":
-        # The temp name carries the migration's random token: any temp file of this migration.
-        temps = f"{Path(temp_path(first, f'migrate-{next_id}-')).name[:-len('.tmp')]}*.tmp"
-        _wait_for(lambda: any(first.parent.glob(temps)), process, kill_at)
-    else:
-        _wait_for(lambda: first.read_bytes() != originals[first], process, "a file was replaced")
-        if kill_at == "random delay after the first rename":
-            time.sleep(rng.uniform(0.0, 0.05))  # the renames of 2,000 files take ~0.05-0.1 s
+        pause = ("open", 0, "*/hyperparams/toto/*.tmp")  # a user's file's temp, not the journal's
+    elif kill_at == "first file replaced":
+        pause = ("replace", 1, f"*/hyperparams/toto/{first.name}")
+    else:  # a random file (printed seed): anywhere in the renames, the last one included
+        pause = ("replace", 1, f"*/hyperparams/toto/{rng.choice(sorted(originals)).name}")
+    process = subprocess.Popen([sys.executable, "-c", PAUSING_CHILD, *map(str, pause), *TOTO, "--root", str(root)],
+                               env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline() == "paused\n", f"migrate ended before {kill_at}"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
 
@@ -148,12 +163,13 @@ def test_kill_9_mid_apply_leaves_whole_files_and_revert_restores_all(
     rng = random.Random(seed)
     found = {}
     for kill_at in ("keeping originals", "writing temp files", "first file replaced",
-                    "random delay after the first rename"):
+                    "a random file replaced"):
         found[kill_at] = _kill_and_check(root, originals, expected, kill_at, rng)
     print("fault injection: state found after each kill:", found)
     assert found["keeping originals"] == "not started" or found["keeping originals"].startswith("pending")
     assert found["writing temp files"] == f"pending, 0 of {FILES} files replaced"
     assert found["first file replaced"].startswith("pending")
+    assert found["a random file replaced"].startswith("pending")
 
 
 def test_ctrl_c_mid_apply_rolls_back_and_exits_130_with_one_line(
@@ -162,13 +178,14 @@ def test_ctrl_c_mid_apply_rolls_back_and_exits_130_with_one_line(
     root = tmp_path / "project"
     originals = _make_root(root)
     first = min(originals)
-    process = subprocess.Popen([*MIGRATE, *TOTO, "--root", str(root)], env=_env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: first.read_bytes() != originals[first], process, "a file was replaced")
+    process = subprocess.Popen([sys.executable, "-c", PAUSING_CHILD, "replace", "1",
+                                f"*/hyperparams/toto/{first.name}", *TOTO, "--root", str(root)],
+                               env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "paused\n"
+    assert first.read_bytes() != originals[first]  # mid-rename: the first file holds its new bytes
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
-    if process.returncode == 0:  # finished before the signal arrived: nothing to check here
-        pytest.skip("the migration finished before SIGINT arrived")
     assert (process.returncode, stderr) == (130, "migrate: interrupted\n")
     for path, old in originals.items():  # rolled back at once
         assert path.read_bytes() == old, f"{path.name} not rolled back"

@@ -19,6 +19,9 @@ from migrator.hints import root_option
 from migrator import atomic, journal
 from migrator.errors import BadInputError, SafetyError
 from migrator.journal import FileChange, Journal, NothingToRevert, unfinished_notice
+from migrator.journal.store import Store
+
+from .helpers import apply_changes
 
 # (name, original bytes, mode): the quirks users' files have.
 FILES = [
@@ -81,7 +84,7 @@ def _interrupt_after(count: int, error: BaseException | None = None) -> Any:
 
 
 def test_apply_then_revert_gives_back_exact_bytes_and_modes(root: Path) -> None:
-    migration = Journal(root).apply("toto", ["migrate", "toto"], _changes(root))
+    migration = apply_changes(root, "toto", ["migrate", "toto"], _changes(root))
     assert migration is not None and migration.state == "applied"
     after = _snapshot(root)
     assert after == {name: (_new(data), mode) for name, data, mode in FILES}
@@ -94,8 +97,8 @@ def test_apply_then_revert_gives_back_exact_bytes_and_modes(root: Path) -> None:
 
 def test_the_record_holds_id_utc_time_argv_paths_and_hashes(root: Path) -> None:
     j = Journal(root)
-    first = j.apply("toto", ["migrate", "toto", "--samples", "32"], _changes(root, [FILES[0][0]]))
-    second = j.apply("apply", ["migrate", "apply"], _changes(root, [FILES[2][0]]))
+    first = apply_changes(j.root, "toto", ["migrate", "toto", "--samples", "32"], _changes(root, [FILES[0][0]]))
+    second = apply_changes(j.root, "apply", ["migrate", "apply"], _changes(root, [FILES[2][0]]))
     assert first is not None and second is not None
     assert (first.id, second.id) == ("0001", "0002")
     [h1, h2] = j.history()
@@ -124,7 +127,7 @@ def test_the_journal_folder_ignores_itself_in_git(root: Path) -> None:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     assert (root / ".migrate" / ".gitignore").read_bytes() == b"*\n"
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=root,
                             check=True, capture_output=True, text=True).stdout
@@ -134,9 +137,9 @@ def test_the_journal_folder_ignores_itself_in_git(root: Path) -> None:
 def test_changes_that_change_nothing_are_skipped(root: Path) -> None:
     name, data, _ = FILES[0]
     same = FileChange(root / name, data, data)
-    assert Journal(root).apply("toto", ["migrate"], [same]) is None
+    assert apply_changes(root, "toto", ["migrate"], [same]) is None
     assert Journal(root).history() == []
-    migration = Journal(root).apply("toto", ["migrate"], [same, *_changes(root, [FILES[1][0]])])
+    migration = apply_changes(root, "toto", ["migrate"], [same, *_changes(root, [FILES[1][0]])])
     assert migration is not None and [f.path for f in migration.files] == [FILES[1][0]]
 
 
@@ -149,7 +152,7 @@ def test_many_files_take_the_batched_path_and_round_trip(tmp_path: Path) -> None
         data = b'{"num_samples": 1024, "i": %d}\r\n' % index
         path.write_bytes(data)
         changes.append(FileChange(path, data, _new(data)))
-    Journal(tmp_path).apply("toto", ["migrate"], changes)
+    apply_changes(tmp_path, "toto", ["migrate"], changes)
     assert all(c.path.read_bytes() == c.after for c in changes)
     Journal(tmp_path).revert()
     assert all(c.path.read_bytes() == c.before for c in changes)
@@ -159,7 +162,7 @@ def test_a_file_with_other_hard_links_is_copied_and_still_reverts_exactly(root: 
     name, data, _ = FILES[0]
     other = root / "elsewhere.json"
     os.link(root / name, other)
-    Journal(root).apply("toto", ["migrate"], _changes(root, [name]))
+    apply_changes(root, "toto", ["migrate"], _changes(root, [name]))
     # The user's other name keeps the old inode: os.replace gives the path a new file.
     assert other.read_bytes() == data and (root / name).read_bytes() == _new(data)
     other.write_bytes(b"edited through the other link")  # must not touch the journal's original
@@ -174,7 +177,7 @@ def test_apply_refuses_a_file_that_changed_since_it_was_read(root: Path) -> None
     changes = _changes(root)
     (root / FILES[1][0]).write_bytes(b"edited meanwhile")
     with pytest.raises(SafetyError, match="hyperparams/toto/LATIN1.json: changed since it was read"):
-        Journal(root).apply("toto", ["migrate"], changes)
+        apply_changes(root, "toto", ["migrate"], changes)
     assert (root / FILES[0][0]).read_bytes() == FILES[0][1]  # nothing written
     assert Journal(root).history() == []
 
@@ -183,7 +186,7 @@ def test_a_symlink_inside_the_root_is_followed_and_kept(root: Path) -> None:
     name, data, _ = FILES[0]
     link = root / "hyperparams" / "toto" / "ALIAS.json"
     link.symlink_to(root / name)
-    migration = Journal(root).apply("toto", ["migrate"], [FileChange(link, data, _new(data))])
+    migration = apply_changes(root, "toto", ["migrate"], [FileChange(link, data, _new(data))])
     assert migration is not None and migration.files[0].path == name  # the real file is recorded
     assert link.is_symlink() and (root / name).read_bytes() == _new(data)
     Journal(root).revert()
@@ -205,7 +208,7 @@ def test_paths_leading_outside_the_root_are_refused(root: Path, tmp_path: Path, 
         path = root / ".." / "outside" / "AAPL.json"
     changes = [*_changes(root), FileChange(path, outside.read_bytes(), b'{"num_samples": 32}')]
     with pytest.raises(SafetyError, match="resolves outside the root"):
-        Journal(root).apply("toto", ["migrate"], changes)
+        apply_changes(root, "toto", ["migrate"], changes)
     assert outside.read_bytes() == b'{"num_samples": 1024}'
     assert _snapshot(root) == ORIGINAL
 
@@ -214,17 +217,17 @@ def test_a_file_listed_twice_and_a_missing_file_are_bad_input(root: Path) -> Non
     name, data, _ = FILES[0]
     twice = [FileChange(root / name, data, b"a"), FileChange(root / name, data, b"b")]
     with pytest.raises(BadInputError, match="listed twice"):
-        Journal(root).apply("toto", ["migrate"], twice)
+        apply_changes(root, "toto", ["migrate"], twice)
     with pytest.raises(BadInputError, match="gone.json: no such file"):
-        Journal(root).apply("toto", ["migrate"], [FileChange(root / "gone.json", b"x", b"y")])
+        apply_changes(root, "toto", ["migrate"], [FileChange(root / "gone.json", b"x", b"y")])
     assert _snapshot(root) == ORIGINAL
 
 
 def test_the_journal_folder_itself_is_never_a_target(root: Path) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    apply_changes(root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
     state = root / ".migrate" / "migrations" / "0001.state"
     with pytest.raises(SafetyError, match="inside the journal folder"):
-        Journal(root).apply("toto", ["migrate"], [FileChange(state, state.read_bytes(), b"{}")])
+        apply_changes(root, "toto", ["migrate"], [FileChange(state, state.read_bytes(), b"{}")])
 
 
 # --- the lock -----------------------------------------------------------------
@@ -245,26 +248,32 @@ def test_a_second_migrate_is_refused_while_another_holds_the_lock(root: Path) ->
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(SafetyError, match=r"another migrate is working on .*project \(lock .*lock held\)"):
-            Journal(root).apply("toto", ["migrate"], _changes(root))
+            apply_changes(root, "toto", ["migrate"], _changes(root))
         assert _snapshot(root) == ORIGINAL
     finally:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
-    assert Journal(root).apply("toto", ["migrate"], _changes(root)) is not None  # free again
+    assert apply_changes(root, "toto", ["migrate"], _changes(root)) is not None  # free again
 
 
 def test_the_lock_is_reentrant_within_one_journal(root: Path) -> None:
     j = Journal(root)
     with j.lock():
-        assert j.apply("toto", ["migrate"], _changes(root)) is not None
+        with j.lock():  # the same Journal again: no refusal
+            with pytest.raises(SafetyError, match="another migrate is working on"):
+                with Journal(root).lock():  # another one is refused
+                    pass
+        with pytest.raises(SafetyError, match="another migrate is working on"):
+            apply_changes(root, "toto", ["migrate"], _changes(root))  # still held after the inner exit
+    assert apply_changes(root, "toto", ["migrate"], _changes(root)) is not None  # free once the outer exits
 
 
 # --- revert: refusals and force ---------------------------------------------
 
 
 def test_revert_refuses_changed_files_naming_each_and_writes_nothing(root: Path) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     (root / FILES[0][0]).write_bytes(b"edited after the migration")
     (root / FILES[2][0]).unlink()
     before = {name: (root / name).read_bytes() for name, _, _ in FILES[:2]}
@@ -282,7 +291,7 @@ def test_revert_refuses_changed_files_naming_each_and_writes_nothing(root: Path)
 
 
 def test_force_restores_changed_and_missing_files_and_keeps_the_edits(root: Path) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     (root / FILES[0][0]).write_bytes(b"edited after the migration")
     (root / FILES[2][0]).unlink()
     result = Journal(root).revert(force=True)
@@ -293,7 +302,7 @@ def test_force_restores_changed_and_missing_files_and_keeps_the_edits(root: Path
 
 
 def test_files_already_holding_the_original_bytes_count_as_unchanged(root: Path) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     (root / FILES[1][0]).write_bytes(FILES[1][1])  # the user put this one back by hand
     result = Journal(root).revert()
     assert result.unchanged == (FILES[1][0],)
@@ -302,7 +311,7 @@ def test_files_already_holding_the_original_bytes_count_as_unchanged(root: Path)
 
 
 def test_dry_run_reports_current_to_original_and_writes_nothing(root: Path) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     listing = sorted(p.relative_to(root) for p in root.rglob("*"))
     result = Journal(root).revert(dry_run=True)
     assert result.dry_run and result.migration.state == "applied"
@@ -317,8 +326,8 @@ def test_dry_run_reports_current_to_original_and_writes_nothing(root: Path) -> N
 
 def test_revert_is_an_undo_stack_and_named_ids_are_checked(root: Path) -> None:
     j = Journal(root)
-    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
-    j.apply("kronos", ["migrate"], _changes(root, [FILES[1][0]]))
+    apply_changes(j.root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    apply_changes(j.root, "kronos", ["migrate"], _changes(root, [FILES[1][0]]))
     with pytest.raises(BadInputError, match="no migration 9"):
         j.revert("9")
     assert j.revert().migration.id == "0002"
@@ -332,7 +341,7 @@ def test_revert_is_an_undo_stack_and_named_ids_are_checked(root: Path) -> None:
 
 def test_an_id_is_typed_with_or_without_its_zeros(root: Path) -> None:
     j = Journal(root)
-    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    apply_changes(j.root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
     assert j.revert("1").migration.id == "0001"
     with pytest.raises(BadInputError, match="no migration 1{20}"):
         j.revert("1" * 5000)  # an absurd id: one short line, no int-digits traceback
@@ -340,8 +349,8 @@ def test_an_id_is_typed_with_or_without_its_zeros(root: Path) -> None:
 
 def test_an_older_migration_can_be_reverted_by_id(root: Path) -> None:
     j = Journal(root)
-    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
-    j.apply("apply", ["migrate"], _changes(root, [FILES[2][0]]))
+    apply_changes(j.root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    apply_changes(j.root, "apply", ["migrate"], _changes(root, [FILES[2][0]]))
     j.revert("0001")
     assert (root / FILES[0][0]).read_bytes() == FILES[0][1]
     assert (root / FILES[2][0]).read_bytes() == _new(FILES[2][1])
@@ -349,7 +358,7 @@ def test_an_older_migration_can_be_reverted_by_id(root: Path) -> None:
 
 
 def test_a_damaged_original_is_refused_before_anything_is_written(root: Path) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     pack = root / ".migrate" / "migrations" / "0001.pack"
     data = bytearray(pack.read_bytes())
     offset = len(FILES[0][1])  # the second file's original follows the first's
@@ -367,7 +376,7 @@ def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(atomic, "replace_many", _interrupt_after(1))
     with pytest.raises(Killed):
-        Journal(root).apply("toto", ["migrate", "toto"], _changes(root))
+        apply_changes(root, "toto", ["migrate", "toto"], _changes(root))
     monkeypatch.undo()
     states = [(root / n).read_bytes() in (d, _new(d)) for n, d, _ in FILES]
     assert all(states)  # every file whole
@@ -378,7 +387,7 @@ def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
                                           "`migrate revert` rolls it back")
     assert unfinished_notice(pending, root).endswith(f"`migrate revert{root_option(root)}` rolls it back")
     with pytest.raises(SafetyError, match="migration 0001 .* did not finish"):
-        Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+        apply_changes(root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
     result = Journal(root).revert()
     assert result.previous_state == "pending" and len(result.restored) == 1 and len(result.unchanged) == 2
     assert _snapshot(root) == ORIGINAL
@@ -388,7 +397,7 @@ def test_an_interrupted_apply_is_pending_blocks_applies_and_reverts_exactly(
 
 def test_an_interrupted_revert_is_completed_by_the_next_one(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    Journal(root).apply("toto", ["migrate"], _changes(root))
+    apply_changes(root, "toto", ["migrate"], _changes(root))
     monkeypatch.setattr(atomic, "replace_many", _interrupt_after(1))
     with pytest.raises(Killed):
         Journal(root).revert()
@@ -405,10 +414,10 @@ def test_an_interrupted_revert_is_completed_by_the_next_one(
 def test_naming_another_id_while_one_is_unfinished_is_refused(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     j = Journal(root)
-    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    apply_changes(j.root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
     monkeypatch.setattr(atomic, "replace_many", _interrupt_after(0))
     with pytest.raises(Killed):
-        Journal(root).apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
+        apply_changes(root, "toto", ["migrate"], _changes(root, [FILES[1][0]]))
     monkeypatch.undo()
     with pytest.raises(SafetyError, match=r"migration 0002 did not finish; revert it first"):
         Journal(root).revert("0001")
@@ -417,14 +426,14 @@ def test_naming_another_id_while_one_is_unfinished_is_refused(
 
 def test_leftovers_of_a_run_killed_before_its_state_are_ignored_then_removed(root: Path) -> None:
     j = Journal(root)
-    j.apply("toto", ["migrate"], _changes(root, [FILES[0][0]]))
+    apply_changes(j.root, "toto", ["migrate"], _changes(root, [FILES[0][0]]))
     folder = root / ".migrate" / "migrations"
     (folder / "0002.json").write_text(json.dumps({"id": "0002"}))  # killed while recording
     (folder / "0002.pack").write_bytes(b"half")
     (folder / ".0002.state.migrate.tmp").write_bytes(b"{")
     (folder / "notes.txt").write_bytes(b"not ours")  # never removed: migrate did not write it
     assert [m.id for m in j.history()] == ["0001"] and j.unfinished() is None
-    migration = j.apply("toto", ["migrate"], _changes(root, [FILES[1][0]]))
+    migration = apply_changes(j.root, "toto", ["migrate"], _changes(root, [FILES[1][0]]))
     assert migration is not None and migration.id == "0002"
     assert (folder / "0002.pack").read_bytes() == FILES[1][1]
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -436,7 +445,7 @@ def test_a_file_edited_after_a_killed_apply_is_refused_and_force_keeps_the_edit(
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(atomic, "replace_many", _interrupt_after(0))
     with pytest.raises(Killed):
-        Journal(root).apply("toto", ["migrate"], _changes(root))
+        apply_changes(root, "toto", ["migrate"], _changes(root))
     monkeypatch.undo()
     edited = root / FILES[0][0]
     with edited.open("r+b") as handle:  # in place
@@ -453,7 +462,7 @@ def test_a_pending_migration_another_migrate_is_working_on_is_not_called_unfinis
         root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(atomic, "replace_many", _interrupt_after(1))
     with pytest.raises(Killed):
-        Journal(root).apply("toto", ["migrate"], _changes(root))
+        apply_changes(root, "toto", ["migrate"], _changes(root))
     monkeypatch.undo()
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -482,7 +491,7 @@ def test_a_failing_write_leaves_a_clear_error_and_a_revertible_state(
     monkeypatch.setattr(atomic, "replace_many", no_space)  # the rollback fails too
     with pytest.raises(SafetyError, match=r"migration 0001 \(toto\) did not finish: .*No space left.*"
                                           r"`migrate revert --root .*` rolls it back"):
-        Journal(root).apply("toto", ["migrate"], _changes(root))
+        apply_changes(root, "toto", ["migrate"], _changes(root))
     assert Journal(root).unfinished() is not None
     with pytest.raises(SafetyError, match="the revert of migration 0001 .* run `migrate revert --root .*` again"):
         Journal(root).revert()
@@ -508,23 +517,36 @@ def test_a_failure_part_way_is_rolled_back_at_once(root: Path, monkeypatch: pyte
     monkeypatch.setattr(atomic, "replace_many", once)
     expected = SafetyError if isinstance(error, OSError) else KeyboardInterrupt
     with pytest.raises(expected, match="rolled back" if expected is SafetyError else None):
-        Journal(root).apply("toto", ["migrate"], _changes(root))
+        apply_changes(root, "toto", ["migrate"], _changes(root))
     assert _snapshot(root) == ORIGINAL and not list(root.rglob("*.tmp"))
     assert [m.state for m in Journal(root).history()] == ["reverted"]
 
 
+def test_the_record_failing_to_write_is_one_line_and_nothing_written(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full while the record is written: the migration never exists, no user file changes."""
+    def full(self: Store, record: Any) -> None:
+        raise OSError(28, "No space left on device", str(self.paths.record(record.id)))
+
+    monkeypatch.setattr(Store, "write_record", full)
+    with pytest.raises(SafetyError, match=r"cannot record the migration: .*0001.json: No space left on device; "
+                                          r"nothing written"):
+        apply_changes(root, "toto", ["migrate"], _changes(root))
+    assert _snapshot(root) == ORIGINAL
+    assert Journal(root).history() == []
+
+
 def test_the_applied_state_failing_to_write_is_rolled_back(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Disk full while "applied" is written: failed before with a traceback, migration left pending."""
-    real = Journal.write_state
+    real = Store.write_state  # the writer's Store, below the facade's Journal
 
-    def full(self: Journal, migration_id: str, state: Any) -> None:
+    def full(self: Store, migration_id: str, state: Any) -> None:
         if state.state == "applied":
             raise OSError(28, "No space left on device", str(self.paths.state(migration_id)))
         real(self, migration_id, state)
 
-    monkeypatch.setattr(Journal, "write_state", full)
+    monkeypatch.setattr(Store, "write_state", full)
     with pytest.raises(SafetyError, match=r"0001.state: No space left on device; rolled back"):
-        Journal(root).apply("toto", ["migrate"], _changes(root))
+        apply_changes(root, "toto", ["migrate"], _changes(root))
     assert _snapshot(root) == ORIGINAL
 
 
@@ -536,7 +558,7 @@ def test_a_created_file_is_deleted_by_revert_exactly(root: Path) -> None:
     """Failed before: a change without `before` bytes was "no such file", exit 2."""
     new = root / "hyperparams" / "toto" / "NEW.json"
     j = Journal(root)
-    migration = j.apply("toto", ["migrate", "toto", "--create-missing"],
+    migration = apply_changes(j.root, "toto", ["migrate", "toto", "--create-missing"],
                         [FileChange(new, None, b'{"num_samples": 32}'), *_changes(root, [FILES[0][0]])])
     assert migration is not None and new.read_bytes() == b'{"num_samples": 32}'
     assert migration.files[0] == journal.FileRecord("hyperparams/toto/NEW.json", None,
@@ -550,14 +572,14 @@ def test_a_file_to_create_that_appeared_meanwhile_is_never_overwritten(root: Pat
     new = root / "hyperparams" / "toto" / "NEW.json"
     new.write_bytes(b"the user's")
     with pytest.raises(SafetyError, match="NEW.json: exists now"):
-        Journal(root).apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+        apply_changes(root, "toto", ["migrate"], [FileChange(new, None, b"ours")])
     assert new.read_bytes() == b"the user's" and Journal(root).history() == []
 
 
 def test_a_created_file_edited_since_is_kept_unless_force_which_saves_it(root: Path) -> None:
     new = root / "hyperparams" / "toto" / "NEW.json"
     j = Journal(root)
-    j.apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    apply_changes(j.root, "toto", ["migrate"], [FileChange(new, None, b"ours")])
     new.write_bytes(b"edited by the user")
     with pytest.raises(SafetyError, match="NEW.json; refusing to revert"):
         j.revert()
@@ -570,7 +592,7 @@ def test_a_created_file_edited_since_is_kept_unless_force_which_saves_it(root: P
 def test_a_created_file_already_gone_counts_as_reverted(root: Path) -> None:
     new = root / "hyperparams" / "toto" / "NEW.json"
     j = Journal(root)
-    j.apply("toto", ["migrate"], [FileChange(new, None, b"ours")])
+    apply_changes(j.root, "toto", ["migrate"], [FileChange(new, None, b"ours")])
     new.unlink()
     result = j.revert()
     assert result.unchanged == ("hyperparams/toto/NEW.json",) and result.restored == ()

@@ -22,6 +22,8 @@ from migrator import atomic
 from migrator.errors import MigrateError
 from migrator.journal import FileChange, Journal, NothingToRevert
 
+from .helpers import apply_changes
+
 NAMES = [f"hyperparams/toto/S{i}.json" for i in range(4)]
 ORIGINAL = {name: b'{"num_samples": 1024, "i": %d}\r\n' % i for i, name in enumerate(NAMES)}
 
@@ -77,7 +79,7 @@ class JournalMachine(RuleBasedStateMachine):
     @rule(names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=4, unique=True))
     def migrate(self, names: list[str]) -> None:
         try:
-            Journal(self.root).apply("toto", ["migrate"], self._changes(names))
+            apply_changes(self.root, "toto", ["migrate"], self._changes(names))
         except MigrateError:
             pass  # an unfinished migration first: refused, nothing written
 
@@ -85,7 +87,7 @@ class JournalMachine(RuleBasedStateMachine):
           count=st.integers(0, 3))
     def migrate_killed(self, names: list[str], count: int) -> None:
         changes = self._changes(names)
-        self._with_replace_many(count, lambda: Journal(self.root).apply("toto", ["migrate"], changes))
+        self._with_replace_many(count, lambda: apply_changes(self.root, "toto", ["migrate"], changes))
 
     @rule()
     def create(self) -> None:
@@ -93,7 +95,7 @@ class JournalMachine(RuleBasedStateMachine):
         self.counter += 1
         path = self.root / "hyperparams" / "toto" / f"NEW{self.counter}.json"
         try:
-            Journal(self.root).apply("toto", ["migrate"], [FileChange(path, None, b"created\n")])
+            apply_changes(self.root, "toto", ["migrate"], [FileChange(path, None, b"created\n")])
         except MigrateError:
             pass
 
@@ -102,7 +104,7 @@ class JournalMachine(RuleBasedStateMachine):
         """A created file whose folders may not exist: the journal creates (and records) them."""
         self.counter += 1
         path = self.root / "hyperparams" / f"new{folder}" / "deep" / f"NEW{self.counter}.json"
-        call = lambda: Journal(self.root).apply("toto", ["migrate"], [FileChange(path, None, b"new\n")])  # noqa: E731
+        call = lambda: apply_changes(self.root, "toto", ["migrate"], [FileChange(path, None, b"new\n")])  # noqa: E731
         if killed:
             self._with_replace_many(0, call)  # killed after its folders exist, before the file
         else:
@@ -143,7 +145,7 @@ class JournalMachine(RuleBasedStateMachine):
 
         atomic._write_temp = write_temp  # type: ignore[assignment]
         try:
-            Journal(self.root).apply("toto", ["migrate"], changes)
+            apply_changes(self.root, "toto", ["migrate"], changes)
         except MigrateError:
             pass
         finally:

@@ -17,7 +17,7 @@ from migrator.hints import root_option
 from migrator.errors import BadInputError
 from migrator.journal import FileChange, Journal
 
-from .helpers import run
+from .helpers import apply_changes, run
 
 FILES = ("hyperparams/toto/AAPL.json", "hyperparams/toto/MSFT.json")
 
@@ -42,7 +42,7 @@ def _listing(root: Path) -> dict[str, bytes | None]:
 
 def _migrate(root: Path, step: int, names: tuple[str, ...] = FILES) -> str:
     """One migration changing `names`; returns its id."""
-    migration = Journal(root).apply("toto", ["migrate", "toto", str(step)], [
+    migration = apply_changes(root, "toto", ["migrate", "toto", str(step)], [
         FileChange(root / n, (root / n).read_bytes(), (root / n).read_bytes() + b"step %d\n" % step)
         for n in names])
     assert migration is not None
@@ -123,7 +123,7 @@ def test_a_prune_never_removes_what_the_revertable_migrations_need(root: Path) -
     third = _migrate(root, 3)
     Journal(root).revert(third)  # reverted: its pack goes too
     created = root / "hyperparams" / "new" / "NEW.json"
-    Journal(root).apply("toto", ["migrate"], [FileChange(created, None, b"new\n")])  # 0004
+    apply_changes(root, "toto", ["migrate"], [FileChange(created, None, b"new\n")])  # 0004
     result = Journal(root).prune(keep=2)
     assert result.pruned == ("0003",) and result.pruned_applied == (first,)
     journal = Journal(root)

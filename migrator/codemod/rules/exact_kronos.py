@@ -15,7 +15,7 @@ rebind.py's.
 
 from __future__ import annotations
 
-from migrator.codemod.rules.env_helpers import TRUTHY
+from migrator.codemod.env_helpers import TRUTHY
 from migrator.codemod.rules.rebind import Rebinding, RebindRule
 
 KRONOS_CLASS = "KronosPredictor"

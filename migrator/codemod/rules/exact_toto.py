@@ -10,8 +10,8 @@ migrate is missing, next to an `if TYPE_CHECKING:` alias) is rebind.py's.
 
 from __future__ import annotations
 
-from migrator.codemod.facts import TOTO_CLASS, TOTO_MODULES
-from migrator.codemod.rules.env_helpers import TRUTHY
+from migrator.backtest import TOTO_CLASS, TOTO_MODULES
+from migrator.codemod.env_helpers import TRUTHY
 from migrator.codemod.rules.rebind import Rebinding, RebindRule
 
 SPEC = Rebinding(

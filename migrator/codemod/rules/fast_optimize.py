@@ -16,7 +16,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrator.codemod.rule import ModuleContext, Rule, Status, comment_line, outcome
-from migrator.codemod.rules.env_helpers import FAST_BUDGET, TRUTHY
+from migrator.codemod.env_helpers import FAST_BUDGET, TRUTHY
 
 ENV_VAR = "MARKETSIM_FAST_OPTIMIZE"
 FAST_MAXFUN = 100

@@ -19,8 +19,8 @@ from migrator.codemod.rule import (
     ModuleContext, Rule, StatementWalker, Status, after_docstring, comment_line,
     has_string_literal, outcome, parse_code,
 )
-from migrator.codemod.facts import SIMULATIONS
-from migrator.codemod.rules.env_helpers import ENV_FLAG, TRUTHY
+from migrator.backtest import SIMULATIONS
+from migrator.codemod.env_helpers import ENV_FLAG, TRUTHY
 
 ENV_VAR = "MARKETSIM_FAST_SIMULATE"
 DEFAULT_CAP = 35  # the guide's reduced simulation count (50 -> 35)

@@ -15,7 +15,7 @@ from typing import Sequence
 import libcst as cst
 
 from migrator.codemod.rule import ModuleContext, Rule, Status, is_docstring, parse_code
-from migrator.codemod.rules import env_helpers
+from migrator.codemod import env_helpers
 
 
 def _blocks(node: cst.CSTNode) -> list[cst.BaseSuite]:

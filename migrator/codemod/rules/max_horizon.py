@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from migrator.codemod.facts import WAS_COMMENT, HORIZON, HORIZON_ENV, Window
+from migrator.backtest import WAS_COMMENT, HORIZON, HORIZON_ENV, Window
 from migrator.codemod.rule import (
     ModuleContext, PatchError, Rule, StatementWalker, Status, assigned_name, comment_line,
     has_string_literal, outcome, parse_code,
 )
-from migrator.codemod.rules.env_helpers import ENV_INT
+from migrator.codemod.env_helpers import ENV_INT
 
 ENV_VAR = HORIZON_ENV
 UNSAFE_FLAG = "--allow-unsafe-horizon"

@@ -31,10 +31,10 @@ from typing import Callable, Sequence
 
 import libcst as cst
 
-from migrator.codemod.facts import ClassImport
+from migrator.backtest import ClassImport
 from migrator.codemod.rule import ModuleContext, Rule, Status, comment_line, has_string_literal, \
     outcome, parse_code
-from migrator.codemod.rules.env_helpers import FALSY, TRUTHY
+from migrator.codemod.env_helpers import FALSY, TRUTHY
 
 _NESTED = (cst.Try, cst.TryStar, cst.If, cst.Else, cst.With, cst.ExceptHandler,
            cst.ExceptStarHandler, cst.Finally, cst.IndentedBlock, cst.SimpleStatementLine)

@@ -1,6 +1,6 @@
 """Chronos-2 (amazon/chronos-2): config.device_map, config.batch_size, config.context_length.
 
-What a user on a CPU box or a smaller GPU edits by hand today (UPSTREAM.md section 7).
+What a user on a CPU box or a smaller GPU edits by hand today.
 Each option is optional; at least one is given. Files in other folders
 (chronos2_v2/, crypto_lora_sweep/) are another shape and are never listed; a file in
 chronos2/ without a "model" key is skipped and reported, not refused.

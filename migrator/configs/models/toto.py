@@ -148,8 +148,7 @@ def runtime_note(values: Mapping[str, Any], environ: Mapping[str, str], backtest
     if backtest is None:
         return toto_clamp(num_samples, samples_per_batch, environ)
     from migrator.errors import BadInputError
-    from migrator.explain.evaluate import budget_seconds
-    from migrator.explain.facts import Site, read_backtest_facts, toto_advice
+    from migrator.backtest import Site, budget_seconds, read_backtest_facts, toto_advice
 
     seconds = budget_seconds(environ)  # the same bounded evaluation as `migrate explain`
     try:
@@ -176,7 +175,7 @@ def _short(location: str, backtest: Path) -> str:
 
 def toto_clamp(num_samples: int, samples_per_batch: int, environ: Mapping[str, str]) -> ClampReport:
     """How the backtest treats these targets under `environ`, and the env that makes them stick."""
-    from migrator.explain.facts import clamp_toto  # the one documented clamp rule (ast only, no libcst)
+    from migrator.backtest import clamp_toto  # the one documented clamp rule (ast only, no libcst)
 
     # BOUNDS lists (low, high) of num_samples, then of samples_per_batch: clamp_toto's order.
     bounds = [_int_env(environ, name, default) for _, name, default, _ in BOUNDS]

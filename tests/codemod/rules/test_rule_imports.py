@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from migrator.codemod.rules import env_helpers
+from migrator.codemod import env_helpers
 
 from ..helpers import after, code, crlf, run, status, tabs
 

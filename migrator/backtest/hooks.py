@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from migrator.explain.evaluate import (
+from migrator.backtest.evaluate import (
     source_text,
     ENV_GETTERS, Evaluator, Unknown, dotted, env_reading_functions, evaluate, to_json,
 )

@@ -9,8 +9,8 @@ import math
 
 from hypothesis import given, settings, strategies as st
 
-from migrator.explain import Unknown
-from migrator.explain.evaluate import Budget, Evaluator, final_value
+from migrator.backtest import Unknown
+from migrator.backtest.evaluate import Budget, Evaluator, final_value
 
 MAX_STEPS = 5_000
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import BadInputError
-from migrator.explain import Unknown, clamp_toto, effective_toto, read_backtest_facts, toto_floors
-from migrator.explain.evaluate import evaluate
-from .helpers import FIXTURES
+from migrator.backtest import Unknown, clamp_toto, effective_toto, read_backtest_facts, toto_floors
+from migrator.backtest.evaluate import evaluate
+
+FIXTURES = Path(__file__).parents[1] / "explain" / "fixtures"  # fixture backtests, shared with explain
 
 
 def test_guide_shape_floors_are_env_driven_with_their_lines():
@@ -158,7 +159,7 @@ def test_a_variable_the_module_sets_itself_is_unknown(tmp_path: Path):
 
 
 def test_toto_advice_gives_the_exports_the_users_module_reads():
-    from migrator.explain import toto_advice
+    from migrator.backtest import toto_advice
 
     guide = read_backtest_facts(FIXTURES / "guide_shape.py")
     advice = toto_advice(guide, 32, 16, {})

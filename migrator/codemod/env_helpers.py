@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
-from migrator.codemod.facts import ModuleFacts
+from migrator.backtest import ModuleFacts
 
 ENV_INT = "_marketsim_env_int"
 ENV_FLAG = "_marketsim_env_flag"
@@ -76,7 +76,6 @@ def {FAST_BUDGET}(budget, cap=None, divisor=5):
 _REQUIRES = {FAST_BUDGET: (ENV_FLAG,)}
 
 ORDER = (ENV_INT, ENV_FLAG, FAST_BUDGET)  # a helper after those it calls
-NAMES = frozenset(ORDER)
 
 
 def with_dependencies(names: set[str]) -> list[str]:

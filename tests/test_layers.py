@@ -28,7 +28,7 @@ LAYERS: dict[str, set[str]] = {
     "journal": {"base"},
     "backtest": {"base"},
     "runtime": {"base"},
-    "base": set(),  # files, atomic, errors, names, output, hints, diffs, the package's __init__
+    "base": set(),  # files, atomic, errors, names, output, hints, diffs, workload, the package's __init__
 }
 # Packages whose __init__ is their facade: other layers import the package, never a module in it.
 FACADES = ("journal", "backtest", "explain")

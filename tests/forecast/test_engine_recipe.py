@@ -1,4 +1,4 @@
-"""The engine recipe (docs/profile.md, "Add a forecast engine"), followed on a copy of the package:
+"""The engine recipe (docs/architecture.md, "Add a forecast engine"), followed on a copy of the package:
 a toy third Toto engine, touching only the files the recipe lists, is selectable, timed,
 compared and shown by `migrate profile`."""
 
@@ -18,7 +18,7 @@ import pytest
 import migrator
 
 PACKAGE = Path(migrator.__file__).parent
-RECIPE_DOC = PACKAGE.parent / "docs" / "profile.md"
+RECIPE_DOC = PACKAGE.parent / "docs" / "architecture.md"
 TINY = ["--sims", "2", "--horizon", "2", "--samples", "8", "--batch", "8", "--rounds", "1", "--no-kronos",
         "--baseline-calls", "1", "--equivalence-pairs", "1", "--seed", "2"]
 
@@ -38,9 +38,10 @@ TOY_ENTRY = ('    FunctionEngine("toto-toy", "toto", "optimized", "migrator.fore
 
 def recipe_files(family: str, engine: str) -> set[str]:
     """The package files the recipe's numbered steps name, for this family and engine module."""
-    text = RECIPE_DOC.read_text()
-    section = text.split("#### Add a forecast engine", 1)[1].split("\n#", 1)[0]
-    steps = re.findall(r"^\d+\. `([^`]+)`", section, flags=re.MULTILINE)
+    text = RECIPE_DOC.read_text(encoding="utf-8")
+    section = text.split("### Add a forecast engine\n", 1)[1].split("\n#", 1)[0]
+    listed = section.split("Files:\n", 1)[1].split("\n\n", 1)[0]
+    steps = re.findall(r"^- `([^`]+)`", listed, flags=re.MULTILINE)
     return {step.replace("<family>", family).replace("<engine>", engine) for step in steps}
 
 

@@ -46,7 +46,7 @@ def render_text(profile: Profile) -> str:
 
 
 def engine_table(profile: Profile) -> list[str]:
-    """Every engine's median time, calls and forwards; * scaled from timed calls, + derived."""
+    """Every engine's median time, calls and forwards; * scaled from part of its work, + derived."""
     width = max(28, *(len(engine.name) for engine in profile.engines.values()))
     unit = profile.forwards_unit
     lines = [f"  | {'Engine':<{width}} |       Time | Model calls | {unit:>12} |",
@@ -56,7 +56,7 @@ def engine_table(profile: Profile) -> list[str]:
         lines.append(f"  | {engine.name:<{width}} | {time_text:>10} | {engine.model_calls:>11,} | "
                      f"{engine.forwards:>{max(12, len(unit))},} |")
     if any(engine.extrapolated and not engine.derived for engine in profile.engines.values()):
-        lines.append("  * estimated from the timed calls")
+        lines.append("  * timed on part of its work and scaled to all of it")
     if any(engine.derived for engine in profile.engines.values()):
         lines.append("  + derived, not timed: from another engine's measured time")
     return lines

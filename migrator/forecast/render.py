@@ -47,7 +47,7 @@ def render_text(profile: Profile) -> str:
 
 def engine_table(profile: Profile) -> list[str]:
     """Every engine's median time, calls and forwards; * scaled from part of its work, + derived."""
-    width = max(28, *(len(engine.name) for engine in profile.engines.values()))
+    width = max([28, *(len(engine.name) for engine in profile.engines.values())])
     unit = profile.forwards_unit
     lines = [f"  | {'Engine':<{width}} |       Time | Model calls | {unit:>12} |",
              f"  |{'-' * (width + 2)}|------------|-------------|-{'-' * max(12, len(unit))}-|"]

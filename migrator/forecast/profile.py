@@ -42,6 +42,7 @@ from migrator.forecast.kronos.engines import KronosWorkload, kronos_schedule
 from migrator.forecast.kronos.model import KRONOS_CONFIGS, PUBLIC_MODELS, build_kronos
 from migrator.forecast.maxdiff import ValidationDays, evaluation_budget, fit_offsets
 from migrator.forecast.registry import BASELINE, ROLES, Engine, chosen, label, labels
+from migrator.forecast.result import Equivalence, EngineTiming, Profile, Ratio, Speedup, counted
 from migrator.forecast.toto.engines import Forecast
 from migrator.forecast.toto.model import MODEL_CONFIGS, build_model
 from migrator.workload import Workload
@@ -51,20 +52,6 @@ SECTIONS: tuple[str, ...] = ("forecasting", "maxdiff", "data_processing", "other
 # The earliest forecast still sees at least one full patch of history.
 MIN_CONTEXT = 64
 Progress = Callable[[str], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class Ratio:
-    """A speed-up measured in interleaved rounds: the median of the rounds and its min-max."""
-
-    rounds: tuple[float, ...]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.rounds)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"median": self.median, "min": min(self.rounds), "max": max(self.rounds), "rounds": list(self.rounds)}
 
 
 def _ratio(baseline: Sequence[float], optimized: Sequence[float]) -> Ratio | None:
@@ -219,7 +206,9 @@ class KronosProfile:
 
 
 @dataclasses.dataclass(frozen=True)
-class ProfileResult:
+class BundledDetails:
+    """The bundled backend's own figures: the guide's table per engine, Kronos, setup."""
+
     workload: Workload
     model: str
     checkpoint: Path | None  # None: seeded random weights
@@ -272,7 +261,7 @@ class ProfileResult:
             seconds = [toto + kronos.seconds for toto, kronos in zip(seconds, kronos_pair)]
         return {"baseline_seconds": seconds[0], "optimized_seconds": seconds[1], "speedup": seconds[0] / seconds[1]}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, profile: Profile | None = None) -> dict[str, Any]:
         w = self.workload
         return {
             "workload": {
@@ -321,7 +310,7 @@ def run_profile(
     kronos: KronosSettings | None = None,
     progress: Progress | None = None,
     threads: int | None = None,
-) -> ProfileResult:
+) -> Profile:
     """Backtest one symbol with each engine role in `engines`; bars from `data` (CSV) or synthetic.
 
     `baseline_calls`: time the Toto baseline on K calls spread over the schedule and scale to
@@ -360,7 +349,7 @@ def require_workload_rows(frame: OHLCFrame, sims: int, horizon: int) -> None:
 
 def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpoint: Path | None,
                  data: Path | None, seed: int, baseline_calls: int | None, equivalence_pairs: int, rounds: int,
-                 kronos: KronosSettings | None, say: Progress) -> ProfileResult:
+                 kronos: KronosSettings | None, say: Progress) -> Profile:
     started = time.perf_counter()
     frame = synthetic_ohlc(seed=seed) if data is None else load_csv(data)
     require_workload_rows(frame, workload.sims, workload.horizon)
@@ -397,7 +386,7 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
     kronos_profile = None
     if kronos is not None:
         kronos_profile = _kronos_profile(kronos_network, frame, kronos, engines, rounds, seed, say)
-    return ProfileResult(
+    return bundled_profile(BundledDetails(
         workload=workload,
         model=model,
         checkpoint=checkpoint,
@@ -414,7 +403,52 @@ def _run_profile(workload: Workload, engines: Sequence[str], model: str, checkpo
         peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         rounds=rounds,
         kronos=kronos_profile,
-    )
+    ))
+
+
+def bundled_profile(details: BundledDetails) -> Profile:
+    """The bundled run as the one result type: every engine of both families, each compared
+    engine's speed-up over its family's reference baseline, the whole backtest, the checks."""
+    kronos = details.kronos
+    families = {"Toto": details.engines, **({"Kronos": kronos.engines} if kronos is not None else {})}
+    engines = {f"{family.lower()}-{name}": EngineTiming(
+        f"{family} {name}", engine.seconds, engine.round_seconds, engine.result.model_calls,
+        engine.result.forward_passes, engine.role, engine.result.extrapolated)
+        for family, family_engines in families.items() for name, engine in family_engines.items()}
+    speedups = []
+    for family, family_engines in families.items():
+        reference = next((engine for engine in family_engines.values() if engine.role == BASELINE), None)
+        for name, engine in family_engines.items():
+            if engine.speedup is None:
+                continue
+            if family == "Toto":
+                scaled = (f"the baseline extrapolated from {counted(reference.timed_calls, 'call')}; "
+                          if reference.result.extrapolated else "")
+                note = f"{scaled}Toto's backtest: {reference.total_seconds / engine.total_seconds:,.0f}x"
+            else:
+                note = (f"both extrapolated from {counted(reference.timed_calls, 'call')}"
+                        if reference.result.extrapolated else "")
+            speedups.append(Speedup(f"Speed-up in {family} forecasting{_which(name, family_engines)}",
+                                    engine.speedup, ("baseline", reference.seconds), (name, engine.seconds), note))
+    whole = details.whole_backtest()
+    if whole is not None:
+        speedups.append(Speedup(
+            f"Whole backtest ({'Toto + Kronos + ' if kronos is not None else 'Toto + '}MaxDiff + data)",
+            Ratio((whole["speedup"],)), ("baseline", whole["baseline_seconds"]),
+            ("optimized", whole["optimized_seconds"])))
+    equivalences = [Equivalence(f"Equivalence{_which(name, details.equivalences)} on {details.equivalence_pairs} "
+                                "(key, origin) pairs", outcome) for name, outcome in details.equivalences.items()]
+    if kronos is not None and kronos.equivalences is None:
+        equivalences.append(Equivalence("Kronos equivalence", None, "--kronos-equivalence-calls 0"))
+    for name, outcome in (kronos.equivalences or {}).items() if kronos is not None else ():
+        equivalences.append(Equivalence(f"Kronos equivalence{_which(name, kronos.equivalences)} on "
+                                        f"{counted(len(outcome.get('calls', ())), 'call')}", outcome))
+    return Profile("bundled", engines, speedups, equivalences, details, forwards_unit="Forward passes")
+
+
+def _which(name: str, entries: dict) -> str:
+    """Names the engine when a family compares more than the optimized one (text unchanged otherwise)."""
+    return "" if list(entries) in (["optimized"], ["baseline", "optimized"]) else f" ({name})"
 
 
 def _with_rounds(profile: EngineProfile, role: str, rounds: list[float], speedup: Ratio | None) -> EngineProfile:

@@ -8,6 +8,7 @@ the scaled figure is the whole call's cost. The exact call is timed whole, split
 tokenizer / shared window / per-path steps / sampling / decode, each part set against its
 floor: the multiply-adds it must do at this machine's measured matmul rate.
 
+Returns forecast.result's Profile (torch-free; nothing of the forecast models is imported).
 Imports torch, numpy and pandas; Kronos's classes come from the module it is given.
 """
 
@@ -23,14 +24,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from migrator.forecast.registry import BASELINE
+from migrator.forecast.result import EngineTiming, Equivalence, Profile, Ratio, Speedup
 from migrator.runtime.exact_kronos import PHASES, exact_predictor_class
 from migrator.runtime.kronos_bench import (KronosCallShape, daily_frame, forwards_and_tokens, predictor_kwargs,
                                            random_kronos, tokenizer_kwargs)
 
 
-@dataclass
-class KronosProfile:
-    """`--backend kronos`'s result: one real call and the exact drop-in's rounds (text: forecast.render)."""
+@dataclass(frozen=True)
+class KronosCallDetails:
+    """`--backend kronos`'s own figures (text: forecast.render): the call's shape, how the real
+    call was timed, the exact call's split against its floors, the work of each."""
 
     shape: KronosCallShape
     real_seconds: float
@@ -50,26 +54,41 @@ class KronosProfile:
     threads: int = 1  # torch's intra-op threads during the run
 
     @property
-    def speedup(self) -> float:
-        return self.real_seconds / self.exact_seconds
-
-    @property
     def cpu_speedup(self) -> float | None:
         if not self.real_cpu_seconds or not self.exact_cpu_seconds:
             return None
         return self.real_cpu_seconds / self.exact_cpu_seconds
 
-    def to_json(self) -> dict:
+    def to_json(self, profile: Profile | None = None) -> dict:
         return {
-            "backend": "kronos",
             "threads": self.threads,
             "workload": vars(self.shape),
             "real": {"seconds": self.real_seconds, "cpu_seconds": self.real_cpu_seconds, "timed": self.real_timed},
             "exact": {"seconds": self.exact_seconds, "cpu_seconds": self.exact_cpu_seconds,
                       "rounds": self.exact_rounds, "split": self.split, "floor_seconds": self.floors},
-            "speedup": self.speedup, "cpu_speedup": self.cpu_speedup, "load_average": list(self.load), "work": self.work, "matmul_gflops": self.matmul_gflops,
+            "speedup": self.real_seconds / self.exact_seconds, "cpu_speedup": self.cpu_speedup,
+            "load_average": list(self.load), "work": self.work, "matmul_gflops": self.matmul_gflops,
             "max_rel_diff_same_seed": self.max_rel_diff,
         }
+
+
+def kronos_call_profile(details: KronosCallDetails) -> Profile:
+    """The real call against the exact drop-in as the one result type (forecast.result)."""
+    real, exact = details.work["real"], details.work["exact"]
+    engines = {
+        "real": EngineTiming("real KronosPredictor.predict", details.real_seconds, (details.real_seconds,), 1,
+                             int(real["forwards"]), BASELINE, extrapolated=details.real_timed != "whole"),
+        "exact": EngineTiming("exact drop-in", details.exact_seconds, tuple(details.exact_rounds), 1,
+                              int(exact["forwards"]), "optimized"),
+    }
+    cpu = "n/a" if details.cpu_speedup is None else f"{details.cpu_speedup:.1f}x"
+    speedup = Speedup("Speed-up per call", Ratio(tuple(details.real_seconds / e for e in details.exact_rounds)),
+                      ("real", details.real_seconds), ("exact", details.exact_seconds),
+                      f"in CPU seconds: {cpu}; load average {details.load}")
+    same_seed = Equivalence("Same seed, real and exact predictions",
+                            None if details.max_rel_diff is None else {"max_rel_diff_same_seed": details.max_rel_diff},
+                            "the real call ran only some of its steps")
+    return Profile("kronos", engines, [speedup], [same_seed], details)
 
 
 def matmul_gflops(dim: int = 512, rows: int = 2048, repeats: int = 5) -> float:
@@ -126,7 +145,7 @@ def _real_step_seconds(module: Any, predictor: Any, frame, shape: KronosCallShap
 
 
 def profile_kronos(module: Any, shape: KronosCallShape, *, baseline_steps: int | None = None, rounds: int = 3,
-                   seed: int = 0, model: Any = None, tokenizer: Any = None, progress=None) -> KronosProfile:
+                   seed: int = 0, model: Any = None, tokenizer: Any = None, progress=None) -> Profile:
     """The real predict vs the exact one on the same frame, models and device (CPU here)."""
     if model is None:
         model, tokenizer = random_kronos(module, shape.model, seed=seed, random_biases=True)
@@ -181,9 +200,10 @@ def profile_kronos(module: Any, shape: KronosCallShape, *, baseline_steps: int |
     exact_seconds = statistics.median(rounds_seconds)
     rate = matmul_gflops(predictor_kwargs(shape.model)["d_model"])
     floors = {part: flops / (rate * 1e9) for part, flops in exact_work(shape).items()}
-    return KronosProfile(shape, real_seconds, timed, exact_seconds, rounds_seconds, split, floors,
-                         forwards_and_tokens(shape), rate, diff, real_cpu_seconds=real_cpu,
-                         exact_cpu_seconds=statistics.median(rounds_cpu), load=(load_before, load_after))
+    return kronos_call_profile(KronosCallDetails(
+        shape, real_seconds, timed, exact_seconds, rounds_seconds, split, floors, forwards_and_tokens(shape), rate,
+        diff, real_cpu_seconds=real_cpu, exact_cpu_seconds=statistics.median(rounds_cpu),
+        load=(load_before, load_after)))
 
 
 def _load() -> float | None:
@@ -207,7 +227,7 @@ def real_kronos_module() -> Any:
 
 def profile_kronos_cli(*, model: str, samples: int, context: int, temperature: float, top_k: int, top_p: float,
                        baseline_steps: int | None, rounds: int, seed: int, threads: int | None,
-                       progress=None) -> KronosProfile:
+                       progress=None) -> Profile:
     """`migrate profile --backend kronos`: BadInputError without kronos-finance or for a context
     no longer than pred_len."""
     import warnings
@@ -230,7 +250,7 @@ def profile_kronos_cli(*, model: str, samples: int, context: int, temperature: f
             warnings.simplefilter("ignore")
             result = profile_kronos(module, shape, baseline_steps=baseline_steps, rounds=rounds, seed=seed,
                                     progress=progress)
-        result = dataclasses.replace(result, threads=torch.get_num_threads())
+        details = dataclasses.replace(result.details, threads=torch.get_num_threads())
     finally:
         torch.set_num_threads(previous)
-    return result
+    return kronos_call_profile(details)

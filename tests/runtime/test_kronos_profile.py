@@ -34,8 +34,11 @@ def test_json_reports_both_calls_the_split_and_the_work():
 def test_the_real_call_can_be_timed_on_its_first_step_and_scaled():
     result = run("--kronos-samples", "4", "--kronos-context", "16", "--kronos-baseline-steps", "1", "--rounds", "1")
     assert result.exit_code == 0, result.output
-    assert "first 1 step(s) + 6 x one step timed alone" in result.output
-    assert "speed-up per call" in result.output
+    assert "Real call timed: first 1 step(s) + 6 x one step timed alone" in result.output
+    assert "Speed-up per call: " in result.output
+    # scaled, so marked in the table, and no same-seed comparison of a partial call
+    assert " s * |" in next(line for line in result.output.splitlines() if "| real KronosPredictor.predict" in line)
+    assert "Same seed, real and exact predictions: not checked (the real call ran only some of its steps)" in result.output
 
 
 def test_without_kronos_finance_it_exits_2_with_the_install_line(monkeypatch):
@@ -54,3 +57,14 @@ def test_forwards_and_tokens_count_the_shared_window_once_per_step():
     assert work["real"]["tokens"] == 7 * 160 * 232
     assert work["exact"]["tokens"] == sum(232 - i for i in range(7)) + 160 * 21
     assert work["exact"]["forwards"] == 13
+
+
+def test_the_result_type_brings_in_no_forecast_model_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, migrator.runtime.kronos_profile, migrator.runtime.bench\n"
+            "print(sorted(n for n in sys.modules if n.startswith('migrator.forecast')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    # forecast.result (the Profile type) and the registry's names: both torch-free.
+    assert out.strip() == "['migrator.forecast', 'migrator.forecast.registry', 'migrator.forecast.result']"

@@ -43,6 +43,8 @@ import torch
 
 from migrator.errors import BadInputError
 from migrator.files import CONFIG, UnreadableFile, check_regular, read_user_file
+from migrator.forecast.registry import BASELINE
+from migrator.forecast.result import EngineTiming, Equivalence, Profile, Ratio, Speedup, counted
 
 INSTALL = "pip install --no-deps -r requirements/toto-ts.txt"
 DEFAULT_SIMS = 20  # a short default for this backend (~30 s with the small model); --sims 50 is the seed's
@@ -65,22 +67,17 @@ def require_toto_ts() -> None:
         raise BadInputError(f"--backend toto-ts: cannot import toto-ts ({reason}): {INSTALL}") from None
 
 
-@dataclasses.dataclass(frozen=True)
-class EngineTiming:
-    seconds: float  # median over rounds (toto_ts / toto_ts_cached: scaled to all calls / contexts)
-    model_calls: int  # calls the engine serves in the schedule
-    forward_rows: int  # series rows run through the model's forward
-    extrapolated: bool
-    round_seconds: tuple[float, ...]
-    derived: bool = False  # computed from another engine's measured time, not timed itself
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "model_calls": self.model_calls, "forward_rows": self.forward_rows,
-                "extrapolated": self.extrapolated, "derived": self.derived, "round_seconds": list(self.round_seconds)}
+ENGINE_NAMES = {
+    "toto_ts": "toto-ts forecaster, per call",
+    "toto_ts_cached": "toto-ts + context cache",
+    "exact": "exact forecaster, per call",
+}
 
 
 @dataclasses.dataclass(frozen=True)
-class TotoTsProfile:
+class TotoTsDetails:
+    """The toto-ts backend's own figures; the engines, speed-ups and check are the Profile's."""
+
     sims: int
     horizon: int
     keys: tuple[str, ...]
@@ -96,7 +93,6 @@ class TotoTsProfile:
     calls: int
     distinct_contexts: int
     context_lengths: tuple[int, int]
-    engines: dict[str, EngineTiming]  # toto_ts, toto_ts_cached, exact
     speedup: dict[str, tuple[float, ...]]  # vs_toto_ts, vs_cached: one ratio per round
     equivalence: dict[str, Any]
     exact_stats: dict[str, Any]
@@ -105,9 +101,8 @@ class TotoTsProfile:
     data_source: str = "synthetic daily returns"
     toto_ts_version: str = "unknown"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, profile: Profile) -> dict[str, Any]:
         return {
-            "backend": "toto-ts",
             "toto_ts_version": self.toto_ts_version,
             "workload": {
                 "sims": self.sims, "keys": list(self.keys), "horizon": self.horizon, "samples": self.samples,
@@ -118,16 +113,15 @@ class TotoTsProfile:
                 "calls": self.calls, "distinct_contexts": self.distinct_contexts,
                 "context_length_min": self.context_lengths[0], "context_length": self.context_lengths[1],
             },
-            "engines": {name: engine.to_json() for name, engine in self.engines.items()},
-            "speedup": {name: _ratio_json(rounds) for name, rounds in self.speedup.items()},
+            "engines": {key: {"seconds": engine.seconds, "model_calls": engine.model_calls,
+                              "forward_rows": engine.forwards, "extrapolated": engine.extrapolated,
+                              "derived": engine.derived, "round_seconds": list(engine.round_seconds)}
+                        for key, engine in profile.engines.items()},
+            "speedup": {name: Ratio(rounds).to_json() for name, rounds in self.speedup.items()},
             "equivalence": dict(self.equivalence),
             "exact_stats": dict(self.exact_stats),
             "peak_rss_mib": self.peak_rss_mib,
         }
-
-
-def _ratio_json(rounds: tuple[float, ...]) -> dict[str, Any]:
-    return {"median": statistics.median(rounds), "min": min(rounds), "max": max(rounds), "rounds": list(rounds)}
 
 
 def run_toto_ts_profile(
@@ -146,7 +140,7 @@ def run_toto_ts_profile(
     rounds: int = 3,
     threads: int | None = None,
     progress: Progress | None = None,
-) -> TotoTsProfile:
+) -> Profile:
     """Profile the schedule on toto-ts (sims None: DEFAULT_SIMS) over the percent changes of
     `data`'s bars (a CSV, as `migrate profile --data` reads it) or synthetic daily returns.
     BadInputError on bad input, a missing toto-ts or an unreadable checkpoint, before any timing."""
@@ -166,7 +160,7 @@ def run_toto_ts_profile(
 
 
 def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, seed: int, baseline_calls: int | None,
-         equivalence_pairs: int, rounds: int, say: Progress, *, default_sims: bool) -> TotoTsProfile:
+         equivalence_pairs: int, rounds: int, say: Progress, *, default_sims: bool) -> Profile:
     from toto.inference.forecaster import TotoForecaster
 
     from migrator.runtime.bench import backtest_contexts, distinct_contexts, run_exact, time_toto_ts_calls
@@ -199,21 +193,22 @@ def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, 
     runs = tuple(exact_seconds)
     rows_per_call = workload.samples  # toto-ts runs every sample's row through the model
     engines = {
-        "toto_ts": EngineTiming(statistics.median(scaled), len(contexts), rows_per_call * len(contexts),
-                                k < len(contexts), scaled),
-        "toto_ts_cached": EngineTiming(statistics.median(cached), distinct, rows_per_call * distinct, True, cached,
-                                       derived=True),
-        "exact": EngineTiming(statistics.median(runs), len(contexts), exact_stats.rows_forwarded, False, runs),
+        "toto_ts": EngineTiming(ENGINE_NAMES["toto_ts"], statistics.median(scaled), scaled, len(contexts),
+                                rows_per_call * len(contexts), BASELINE, extrapolated=k < len(contexts)),
+        "toto_ts_cached": EngineTiming(ENGINE_NAMES["toto_ts_cached"], statistics.median(cached), cached, distinct,
+                                       rows_per_call * distinct, BASELINE, extrapolated=True, derived=True),
+        "exact": EngineTiming(ENGINE_NAMES["exact"], statistics.median(runs), runs, len(contexts),
+                              exact_stats.rows_forwarded, "optimized"),
     }
-    return TotoTsProfile(
+    ratios = {"vs_toto_ts": tuple(s / e for s, e in zip(scaled, runs)),
+              "vs_cached": tuple(c / e for c, e in zip(cached, runs))}
+    details = TotoTsDetails(
         sims=workload.sims, horizon=workload.horizon, keys=tuple(workload.keys), samples=workload.samples,
         batch=workload.batch, prediction_length=workload.prediction_length, model=model_name,
         checkpoint=checkpoint, parameters=sum(p.numel() for p in backbone.parameters()), seed=seed, rounds=rounds,
         baseline_calls=k, calls=len(contexts), distinct_contexts=distinct,
         context_lengths=(min(c.shape[-1] for c in contexts), max(c.shape[-1] for c in contexts)),
-        engines=engines,
-        speedup={"vs_toto_ts": tuple(s / e for s, e in zip(scaled, runs)),
-                 "vs_cached": tuple(c / e for c, e in zip(cached, runs))},
+        speedup=ratios,
         equivalence=equivalence,
         exact_stats={"forwards": exact_stats.forwards, "rows_forwarded": exact_stats.rows_forwarded,
                      "speculative_rows_unused": exact_stats.wasted_rows, "memo_hits": exact_stats.memo_hits,
@@ -225,6 +220,13 @@ def _run(workload, model_name: str, checkpoint: Path | None, data: Path | None, 
         data_source=source,
         toto_ts_version=_version(),
     )
+    exact = ("exact", engines["exact"].seconds)
+    speedups = [Speedup(f"Speed-up of the exact forecaster vs {against}", Ratio(ratios[key]),
+                        (against, engines[reference].seconds), exact)
+                for key, against, reference in (("vs_toto_ts", "toto-ts", "toto_ts"),
+                                                ("vs_cached", "toto-ts + context cache", "toto_ts_cached"))]
+    check = Equivalence(f"Equivalence on {counted(len(equivalence['contexts']), 'context')} vs toto-ts", equivalence)
+    return Profile("toto-ts", engines, speedups, [check], details, forwards_unit="Forward rows")
 
 
 def _version() -> str:

@@ -91,7 +91,11 @@ def test_text_table_states_k_and_the_short_default() -> None:
     for label in ("toto-ts forecaster, per call", "toto-ts + context cache", "exact forecaster, per call"):
         assert f"| {label}" in out
     cached_row = next(line for line in out.splitlines() if "| toto-ts + context cache" in line)
-    assert " s + |" in cached_row and "+ derived, not timed: toto-ts's per-call time x the distinct contexts" in out
+    assert " s + |" in cached_row and "+ derived, not timed: from another engine's measured time" in out
+    assert "the context cache: toto-ts's per-call time x the distinct contexts" in out
+    assert " s * |" in next(line for line in out.splitlines() if "| toto-ts forecaster, per call" in line)
+    assert "Speed-up of the exact forecaster vs toto-ts: " in out
+    assert "Speed-up of the exact forecaster vs toto-ts + context cache: " in out
     assert "Equivalence on 1 context vs toto-ts: same distribution: yes" in out
 
 

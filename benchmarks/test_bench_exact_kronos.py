@@ -22,7 +22,7 @@ import torch
 from kronos_finance._vendor.kronos_model import kronos as K
 from migrator.runtime.exact_kronos import exact_predictor_class
 from migrator.runtime.kronos_bench import KronosCallShape, daily_frame, random_kronos, time_predict
-from migrator.runtime.kronos_profile import profile_kronos
+from migrator.forecast.kronos.real_profile import profile_kronos
 
 CI_SHAPE = KronosCallShape(model="mini", samples=32, context=64)
 # Measured on the shared 2-core box (one thread, loaded): 6-9x for this shape, whose exact call

@@ -178,7 +178,7 @@ def profile(backend: str, engine: str, sims: int | None, horizon: int, samples: 
             equivalence_pairs=equivalence_pairs, rounds=rounds, threads=threads or None,
             progress=progress)
     elif backend == "kronos":
-        from migrator.runtime.kronos_profile import profile_kronos_cli
+        from migrator.forecast.kronos.real_profile import profile_kronos_cli
 
         result = profile_kronos_cli(
             model=kronos_model, samples=kronos_samples, context=kronos_context, temperature=kronos_temperature,

@@ -16,7 +16,7 @@ from migrator.forecast.profile import SECTIONS, BundledDetails, EngineProfile
 from migrator.forecast.result import Equivalence, Profile, Ratio, Speedup, counted, seconds_text, times_text
 from migrator.forecast.toto.toto_ts_profile import TotoTsDetails
 from migrator.runtime.exact_kronos import PHASES as KRONOS_CALL_PHASES
-from migrator.runtime.kronos_profile import KronosCallDetails
+from migrator.forecast.kronos.real_profile import KronosCallDetails
 
 SECTION_LABELS = {
     "forecasting": "Forecasting (Toto)",

@@ -13,7 +13,7 @@ from migrator.forecast import render
 from migrator.forecast.profile import run_profile
 from migrator.forecast.result import EngineTiming, Equivalence, Profile, Ratio, Speedup
 from migrator.forecast.toto.toto_ts_profile import run_toto_ts_profile
-from migrator.runtime.kronos_profile import profile_kronos_cli
+from migrator.forecast.kronos.real_profile import profile_kronos_cli
 from migrator.workload import Workload
 
 

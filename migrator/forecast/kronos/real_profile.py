@@ -8,7 +8,7 @@ the scaled figure is the whole call's cost. The exact call is timed whole, split
 tokenizer / shared window / per-path steps / sampling / decode, each part set against its
 floor: the multiply-adds it must do at this machine's measured matmul rate.
 
-Returns forecast.result's Profile (torch-free; nothing of the forecast models is imported).
+The `--backend kronos` pipeline of `migrate profile`; it returns forecast.result's Profile.
 Imports torch, numpy and pandas; Kronos's classes come from the module it is given.
 """
 

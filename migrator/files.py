@@ -33,12 +33,14 @@ class UnreadableFile(Exception):
     """Why a file cannot be read, in a few words (callers put the file's name in front).
 
     `missing`: it does not exist (some callers treat that as a normal case).
+    `directory`: it is a folder (some callers name what they expected instead).
     """
 
-    def __init__(self, reason: str, *, missing: bool = False) -> None:
+    def __init__(self, reason: str, *, missing: bool = False, directory: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.missing = missing
+        self.directory = directory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +79,7 @@ def check_regular(path: str | os.PathLike[str]) -> None:
         mode = os.fstat(fd).st_mode
     finally:
         os.close(fd)
-    if stat.S_ISDIR(mode):
-        raise UnreadableFile(os.strerror(errno.EISDIR))
-    if not stat.S_ISREG(mode):
-        raise UnreadableFile(f"not a regular file ({kind_of(mode)})")
+    _require_regular(mode)
 
 
 def read_user_file(path: str | os.PathLike[str], cap: Cap, *, follow_symlinks: bool = True) -> bytes:
@@ -96,10 +95,7 @@ def read_user_file(path: str | os.PathLike[str], cap: Cap, *, follow_symlinks: b
         raise _unreadable(exc) from None
     try:
         info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise UnreadableFile(os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFile(f"not a regular file ({kind_of(info.st_mode)})")
+        _require_regular(info.st_mode)
         if info.st_size > limit:
             raise UnreadableFile(_too_large(info.st_size, limit, cap))
         # Read one byte past the cap: a file growing meanwhile (or a size fstat cannot tell,
@@ -128,6 +124,13 @@ def kind_of(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a plain file")
 
 
+def _require_regular(mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise UnreadableFile(os.strerror(errno.EISDIR), directory=True)
+    if not stat.S_ISREG(mode):
+        raise UnreadableFile(f"not a regular file ({kind_of(mode)})")
+
+
 def _too_large(size: int | None, limit: int, cap: Cap) -> str:
     what = f"{size:,} bytes" if size is not None else "more bytes"
     return f"too large: {what}, over the limit of {limit:,} bytes (set {cap.variable} to raise it)"
@@ -136,4 +139,5 @@ def _too_large(size: int | None, limit: int, cap: Cap) -> str:
 def _unreadable(exc: OSError) -> UnreadableFile:
     if exc.errno == errno.ENXIO:  # a socket, or a FIFO's writer side (O_NONBLOCK)
         return UnreadableFile("not a regular file (a socket or a FIFO)")
-    return UnreadableFile(exc.strerror or str(exc), missing=exc.errno == errno.ENOENT)
+    return UnreadableFile(exc.strerror or str(exc), missing=exc.errno == errno.ENOENT,
+                          directory=exc.errno == errno.EISDIR)

@@ -64,20 +64,21 @@ def apply(settings: Settings, paths: tuple[Path, ...], rule_list: str | None,
             bar = click.progressbar(length=count, label="patching", file=sys.stderr)
             bar.__enter__()
 
+    hint = root_option(settings.root)  # `--root DIR` in printed commands, when not the cwd
     try:
         result = run_apply(settings.root, list(paths), names,
                            RuleOptions(max_horizon=max_horizon, fast_simulations=fast_simulations,
                                        allow_unsafe_horizon=allow_unsafe_horizon,
-                                       root_option=root_option(settings.root)),
+                                       root_option=hint),
                            write=mode == "apply", argv=settings.argv, jobs=jobs, steps=show_diffs,
                            on_count=start_bar, on_done=lambda _: bar and bar.update(1))
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
     settings.finish(Outcome(
-        report.document(result, mode, with_diffs=show_diffs, root_hint=root_option(settings.root)),
+        report.document(result, mode, with_diffs=show_diffs, root_hint=hint),
         text=(report.diffs(result, color=settings.color) if show_diffs else "")
-        + report.summary(result, mode, verbose=verbose, root_hint=root_option(settings.root)),
+        + report.summary(result, mode, verbose=verbose, root_hint=hint),
         errors=result.errors,
         pending=bool(result.changed),
         failure=BadInputError("nothing written" if mode == "apply" else "some files cannot be patched")

@@ -132,14 +132,15 @@ def patch_source(data: bytes, label: str, rules: Sequence[Rule], options: RuleOp
     text is passed over unchecked (a tree may hold files that are not Python 3).
     """
     ctx = ModuleContext(source=data, options=options, label=label)
-    if not named and not any(rule.wants(ctx) for rule in rules):
-        return FileResult(path=Path(label), untriggered=True,
-                          steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
+    triggered = any(rule.wants(ctx) for rule in rules)
+    untriggered = FileResult(path=Path(label), untriggered=True,
+                             steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
+    if not triggered and not named:
+        return untriggered
     encoding = _check_encoding(data, label)
-    if not any(rule.wants(ctx) for rule in rules):
+    if not triggered:
         _compile(data, label)  # what no rule touches must still be valid input
-        return FileResult(path=Path(label), untriggered=True,
-                          steps=tuple(RuleStep(rule.name, Status.NOT_APPLICABLE) for rule in rules))
+        return untriggered
     # One parse serves as the syntax check and as the rules' module-wide facts.
     ctx.tree = _compile(data, label, ast.PyCF_ONLY_AST)
     whole = whole or any(rule.wants(ctx) and rule.whole_module(ctx) for rule in rules)

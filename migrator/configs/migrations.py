@@ -145,10 +145,11 @@ def _outcome(candidate: Candidate, spec: MigrationSpec) -> tuple[bytes | None, _
         raw = _read(candidate.label, candidate.path)
     except _Invalid as exc:
         return None, str(exc)
+    digest = _sha256(raw)
     try:
-        return _sha256(raw), _plan_file(candidate, spec, raw)
+        return digest, _plan_file(candidate, spec, raw)
     except _Invalid as exc:
-        return _sha256(raw), str(exc)
+        return digest, str(exc)
 
 
 def _sha256(data: bytes) -> bytes:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import errno
 import io
 import math
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -111,7 +109,7 @@ def load_csv(path: str | Path) -> OHLCFrame:
     except UnreadableFile as exc:
         if exc.missing:
             raise BadInputError(f"{path}: no such file") from None
-        if exc.reason == os.strerror(errno.EISDIR):
+        if exc.directory:
             raise BadInputError(f"{path}: is a directory, expected a CSV file") from None
         raise BadInputError(f"{path}: cannot read ({exc.reason})") from None
     try:

@@ -28,6 +28,7 @@ Imports torch and numpy only; Kronos's own modules come through the classes it i
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import sys
@@ -127,11 +128,21 @@ def _function_digest(functions: list[Any]) -> str | None:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=16)
+def _digest_of(functions: tuple[Any, ...]) -> str | None:
+    return _function_digest(list(functions))
+
+
 def sampler_digest(module: Any) -> str | None:
-    functions = [getattr(module, name, None) for name in _SAMPLER_FUNCTIONS]
+    """The digest of the module's sampler functions, computed once per set of function objects
+    (it is asked on every call; a patched or reloaded module brings new objects, a new key)."""
+    functions = tuple(getattr(module, name, None) for name in _SAMPLER_FUNCTIONS)
     if any(not callable(function) for function in functions):
         return None
-    return _function_digest(functions)
+    try:
+        return _digest_of(functions)
+    except TypeError:  # an unhashable callable
+        return _function_digest(list(functions))
 
 
 def kronos_module_of(obj: Any) -> Any:

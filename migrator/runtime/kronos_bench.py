@@ -28,12 +28,10 @@ PREDICTORS = {
     "small": dict(d_model=512, n_layers=8, n_heads=8, ff_dim=1024),
     "base": dict(d_model=832, n_layers=12, n_heads=16, ff_dim=2048),
 }
-MAX_CONTEXT = {"tiny": 512, "mini": 2048, "small": 512, "base": 512}
 TOKENIZERS = {
     "tiny": dict(d_model=32, n_heads=2, ff_dim=64, n_enc_layers=2, n_dec_layers=2),
     "base": dict(d_model=256, n_heads=4, ff_dim=512, n_enc_layers=4, n_dec_layers=4),
 }
-PRICE_COLUMNS = ["open", "high", "low", "close", "volume", "amount"]
 
 
 def tokenizer_kwargs(name: str) -> dict:

@@ -41,8 +41,6 @@ class ExactKronosRule(RebindRule):
                f"imported), the name becomes migrate's exact predictor when the flag is "
                f"{'/'.join(TRUTHY)} (`{SHARED}`: paths shared across calls on one input, opt-in); "
                f"migrate not importable: the original stays, one warning")
-    env_var = SPEC.env_var
-    triggers = (KRONOS_CLASS.encode(),)
     spec = SPEC
 
 

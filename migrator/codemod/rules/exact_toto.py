@@ -32,8 +32,6 @@ class ExactTotoRule(RebindRule):
     summary = (f"after `from toto.inference.forecaster import {TOTO_CLASS}` (or "
                f"toto.toto...), the name becomes migrate's exact forecaster when the flag is "
                f"{'/'.join(TRUTHY)}; migrate not importable: the original stays, one warning")
-    env_var = SPEC.env_var
-    triggers = (TOTO_CLASS.encode(),)
     spec = SPEC
 
 

@@ -67,12 +67,19 @@ def _runs_simulations(function: cst.FunctionDef, runners: frozenset[str]) -> boo
     return visitor.found
 
 
+_CAPS = "caps the simulations at"
+_OURS = "(added by migrate apply)"
+
+
+def _ours(line: cst.EmptyLine) -> bool:
+    """The comment this rule writes above the check it inserts."""
+    return line.comment is not None and _CAPS in line.comment.value and _OURS in line.comment.value
+
+
 def _inserted_cap(statement: cst.BaseStatement) -> int | None:
     """The cap of a check this rule inserted (its `# PERF: ... caps the simulations at N
     (added by migrate apply)` comment above), else None (upstream's own check, or another)."""
-    if not isinstance(statement, cst.If) or not any(
-            line.comment is not None and _CAPS in line.comment.value and _OURS in line.comment.value
-            for line in statement.leading_lines):
+    if not isinstance(statement, cst.If) or not any(_ours(line) for line in statement.leading_lines):
         return None
     inner = statement.body.body[0] if isinstance(statement.body, cst.IndentedBlock) else None
     value = inner.body[0].value if isinstance(inner, cst.SimpleStatementLine) \
@@ -82,8 +89,6 @@ def _inserted_cap(statement: cst.BaseStatement) -> int | None:
     return None
 
 
-_CAPS = "caps the simulations at"
-_OURS = "(added by migrate apply)"
 
 
 class _Rewriter(StatementWalker):
@@ -123,8 +128,7 @@ class _Rewriter(StatementWalker):
                           f"becomes {self.cap} (--fast-simulations)")
             fresh = self._check()
             replaced = fresh.with_changes(leading_lines=[
-                fresh.leading_lines[0] if line.comment is not None and _CAPS in line.comment.value
-                and _OURS in line.comment.value else line for line in statement.leading_lines])
+                fresh.leading_lines[0] if _ours(line) else line for line in statement.leading_lines])
             statements[index] = replaced
             self.changed += 1
             return function.with_changes(body=body.with_changes(body=statements))

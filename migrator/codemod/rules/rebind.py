@@ -175,6 +175,13 @@ class RebindRule(Rule):
 
     spec: Rebinding
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # What every rule declares, derived from its Rebinding: the variable its block reads, and
+        # the class name that makes a module a candidate.
+        super().__init_subclass__(**kwargs)
+        cls.env_var = cls.spec.env_var
+        cls.triggers = (cls.spec.class_name.encode(),)
+
     def wants(self, ctx: ModuleContext) -> bool:
         return super().wants(ctx) and b"import" in ctx.source
 

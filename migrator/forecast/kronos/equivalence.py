@@ -8,6 +8,7 @@ from scipy.stats import ks_2samp
 
 from migrator.errors import BadInputError
 from migrator.forecast.data import OHLCFrame
+from migrator.forecast.engine import seeded_inference
 from migrator.forecast.equivalence import FAMILY_ALPHA, LOGIT_TOLERANCE, rel_diff
 from migrator.forecast.kronos.engines import (FEATURE_COLUMNS, CallTrace, KronosWorkload, baseline_call,
                                               kronos_schedule, optimized_call, prepare_input)
@@ -33,8 +34,7 @@ def check_kronos_equivalence(model: KronosModel, frame: OHLCFrame, workload: Kro
     chosen = [calls[i] for i in evenly_spaced(len(calls), pairs)]
     close = FEATURE_COLUMNS.index("Close")
     rel_diffs, same_tokens, baseline_values, optimized_values = [], True, [], []
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
+    with seeded_inference(seed):
         for call in chosen:
             inputs = prepare_input(frame, call.end, workload)
             uniforms = torch.rand(workload.pred_len, 2, workload.samples)

@@ -19,6 +19,7 @@ import torch
 from scipy.stats import ks_2samp
 
 from migrator.errors import BadInputError
+from migrator.forecast.engine import seeded_inference
 from migrator.forecast.equivalence import FAMILY_ALPHA, PARAM_TOLERANCE, rel_diff
 from migrator.forecast.toto.engines import (
     Workload,
@@ -67,8 +68,7 @@ def check_equivalence(
     step = workload.prediction_length - 1
     compare_params = not decodes_autoregressively(model, workload)
     rel_diffs, pvalues = [], []
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(seed)
+    with seeded_inference(seed):
         optimized, _ = optimized_draws(model, contexts, workload)
         if compare_params:
             batched, _ = next_step_distributions(model, contexts, step=step)

@@ -9,21 +9,13 @@ and, because the wrapper insists on CUDA, `torch.cuda.is_available` true and mod
 """
 
 import json
-import logging
 import sys
 import types
 
+from probe_setup import start  # beside this script: sys.path[0]
+
 tree = sys.argv[1]
-sys.path.insert(0, tree)
-warnings: list[str] = []
-
-
-class _Record(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        warnings.append(record.getMessage())
-
-
-logging.getLogger().addHandler(_Record(level=logging.WARNING))
+warnings = start(tree)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

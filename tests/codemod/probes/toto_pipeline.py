@@ -6,20 +6,12 @@ the weights): a seeded, randomly initialised small Toto of toto-ts's own archite
 """
 
 import json
-import logging
 import sys
 
+from probe_setup import start  # beside this script: sys.path[0]
+
 tree = sys.argv[1]
-sys.path.insert(0, tree)
-warnings: list[str] = []
-
-
-class _Record(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        warnings.append(record.getMessage())
-
-
-logging.getLogger().addHandler(_Record(level=logging.WARNING))
+warnings = start(tree)
 
 import torch  # noqa: E402
 from toto.inference.forecaster import TotoForecaster  # noqa: E402
